@@ -1,0 +1,116 @@
+"""Errors a user sees. Each says what rule was broken, the value seen, where, and the fix.
+
+This module imports nothing heavy: every layer, the spec layer included, may raise these.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "DataError",
+    "ModelError",
+    "Problem",
+    "RegistryError",
+    "SpecError",
+    "TrainspecError",
+    "TrainingError",
+    "closest",
+    "format_path",
+]
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """``("model", "blocks", 0, "out")`` -> ``model.blocks[0].out``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "<top level>"
+
+
+def closest(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The candidate nearest to ``word``, or None when nothing is near enough."""
+    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=cutoff)
+    return matches[0] if matches else None
+
+
+class TrainspecError(Exception):
+    """Base of every error trainspec raises on purpose. The CLI exits 2 on these."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a spec: where it is (file and key path), what is wrong, and the fix."""
+
+    message: str
+    path: tuple[str | int, ...] = ()
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    hint: str | None = None
+
+    def render(self) -> str:
+        where = self.file or "<spec>"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        text = f"{where}: {format_path(self.path)}: {self.message}" if self.path else (
+            f"{where}: {self.message}"
+        )
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+@dataclass
+class SpecError(TrainspecError):
+    """One or more problems in a spec, reported together."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if len(self.problems) == 1:
+            return self.problems[0].render()
+        lines = [f"{len(self.problems)} problems in the spec:"]
+        lines += [f"  - {p.render()}" for p in self.problems]
+        return "\n".join(lines)
+
+    @classmethod
+    def single(
+        cls,
+        message: str,
+        *,
+        path: Sequence[str | int] = (),
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        hint: str | None = None,
+    ) -> SpecError:
+        return cls([Problem(message, tuple(path), file, line, column, hint)])
+
+
+class RegistryError(TrainspecError):
+    """An unknown component name or a refused import path."""
+
+
+class DataError(TrainspecError):
+    """Data that cannot be used as configured: a missing file or column, NaNs, an empty split."""
+
+
+class ModelError(TrainspecError):
+    """An architecture that cannot be built: unknown block, bad reference, shape mismatch."""
+
+
+class TrainingError(TrainspecError):
+    """Training that cannot start or go on: a bad optimiser, a non-finite loss, a bad resume."""

@@ -1,0 +1,33 @@
+"""The job spec: what to train (``model``), on what (``data``), and how (``train``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from trainspec.spec._base import Section
+from trainspec.spec._schema_data import DataSpec
+from trainspec.spec._schema_model import ArchSpec
+from trainspec.spec._schema_train import TrainSpec
+
+__all__ = ["JobSpec", "RunSpec"]
+
+
+class RunSpec(Section):
+    root: str = Field(default="runs", description="Where new run directories are created.")
+    name: str | None = Field(default=None, description="Run directory name; default: generated.")
+
+
+class JobSpec(Section):
+    name: str | None = None
+    description: str | None = None
+    seed: int = 0
+    task: Literal["auto", "classification", "regression"] = "auto"
+    allow_imports: list[str] = Field(
+        default_factory=list, description="Extra module prefixes that import paths may use."
+    )
+    model: ArchSpec
+    data: DataSpec
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    run: RunSpec = Field(default_factory=RunSpec)

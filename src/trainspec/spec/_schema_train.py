@@ -1,0 +1,82 @@
+"""The ``train:`` section of a job spec: optimiser, schedule, loss, metrics, checkpoints."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from trainspec.spec._base import OpenSection, Section
+
+__all__ = [
+    "CheckpointSpec",
+    "EarlyStoppingSpec",
+    "LossSpec",
+    "MonitorSpec",
+    "OptimizerSpec",
+    "SchedulerSpec",
+    "TrainSpec",
+]
+
+
+class OptimizerSpec(OpenSection):
+    """``name`` is a ``torch.optim`` class or import path; other keys are its parameters."""
+
+    name: str = "AdamW"
+    lr: float = Field(default=1e-3, gt=0)
+
+
+class SchedulerSpec(OpenSection):
+    """A ``torch.optim.lr_scheduler`` class by name, or ``cosine`` / ``warmup_cosine``."""
+
+    name: str
+    interval: Literal["step", "epoch"] = "epoch"
+    warmup_steps: int = Field(default=0, ge=0)
+
+
+class LossSpec(OpenSection):
+    """A ``torch.nn`` loss by name (``auto``: cross-entropy or MSE by task)."""
+
+    name: str = "auto"
+    class_weights: list[float] | Literal["balanced"] | None = None
+    ignore_index: int | None = None
+
+
+class MonitorSpec(Section):
+    metric: str = "val/loss"
+    mode: Literal["min", "max", "auto"] = "auto"
+
+
+class EarlyStoppingSpec(Section):
+    patience: int = Field(ge=1)
+    min_delta: float = Field(default=0.0, ge=0)
+
+
+class CheckpointSpec(Section):
+    every_epochs: int | None = Field(default=1, ge=1)
+    every_steps: int | None = Field(default=None, ge=1)
+    keep_last: int = Field(default=2, ge=1)
+    save_best: bool = True
+
+
+class TrainSpec(Section):
+    epochs: int = Field(default=10, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    eval_batch_size: int | None = Field(default=None, ge=1)
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    scheduler: SchedulerSpec | None = None
+    loss: LossSpec = Field(default_factory=LossSpec)
+    metrics: list[str] = Field(
+        default_factory=list, description="Default: accuracy (classification) or rmse."
+    )
+    monitor: MonitorSpec = Field(default_factory=MonitorSpec)
+    early_stopping: EarlyStoppingSpec | None = None
+    grad_clip_norm: float | None = Field(default=None, gt=0)
+    accumulate_steps: int = Field(default=1, ge=1)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    compile: bool = False
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
+    nan_policy: Literal["fail", "skip"] = "fail"
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    resume: bool = False
