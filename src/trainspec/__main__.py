@@ -1,0 +1,3 @@
+from trainspec.cli import main
+
+main()

@@ -1,0 +1,213 @@
+"""The ``trainspec`` command. Heavy modules are imported inside the commands that need them:
+``--help``, ``validate``, ``show`` and ``schema`` never import torch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from trainspec.cli._args import split_args
+from trainspec.cli._console import err, out, render_table
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="trainspec",
+    help="Model architectures and training pipelines as code.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+model_app = typer.Typer(help="Inspect architectures.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect data as a job spec configures it.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+app.add_typer(data_app, name="data")
+
+SpecArgs = Annotated[
+    list[str],
+    typer.Argument(
+        help="Spec files (merged left to right) and overrides: key.path=value, ~key.path.",
+        show_default=False,
+    ),
+]
+
+
+def _load(args: list[str]) -> Any:
+    from trainspec.spec import load_spec
+
+    specs, overrides = split_args(args)
+    if not specs:
+        raise typer.BadParameter("name at least one spec file", param_hint="SPEC")
+    return load_spec(*specs, overrides=overrides)
+
+
+@app.command()
+def validate(args: SpecArgs) -> None:
+    """Check specs without running anything (no torch import)."""
+    loaded = _load(args)
+    what = "job spec" if loaded.kind == "job" else "architecture spec"
+    out.print(f"[green]ok[/]: {', '.join(loaded.files) or 'spec'} is a valid {what} "
+              f"(hash {loaded.hash[:12]})")
+
+
+@app.command()
+def show(
+    args: SpecArgs,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="yaml or json")] = "yaml",
+) -> None:
+    """Print the resolved spec, after extends, file references, overrides and interpolation."""
+    from trainspec.spec import dump_json, dump_yaml
+
+    loaded = _load(args)
+    if fmt not in ("yaml", "json"):
+        raise typer.BadParameter(f"expected yaml or json, got {fmt!r}", param_hint="--format")
+    text = dump_yaml(loaded.data) if fmt == "yaml" else dump_json(loaded.data)
+    out.print(text, end="" if text.endswith("\n") else "\n", markup=False)
+
+
+@app.command()
+def schema(
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write the schemas as files into this folder.")
+    ] = None,
+) -> None:
+    """JSON Schema of the job and architecture specs, for editor completion."""
+    from trainspec.spec import json_schemas, write_schemas
+
+    if out_dir is None:
+        out.print(json.dumps(json_schemas(), indent=2), markup=False)
+        return
+    for path in write_schemas(out_dir):
+        out.print(f"wrote {path}")
+
+
+@app.command()
+def train(
+    args: SpecArgs,
+    run_dir: Annotated[
+        Path | None, typer.Option("--run-dir", help="Run directory (default: a new one).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --run-dir from its last checkpoint.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Build data and model, show them, train nothing.")
+    ] = False,
+) -> None:
+    """Train the model a job spec describes and write its run directory."""
+    loaded = _load(args)
+    if dry_run:
+        _dry_run(loaded)
+        return
+    from trainspec.experiments import run_experiment
+
+    result = run_experiment(
+        loaded, run_dir=run_dir, resume=resume or None, progress="none" if quiet else None
+    )
+    _print_result(result)
+    if result.status == "interrupted":
+        err.print(f"interrupted: the last checkpoint is in {result.run_dir}; "
+                  f"continue with --run-dir {result.run_dir} --resume")
+        raise typer.Exit(130)
+
+
+def _print_result(result: Any) -> None:
+    summary = result.summary
+    if "cv" in summary:
+        rows = [[k, v["mean"], v["std"]] for k, v in summary["cv"].items()]
+        render_table("cross-validation (best epoch of each fold)", ["metric", "mean", "std"], rows)
+    else:
+        final, best = summary.get("final", {}), summary.get("best", {})
+        rows = [[k, final.get(k), best.get(k)] for k in final if k != "lr"]
+        render_table("result", ["metric", "final", "best"], rows)
+        if summary.get("test"):
+            render_table("test", ["metric", "value"], [[k, v] for k, v in summary["test"].items()])
+    out.print(f"run directory: {result.run_dir}")
+
+
+def _dry_run(loaded: Any) -> None:
+    from trainspec.data import prepare_data
+    from trainspec.models import TorchModel, build_model, summarize
+
+    job = loaded.job
+    if job is None:
+        raise typer.BadParameter("--dry-run needs a job spec", param_hint="SPEC")
+    prepared = prepare_data(job.data, seed=job.seed, task=job.task,
+                            allow_imports=job.allow_imports)
+    model = build_model(job.model, input_shapes=prepared.input_shapes,
+                        allow_imports=job.allow_imports, seed=job.seed)
+    sizes = {name: len(idx) for name, idx in prepared.splits.folds[0].items()}
+    out.print(f"data: {prepared.n_samples} samples, task {prepared.task}, splits {sizes}")
+    if isinstance(model, TorchModel):
+        _render_summary(summarize(model).to_dict())
+    else:
+        out.print(f"model: {type(model).__name__}")
+
+
+@model_app.command("summary")
+def model_summary(
+    args: SpecArgs,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Blocks with type, output shape, parameters and trainable / frozen state."""
+    from trainspec.models import TorchModel, build_model, summarize
+
+    loaded = _load(args)
+    allow = loaded.job.allow_imports if loaded.job is not None else []
+    model = build_model(loaded.arch, allow_imports=allow)
+    if not isinstance(model, TorchModel):
+        out.print(f"{type(model).__name__}: a scikit-learn estimator has no layer summary")
+        return
+    data = summarize(model).to_dict()
+    if as_json:
+        out.print(json.dumps(data, indent=2), markup=False)
+    else:
+        _render_summary(data)
+
+
+def _render_summary(data: dict[str, Any]) -> None:
+    rows = [
+        [r["name"], r["type"], str(r["output_shape"]), r["params"], r["trainable"]]
+        for r in data["rows"]
+    ]
+    render_table("model", ["block", "type", "output shape", "params", "trainable"], rows)
+    totals = data["totals"]
+    out.print(f"total parameters: {totals['params']:,}  trainable: {totals['trainable']:,}  "
+              f"frozen: {totals['params'] - totals['trainable']:,}")
+
+
+@data_app.command("inspect")
+def data_inspect(
+    args: SpecArgs,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Sizes per split and fold, class balance, groups, feature statistics, warnings."""
+    from trainspec.data import inspect_data
+
+    loaded = _load(args)
+    job = loaded.job
+    if job is None:
+        raise typer.BadParameter("data inspect needs a job spec", param_hint="SPEC")
+    report = inspect_data(job.data, seed=job.seed, task=job.task, allow_imports=job.allow_imports)
+    if as_json:
+        out.print(json.dumps(report, indent=2, default=str), markup=False)
+        return
+    _render_inspection(report)
+
+
+def _render_inspection(report: dict[str, Any]) -> None:
+    for key, value in report.items():
+        if key == "warnings":
+            continue
+        if isinstance(value, dict | list):
+            out.print(f"[bold]{key}[/]")
+            out.print(json.dumps(value, indent=2, default=str), markup=False)
+        else:
+            out.print(f"[bold]{key}[/]: {value}")
+    for warning in report.get("warnings", []):
+        err.print(f"[yellow]warning[/]: {warning}")

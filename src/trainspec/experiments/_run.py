@@ -1,0 +1,354 @@
+"""``run_experiment``: data, splits, model, training and the run's files, from one job spec."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trainspec.errors import TrainspecError
+from trainspec.experiments._rundir import (
+    atomic_write_text,
+    collect_environment,
+    new_run_dir,
+    require_fresh,
+    summarize_history,
+    write_json,
+)
+from trainspec.spec import JobSpec, LoadedSpec, dump_yaml, load_spec, spec_hash
+
+if TYPE_CHECKING:
+    from trainspec.data import FoldData, PreparedData
+
+__all__ = ["RunResult", "compat_fields", "run_experiment"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a finished (or interrupted) run produced."""
+
+    run_dir: Path
+    spec_hash: str
+    status: str  # finished | interrupted
+    summary: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    folds: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _hash_of(value: Any) -> str:
+    return spec_hash({"v": value})[:16]
+
+
+def compat_fields(data: Mapping[str, Any]) -> dict[str, str]:
+    """Hashes of the spec fields a resumed run must share with the run it continues.
+
+    ``train.epochs`` and everything about tracking or progress may change; the model, the data,
+    the split, the seed and the batch size may not.
+    """
+    d = dict(data.get("data", {}))
+    loader = d.pop("loader", None)
+    split = d.pop("split", None)
+    train = dict(data.get("train", {}))
+    return {
+        "model": _hash_of(data.get("model")),
+        "data": _hash_of(d),
+        "data.split": _hash_of(split),
+        "data.loader": _hash_of(loader),
+        "seed": str(data.get("seed", 0)),
+        "train.batch_size": str(train.get("batch_size")),
+        "train.optimizer": _hash_of(train.get("optimizer")),
+        "train.accumulate_steps": str(train.get("accumulate_steps")),
+    }
+
+
+def _resolve_spec(spec: LoadedSpec | JobSpec | str | Path | Mapping[str, Any]) -> LoadedSpec:
+    if isinstance(spec, LoadedSpec):
+        loaded = spec
+    elif isinstance(spec, JobSpec):
+        loaded = load_spec(spec.model_dump(mode="json", exclude_unset=True))
+    else:
+        loaded = load_spec(spec)
+    if loaded.job is None:
+        raise TrainspecError(
+            f"{', '.join(loaded.files) or 'the spec'} is an architecture spec, not a job spec: "
+            "a job spec has 'model', 'data' and 'train' sections (its 'model' may name this file)"
+        )
+    return loaded
+
+
+def _choose_run_dir(loaded: LoadedSpec, run_dir: Path | None, resume: bool) -> Path:
+    job = loaded.job
+    assert job is not None
+    if run_dir is None:
+        if resume:
+            raise TrainspecError("--resume needs --run-dir naming the run to continue")
+        fallback = Path(loaded.files[0]).stem if loaded.files else "run"
+        name = job.run.name or job.name or fallback
+        return new_run_dir(Path(job.run.root), name, loaded.hash)
+    if resume:
+        if not run_dir.is_dir():
+            raise TrainspecError(f"cannot resume: run directory {run_dir} does not exist")
+        return run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    require_fresh(run_dir)
+    return run_dir
+
+
+def _write_spec_files(loaded: LoadedSpec, run_dir: Path) -> None:
+    job = loaded.job
+    assert job is not None
+    header = f"# trainspec resolved spec\n# spec hash: {loaded.hash}\n"
+    atomic_write_text(run_dir / "config.yaml", header + dump_yaml(loaded.data))
+    write_json(
+        run_dir / "environment.json",
+        collect_environment(seed=job.seed, device=job.train.device, spec_files=loaded.files),
+    )
+
+
+def run_experiment(
+    spec: LoadedSpec | JobSpec | str | Path | Mapping[str, Any],
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool | None = None,
+    progress: str | None = None,
+) -> RunResult:
+    """Run one job spec: prepare the data, build the model, train every fold, write the run.
+
+    Returns the run directory and its summary. ``resume`` continues the run in ``run_dir``
+    from its last checkpoint (it defaults to the spec's ``train.resume``).
+    """
+    loaded = _resolve_spec(spec)
+    job = loaded.job
+    assert job is not None
+    resume = job.train.resume if resume is None else resume
+    target_dir = _choose_run_dir(loaded, Path(run_dir) if run_dir else None, resume)
+    _write_spec_files(loaded, target_dir)
+
+    from trainspec.data import prepare_data
+
+    prepared = prepare_data(
+        job.data,
+        seed=job.seed,
+        task=job.task,
+        allow_imports=job.allow_imports,
+        cache_dir=Path(job.run.root) / ".cache",
+    )
+    write_json(target_dir / "splits.json", prepared.splits.to_json())
+    write_json(
+        target_dir / "data.json",
+        {
+            "fingerprint": prepared.fingerprint,
+            "task": prepared.task,
+            "num_classes": prepared.num_classes,
+            "class_names": prepared.class_names,
+            "input_shapes": {k: list(v) for k, v in prepared.input_shapes.items()},
+            "n_samples": prepared.n_samples,
+        },
+    )
+
+    n_folds = len(prepared.splits.folds)
+    folds = [job.data.split.fold] if job.data.split.fold is not None else list(range(n_folds))
+    results = []
+    for k in folds:
+        fold_dir = target_dir if len(folds) == 1 else target_dir / "folds" / str(k)
+        results.append(
+            _train_fold(loaded, prepared, prepared.fold(k), fold_dir, resume, progress)
+        )
+
+    status = "interrupted" if any(r["status"] == "interrupted" for r in results) else "finished"
+    summary = _summary(loaded, results, status)
+    write_json(target_dir / "summary.json", summary)
+    first = results[0]
+    return RunResult(
+        run_dir=target_dir,
+        spec_hash=loaded.hash,
+        status=status,
+        summary=summary,
+        history=first["history"] if len(results) == 1 else [],
+        folds=results if len(results) > 1 else [],
+    )
+
+
+def _train_fold(
+    loaded: LoadedSpec,
+    prepared: PreparedData,
+    fold: FoldData,
+    fold_dir: Path,
+    resume: bool,
+    progress: str | None,
+) -> dict[str, Any]:
+    from trainspec.models import SklearnModel, TorchModel, build_model
+
+    job = loaded.job
+    assert job is not None
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    fold.transforms.save(fold_dir / "transforms")
+    model = build_model(
+        job.model,
+        input_shapes=prepared.input_shapes,
+        allow_imports=job.allow_imports,
+        seed=job.seed,
+    )
+    if isinstance(model, SklearnModel):
+        return _fit_sklearn(model, job, prepared, fold, fold_dir)
+    assert isinstance(model, TorchModel)
+    return _fit_torch(model, loaded, prepared, fold, fold_dir, resume, progress)
+
+
+def _fit_torch(
+    model: Any,
+    loaded: LoadedSpec,
+    prepared: PreparedData,
+    fold: FoldData,
+    fold_dir: Path,
+    resume: bool,
+    progress: str | None,
+) -> dict[str, Any]:
+    from trainspec.engine import evaluate, fit
+
+    job = loaded.job
+    assert job is not None
+    config = job.train
+    if progress is not None:
+        config = config.model_copy(update={"progress": progress})
+    has_val = "val" in fold.split_names
+    result = fit(
+        model.module,
+        train=fold.source("train", train=True),
+        val=fold.source("val") if has_val else None,
+        config=config,
+        task=prepared.task,
+        num_classes=prepared.num_classes,
+        seed=job.seed,
+        forward=model.forward_batch,
+        run_dir=fold_dir,
+        resume=resume,
+        compat=compat_fields(loaded.data),
+        allow_imports=job.allow_imports,
+    )
+    out: dict[str, Any] = {
+        "status": "interrupted" if result.interrupted else "finished",
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "best_metric": result.best_metric,
+        "stopped_early": result.stopped_early,
+        "run_dir": str(fold_dir),
+    }
+    if "test" in fold.split_names and not result.interrupted:
+        out["test"] = evaluate(
+            model.module,
+            fold.source("test"),
+            config=config,
+            task=prepared.task,
+            num_classes=prepared.num_classes,
+            forward=model.forward_batch,
+        )
+    model.save(fold_dir / "model")
+    return out
+
+
+def _split_arrays(fold: FoldData, name: str) -> tuple[Any, Any]:
+    import numpy as np
+
+    source = fold.source(name)
+    order = np.arange(len(source))
+    batch = next(iter(source.iter_batches(order, max(len(source), 1))))
+    if set(batch) - {"target", "weight", "index", "x"}:
+        raise TrainspecError(
+            "scikit-learn models take one tabular input 'x'; this data has inputs "
+            f"{sorted(set(batch) - {'target', 'weight', 'index'})}"
+        )
+    return batch["x"].numpy(), batch["target"].numpy()
+
+
+def _fit_sklearn(
+    model: Any, job: JobSpec, prepared: PreparedData, fold: FoldData, fold_dir: Path
+) -> dict[str, Any]:
+    import time
+
+    metrics = job.train.metrics or (
+        ["accuracy"] if prepared.task == "classification" else ["rmse"]
+    )
+    start = time.perf_counter()
+    x_train, y_train = _split_arrays(fold, "train")
+    model.fit(x_train, y_train)
+    row: dict[str, Any] = {"epoch": 1, "step": 1}
+    row.update({f"train/{k}": v for k, v in model.evaluate(x_train, y_train, metrics).items()})
+    test = None
+    for split in ("val", "test"):
+        if split in fold.split_names:
+            x, y = _split_arrays(fold, split)
+            scores = {f"{split}/{k}": v for k, v in model.evaluate(x, y, metrics).items()}
+            if split == "val":
+                row.update(scores)
+            else:
+                test = scores
+    row["time"] = time.perf_counter() - start
+    atomic_write_text(fold_dir / "metrics.jsonl", json.dumps(row) + "\n")
+    model.save(fold_dir / "model")
+    out: dict[str, Any] = {
+        "status": "finished",
+        "history": [row],
+        "best_epoch": 1,
+        "best_metric": row.get(job.train.monitor.metric),
+        "stopped_early": False,
+        "run_dir": str(fold_dir),
+    }
+    if test is not None:
+        out["test"] = test
+    return out
+
+
+def _monitor_mode(job: JobSpec) -> str:
+    mode = job.train.monitor.mode
+    if mode != "auto":
+        return mode
+    name = job.train.monitor.metric.rsplit("/", 1)[-1]
+    return "min" if name in {"loss", "mae", "rmse", "mse"} else "max"
+
+
+def _summary(loaded: LoadedSpec, results: Sequence[Mapping[str, Any]], status: str) -> dict[str, Any]:
+    job = loaded.job
+    assert job is not None
+    monitor = job.train.monitor.metric
+    mode = _monitor_mode(job)
+    per_fold = []
+    for r in results:
+        s = summarize_history(r["history"], monitor=monitor, mode=mode)
+        if "test" in r:
+            s["test"] = r["test"]
+        s["status"] = r["status"]
+        s["run_dir"] = r["run_dir"]
+        per_fold.append(s)
+    summary: dict[str, Any] = {
+        "status": status,
+        "spec_hash": loaded.hash,
+        "monitor": {"metric": monitor, "mode": mode},
+    }
+    if len(per_fold) == 1:
+        summary.update(per_fold[0])
+        summary.pop("run_dir", None)
+        return summary
+    summary["folds"] = per_fold
+    summary["cv"] = _cross_validated(per_fold)
+    return summary
+
+
+def _cross_validated(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation over folds of each metric's best value."""
+    keys = set.intersection(*(set(f["best"]) for f in per_fold)) if per_fold else set()
+    out: dict[str, dict[str, float]] = {}
+    for key in sorted(keys):
+        values = [float(f["best"][key]) for f in per_fold]
+        if not all(math.isfinite(v) for v in values):
+            continue
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        out[key] = {"mean": statistics.fmean(values), "std": std}
+    return out

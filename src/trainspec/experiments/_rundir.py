@@ -1,0 +1,144 @@
+"""The run directory: the unit of reproducibility (see DESIGN, "A run on disk")."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from trainspec.errors import TrainspecError
+
+__all__ = [
+    "atomic_write_text",
+    "collect_environment",
+    "new_run_dir",
+    "read_json",
+    "write_json",
+]
+
+_PACKAGES = ("trainspec", "torch", "numpy", "pandas", "scikit-learn", "pydantic", "safetensors")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` so that a reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "run"
+
+
+def new_run_dir(root: Path, name: str, spec_hash: str) -> Path:
+    """A fresh directory under ``root``: ``NAME-YYYYmmdd-HHMMSS-HASH6`` (suffixed if taken)."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{_slug(name)}-{stamp}-{spec_hash[:6]}"
+    candidate = root / base
+    n = 1
+    while True:
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = root / f"{base}-{n}"
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def collect_environment(
+    *, seed: int, device: str | None = None, spec_files: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Package versions, git commit and dirty flag, seed, device, platform and command line."""
+    versions: dict[str, str | None] = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    where = Path(spec_files[0]).resolve().parent if spec_files else Path.cwd()
+    commit = _git(["rev-parse", "HEAD"], where)
+    dirty = None if commit is None else bool(_git(["status", "--porcelain"], where))
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "packages": versions,
+        "git": {"commit": commit, "dirty": dirty},
+        "seed": seed,
+        "device": device,
+        "argv": sys.argv,
+        "spec_files": list(spec_files),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def require_fresh(run_dir: Path) -> None:
+    """Refuse to start a new run over an old one: that would lose its checkpoints."""
+    if (run_dir / "checkpoints").exists() or (run_dir / "metrics.jsonl").exists():
+        raise TrainspecError(
+            f"run directory {run_dir} already holds a run; pass --resume to continue it, "
+            "or choose another --run-dir"
+        )
+
+
+def summarize_history(
+    history: list[Mapping[str, Any]], *, monitor: str, mode: str
+) -> dict[str, Any]:
+    """Final and best value of every metric in the history, keyed like ``val/accuracy``."""
+    final: dict[str, float] = {}
+    best: dict[str, float] = {}
+    for row in history:
+        for key, value in row.items():
+            if key in ("epoch", "step", "time") or not isinstance(value, int | float):
+                continue
+            final[key] = float(value)
+            if key not in best:
+                best[key] = float(value)
+            else:
+                lower = _lower_is_better(key)
+                best[key] = min(best[key], value) if lower else max(best[key], value)
+    best_epoch = None
+    values = [
+        (row["epoch"], row[monitor])
+        for row in history
+        if monitor in row and isinstance(row[monitor], int | float)
+    ]
+    if values:
+        pick = min if mode == "min" else max
+        best_epoch = pick(values, key=lambda item: item[1])[0]
+    return {"final": final, "best": best, "best_epoch": best_epoch}
+
+
+def _lower_is_better(key: str) -> bool:
+    name = key.rsplit("/", 1)[-1]
+    return name in {"loss", "mae", "rmse", "mse", "lr", "skipped"} or name.endswith("loss")

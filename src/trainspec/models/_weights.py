@@ -1,0 +1,223 @@
+"""Pretrained weights into a module: read any common checkpoint safely, rename, load, report.
+
+Checkpoints come from trainspec runs (safetensors) or from someone else's script: a ``.pt`` /
+``.pth`` dict whose weights sit under ``model_state_dict`` or ``state_dict``, a bare state dict,
+or safetensors. ``.pt`` files are read with ``torch.load(..., weights_only=True)`` only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from trainspec.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = ["LoadReport", "load_weights", "read_state_dict", "rename_keys"]
+
+# Where a foreign checkpoint usually keeps its weights, in order of preference.
+_STATE_KEYS = ("model_state_dict", "state_dict", "model", "net", "network", "weights", "ema")
+_TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
+
+
+@dataclass
+class LoadReport:
+    """What loading pretrained weights did, key by key."""
+
+    source: str
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[dict[str, Any]] = field(default_factory=list)
+    renamed: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "loaded": self.loaded,
+            "missing": self.missing,
+            "unexpected": self.unexpected,
+            "mismatched": self.mismatched,
+            "renamed": self.renamed,
+        }
+
+    def render(self) -> str:
+        lines = [
+            f"weights from {self.source}: {len(self.loaded)} loaded, {len(self.missing)} missing, "
+            f"{len(self.unexpected)} unexpected, {len(self.mismatched)} shape-mismatched"
+        ]
+        for name in self.missing:
+            lines.append(f"  missing (kept as initialised): {name}")
+        for name in self.unexpected:
+            lines.append(f"  unexpected (ignored): {name}")
+        for m in self.mismatched:
+            lines.append(
+                f"  mismatched (re-initialised): {m['key']} checkpoint {m['checkpoint']} "
+                f"model {m['model']}"
+            )
+        return "\n".join(lines)
+
+
+def _is_state_dict(obj: Any) -> bool:
+    import torch
+
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) for k in obj)
+        and all(isinstance(v, torch.Tensor) for v in obj.values())
+    )
+
+
+def _find_state_dict(obj: Any, key: str | None, path: Path) -> dict[str, torch.Tensor]:
+    if key is not None:
+        node = obj
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                found = sorted(node) if isinstance(node, Mapping) else type(node).__name__
+                raise ModelError(
+                    f"{path}: no {key!r} in the checkpoint (at {part!r}); its keys are {found}"
+                )
+            node = node[part]
+        if not _is_state_dict(node):
+            raise ModelError(f"{path}: {key!r} does not hold a state dict of tensors")
+        return dict(node)
+    if _is_state_dict(obj):
+        return dict(obj)
+    if isinstance(obj, Mapping):
+        for candidate in _STATE_KEYS:
+            if candidate in obj and _is_state_dict(obj[candidate]):
+                return dict(obj[candidate])
+        keys = sorted(str(k) for k in obj)
+        raise ModelError(
+            f"{path}: cannot find the weights in this checkpoint; its top-level keys are {keys}. "
+            "Name the key holding the state dict with `key:` (e.g. key: model_state_dict)"
+        )
+    raise ModelError(f"{path}: a checkpoint must be a dict, found {type(obj).__name__}")
+
+
+def read_state_dict(path: str | Path, *, key: str | None = None) -> dict[str, torch.Tensor]:
+    """The state dict in ``path``: safetensors, or a torch file read with ``weights_only=True``."""
+    import torch
+
+    path = Path(path)
+    if path.is_dir():
+        candidate = path / "model.safetensors"
+        if not candidate.is_file():
+            raise ModelError(f"{path} is a folder without model.safetensors")
+        path = candidate
+    if not path.is_file():
+        raise ModelError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return dict(load_file(str(path)))
+        except Exception as exc:  # safetensors raises its own error types
+            raise ModelError(f"{path}: not a readable safetensors file ({exc})") from exc
+    if path.suffix not in _TORCH_SUFFIXES:
+        raise ModelError(
+            f"{path}: unknown checkpoint format {path.suffix!r}; expected .safetensors or one "
+            f"of {', '.join(_TORCH_SUFFIXES)}"
+        )
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for objects outside the weights-only allow-list
+        raise ModelError(
+            f"{path}: cannot be read with weights_only=True ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}). Only tensors and plain containers "
+            "are loaded, never pickled code; re-save the weights as a state dict or safetensors"
+        ) from exc
+    return _find_state_dict(obj, key, path)
+
+
+def rename_keys(
+    state: Mapping[str, torch.Tensor], rules: Sequence[tuple[str, str]]
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Apply ``(regex, replacement)`` rules in order to every key; returns the new dict and
+    the renames made. Two keys renamed to one name is an error."""
+    compiled = []
+    for pattern, repl in rules:
+        try:
+            compiled.append((re.compile(pattern), repl))
+        except re.error as exc:
+            raise ModelError(f"rename rule {pattern!r} is not a valid regular expression: {exc}")
+    out: dict[str, torch.Tensor] = {}
+    renamed: dict[str, str] = {}
+    for key, value in state.items():
+        new = key
+        for regex, repl in compiled:
+            new = regex.sub(repl, new)
+        if new in out:
+            raise ModelError(
+                f"rename rules map two checkpoint keys to {new!r} (one of them {key!r}); "
+                "make the rules more specific"
+            )
+        out[new] = value
+        if new != key:
+            renamed[key] = new
+    return out, renamed
+
+
+def load_weights(
+    module: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    *,
+    source: str = "<state dict>",
+    strict: bool = False,
+    on_mismatch: Literal["error", "skip"] = "error",
+    renamed: Mapping[str, str] | None = None,
+) -> LoadReport:
+    """Copy matching tensors of ``state`` into ``module``.
+
+    ``strict`` makes missing or unexpected keys an error. A tensor whose shape differs from the
+    module's is an error with ``on_mismatch="error"``, or left as initialised with ``"skip"``
+    (a new classification head, say).
+    """
+    import torch
+
+    own = module.state_dict()
+    report = LoadReport(source=source, renamed=dict(renamed or {}))
+    to_load: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key not in own:
+            report.unexpected.append(key)
+            continue
+        if tuple(value.shape) != tuple(own[key].shape):
+            report.mismatched.append(
+                {"key": key, "checkpoint": list(value.shape), "model": list(own[key].shape)}
+            )
+            continue
+        to_load[key] = value
+    report.missing = [k for k in own if k not in state]
+    if report.mismatched and on_mismatch == "error":
+        first = report.mismatched[0]
+        raise ModelError(
+            f"{source}: {len(report.mismatched)} tensor(s) differ in shape from the model, e.g. "
+            f"{first['key']}: checkpoint {first['checkpoint']} vs model {first['model']}. Set "
+            "on_mismatch: skip to keep those layers freshly initialised (a new head)"
+        )
+    if strict and (report.missing or report.unexpected):
+        raise ModelError(
+            f"{source}: strict loading failed: missing {report.missing[:5]}"
+            f"{'...' if len(report.missing) > 5 else ''}, unexpected {report.unexpected[:5]}"
+            f"{'...' if len(report.unexpected) > 5 else ''}. Add rename rules (e.g. "
+            "['^module\\\\.', ''] for DataParallel checkpoints) or set strict: false"
+        )
+    if not to_load:
+        raise ModelError(
+            f"{source}: no tensor of the checkpoint matches the model's parameter names (model "
+            f"keys look like {list(own)[:3]}, checkpoint keys like {list(state)[:3]}); add rename "
+            "rules"
+        )
+    with torch.no_grad():
+        for key, value in to_load.items():
+            own[key].copy_(value.to(own[key].dtype))
+    report.loaded = sorted(to_load)
+    return report
