@@ -1,10 +1,18 @@
 """Specs as validated configuration: load, compose, interpolate, override, validate, hash.
 
-This package never imports torch.
+``load_spec(*files_or_mappings, overrides=[...])`` does it all and returns a ``LoadedSpec``;
+its module docstring lists the steps. Errors are ``SpecError``s naming file, line, key path,
+what was expected and found. This package never imports torch.
 """
 
 from trainspec.spec._base import OpenSection, Section
-from trainspec.spec._load import LoadedSpec, load_spec, spec_hash
+from trainspec.spec._compose import merge
+from trainspec.spec._dump import dump_json, dump_yaml
+from trainspec.spec._hash import spec_hash
+from trainspec.spec._jsonschema import SCHEMA_FILES, json_schemas, write_schemas
+from trainspec.spec._load import LoadedSpec, load_spec
+from trainspec.spec._override import Override, apply_overrides, parse_overrides
+from trainspec.spec._paths import Origin
 from trainspec.spec._schema import JobSpec, RunSpec
 from trainspec.spec._schema_data import DataSpec, LoaderSpec, SplitSpec, TransformSpec
 from trainspec.spec._schema_model import ArchSpec, GraphArch, ImportedModel, SequentialArch
@@ -19,6 +27,7 @@ from trainspec.spec._schema_train import (
 )
 
 __all__ = [
+    "SCHEMA_FILES",
     "ArchSpec",
     "CheckpointSpec",
     "DataSpec",
@@ -32,6 +41,8 @@ __all__ = [
     "MonitorSpec",
     "OpenSection",
     "OptimizerSpec",
+    "Origin",
+    "Override",
     "RunSpec",
     "SchedulerSpec",
     "Section",
@@ -39,6 +50,13 @@ __all__ = [
     "SplitSpec",
     "TrainSpec",
     "TransformSpec",
+    "apply_overrides",
+    "dump_json",
+    "dump_yaml",
+    "json_schemas",
     "load_spec",
+    "merge",
+    "parse_overrides",
     "spec_hash",
+    "write_schemas",
 ]

@@ -1,0 +1,12 @@
+"""Limits on spec files, so a malformed or hostile file fails fast with a clear error."""
+
+from __future__ import annotations
+
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES"]
+
+# A spec is a few kilobytes; anything near this is a mistake (a data file named as a spec).
+MAX_FILE_BYTES = 5 * 1024 * 1024
+# Mappings and lists nested deeper than this are refused before Python's recursion limit.
+MAX_DEPTH = 64
+# YAML aliases may not expand a file past this many values ("billion laughs").
+MAX_NODES = 1_000_000
