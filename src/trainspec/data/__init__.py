@@ -1,1 +1,45 @@
-"""trainspec.data"""
+"""trainspec.data: sources, transforms, splits and batch sources, configured by ``data:``.
+
+``prepare_data`` loads and checks the data and plans the splits; ``PreparedData.fold(k)``
+fits that fold's transforms on its training split and serves each split as a
+``BatchSource``. Nothing here knows about runs or trackers.
+"""
+
+from trainspec.data._batch import (
+    IGNORE_INDEX,
+    INDEX,
+    MASK,
+    TARGET,
+    WEIGHT,
+    Batch,
+    BatchSource,
+)
+from trainspec.data._inference import InferenceData, prepare_inference
+from trainspec.data._inspect import inspect_data
+from trainspec.data._loaders import DatasetBatchSource, TensorBatchSource
+from trainspec.data._pipeline import FittedTransforms
+from trainspec.data._prepare import FoldData, PreparedData, prepare_data
+from trainspec.data._splits import SplitPlan
+from trainspec.data._tbase import FittedTransform, Transform
+
+__all__ = [
+    "IGNORE_INDEX",
+    "INDEX",
+    "MASK",
+    "TARGET",
+    "WEIGHT",
+    "Batch",
+    "BatchSource",
+    "DatasetBatchSource",
+    "FittedTransform",
+    "FittedTransforms",
+    "FoldData",
+    "InferenceData",
+    "PreparedData",
+    "SplitPlan",
+    "TensorBatchSource",
+    "Transform",
+    "inspect_data",
+    "prepare_data",
+    "prepare_inference",
+]

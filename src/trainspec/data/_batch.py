@@ -14,13 +14,16 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-__all__ = ["INDEX", "MASK", "TARGET", "WEIGHT", "Batch", "BatchSource"]
+__all__ = ["IGNORE_INDEX", "INDEX", "MASK", "TARGET", "WEIGHT", "Batch", "BatchSource"]
 
 # Reserved batch keys. Every other key is a model input (``x`` when there is only one).
 TARGET = "target"  # (B,) int64 class labels, (B, ...) float32 regression targets
 WEIGHT = "weight"  # (B,) float32 per-sample weights
 MASK = "mask"  # (B, T) bool, True where a padded sequence has real data
 INDEX = "index"  # (B,) int64 positions of the samples in the source, for ids and predictions
+
+# Target value of padded or unlabelled sequence positions (torch's cross-entropy default).
+IGNORE_INDEX = -100
 
 Batch = dict[str, "torch.Tensor"]
 

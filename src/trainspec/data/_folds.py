@@ -1,0 +1,96 @@
+"""Folds of in-memory data: fit the transforms on the training rows, serve tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from trainspec.data._batch import BatchSource
+from trainspec.data._loaders import TensorBatchSource
+from trainspec.data._pipeline import FittedTransforms, to_float32
+from trainspec.data._splits import SplitPlan
+from trainspec.spec import DataSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from trainspec.data._prepare import FoldData, Loaded
+
+__all__ = ["fold_builder"]
+
+
+def _input_shapes(
+    arrays: dict[str, np.ndarray], sequence: bool, transforms: FittedTransforms
+) -> dict[str, list[int | None]]:
+    shapes: dict[str, tuple[int | None, ...]] = {}
+    for name, values in arrays.items():
+        shape: tuple[int | None, ...] = tuple(int(d) for d in values.shape[1:])
+        shapes[name] = (None, *shape) if sequence else shape
+    for aug, names in transforms.augmentations:
+        for name in names:
+            shapes[name] = aug.out_shape(shapes[name])
+    return {k: list(v) for k, v in shapes.items()}
+
+
+def fold_builder(
+    spec: DataSpec, loaded: Loaded, plan: SplitPlan, allow: Sequence[str]
+) -> Callable[[int], FoldData]:
+    import torch
+
+    from trainspec.data._prepare import FoldData
+
+    data, labels = loaded.data, loaded.labels
+    per_row_target = data.target_per_row() or not data.is_sequence
+    target_dtype = torch.int64 if labels.task == "classification" else torch.float32
+    target_all = torch.from_numpy(np.ascontiguousarray(labels.values)).to(target_dtype)
+
+    def build(k: int) -> FoldData:
+        fold = plan.folds[k]
+        train_rows = data.rows_of(fold["train"])
+        transforms, mapped = FittedTransforms.fit(
+            loaded.steps, data, train_rows, allow_imports=allow
+        )
+        arrays = {name: to_float32(name, mapped[name]) for name in transforms.input_names}
+        transforms.info.update(
+            task=labels.task,
+            class_names=labels.class_names,
+            target=data.target_name,
+            input_shapes=_input_shapes(arrays, data.is_sequence, transforms),
+        )
+        tensors = {name: torch.from_numpy(a) for name, a in arrays.items()}
+        weights = None if data.weights is None else torch.from_numpy(data.weights)
+
+        def make(name: str, train: bool) -> BatchSource:
+            samples = fold[name]
+            rows = data.rows_of(samples)
+            row_t = torch.from_numpy(rows)
+            sample_t = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.int64))
+            offsets = None
+            if data.offsets is not None:
+                lengths = np.diff(data.offsets)[samples]
+                offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+            target: torch.Tensor = target_all.index_select(0, row_t if per_row_target else sample_t)
+            return TensorBatchSource(
+                {n: t.index_select(0, row_t) for n, t in tensors.items()},
+                positions=samples,
+                target=target,
+                weight=None if weights is None else weights.index_select(0, sample_t),
+                offsets=offsets,
+                augment=transforms.augmentations,
+                train=train,
+                pin_memory=spec.loader.pin_memory and torch.cuda.is_available(),
+            )
+
+        train_labels = labels.values[train_rows if per_row_target else fold["train"]]
+        return FoldData(
+            split_names=list(fold),
+            indices=dict(fold),
+            transforms=transforms,
+            _make=make,
+            _train_labels=train_labels if labels.task == "classification" else None,
+            num_classes=labels.num_classes,
+        )
+
+    return build

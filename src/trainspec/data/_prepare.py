@@ -1,0 +1,276 @@
+"""``prepare_data``: source -> roles -> signal transforms (cached) -> labels -> split plan.
+
+Everything a user can get wrong is checked here, before any training: missing keys, NaNs,
+wrong dtypes, empty splits, classes absent from a training split.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from trainspec.data._assemble import assemble
+from trainspec.data._batch import BatchSource
+from trainspec.data._cache import digest, load_cached, save_cached
+from trainspec.data._fitted import Impute, _missing
+from trainspec.data._labels import (
+    IGNORE_INDEX,
+    Labels,
+    ResolvedTask,
+    balance_weights,
+    encode_target,
+    resolve_task,
+)
+from trainspec.data._pipeline import FittedTransforms, apply_signal
+from trainspec.data._sources import SourceContext, content_hash, get_source
+from trainspec.data._splits import SplitInput, SplitPlan, plan_splits
+from trainspec.data._table import Assembled
+from trainspec.data._transforms import Step, build_steps
+from trainspec.errors import DataError
+from trainspec.spec import DataSpec
+from trainspec.spec._schema_data import WeightSpec
+
+__all__ = ["FoldData", "Loaded", "PreparedData", "load_assembled", "prepare_data"]
+
+log = logging.getLogger(__name__)
+Task = Literal["auto", "classification", "regression"]
+
+
+def input_names(spec: DataSpec) -> list[str]:
+    return list(spec.inputs) if spec.inputs else ["x"]
+
+
+@dataclass
+class Loaded:
+    data: Assembled
+    labels: Labels
+    steps: list[Step]
+    fingerprint: str
+    cache_hit: bool
+
+
+def load_assembled(
+    spec: DataSpec,
+    ctx: SourceContext,
+    steps: Sequence[Step],
+    cache_dir: Path | None,
+) -> tuple[Assembled, str, bool]:
+    """Assembled, signal-transformed data, from the cache when its fingerprint matches."""
+    content = content_hash(spec.source, ctx)
+    roles = spec.model_dump(
+        mode="json", include={"features", "inputs", "target", "group", "weight", "id"}
+    )
+    signal = [s.spec.model_dump(mode="json") for s in steps if s.stage == "signal"]
+    key = digest("assembled", content, roles, spec.split.column, signal)
+    every = [s.model_dump(mode="json") for s in spec.transforms]
+    fingerprint = digest("data", content, roles, spec.ignore_labels, every)
+    use_cache = cache_dir is not None and spec.cache
+    if use_cache:
+        assert cache_dir is not None
+        cached = load_cached(Path(cache_dir), key)
+        if cached is not None:
+            log.info("data cache hit %s", key[:12])
+            return cached, fingerprint, True
+    table = get_source(spec.source.type).load(spec.source, ctx)
+    data = apply_signal(steps, assemble(spec, table))
+    if use_cache:
+        assert cache_dir is not None
+        save_cached(Path(cache_dir), key, data)
+    return data, fingerprint, False
+
+
+def load(spec: DataSpec, ctx: SourceContext, task: str, cache_dir: Path | None) -> Loaded:
+    steps = build_steps(spec.transforms, input_names(spec), ctx.allow_imports)
+    data, fingerprint, hit = load_assembled(spec, ctx, steps, cache_dir)
+    if data.target is None:
+        raise DataError(
+            "data.target is not set and the source has no default target; name the target key "
+            "(a column, array or record dataset)"
+        )
+    resolved = resolve_task(data.target, task, spec.ignore_labels)
+    labels = encode_target(data, resolved, spec.ignore_labels)
+    if isinstance(spec.weight, WeightSpec) and spec.weight.balance:
+        data.weights = balance_weights(data, labels, spec.weight.balance)
+    return Loaded(data, labels, list(steps), fingerprint, hit)
+
+
+def split_input(spec: DataSpec, data: Assembled, labels: Labels) -> SplitInput:
+    per_sample = labels.task == "classification" and not data.target_per_row()
+    extra = data.extra.get("split.column")
+    return SplitInput(
+        n=data.n_samples,
+        labels=labels.values if per_sample else None,
+        groups=data.groups,
+        order=extra if spec.split.method == "time" else None,
+        names=extra if spec.split.method == "predefined" else None,
+    )
+
+
+def nan_problems(data: Assembled, steps: Sequence[Step]) -> list[str]:
+    """NaNs in inputs that no impute step covers, naming the columns and row counts."""
+    problems = []
+    for name, x in data.inputs.items():
+        covered: set[str] | None = set()
+        for s in steps:
+            if isinstance(s.template, Impute) and name in s.inputs:
+                cols = s.template.columns
+                covered = None if cols is None or covered is None else covered | set(cols)
+        if covered is None:
+            continue
+        values = x.values
+        if values.dtype.kind == "O":
+            bad = np.stack([_missing(values[:, j]) for j in range(values.shape[1])], axis=1)
+        elif values.dtype.kind == "f":
+            bad = np.isnan(values.reshape(len(values), -1))
+        else:
+            continue
+        if not bad.any():
+            continue
+        if x.columns is not None and values.ndim == 2:
+            per_col = bad.sum(axis=0)
+            hit = [
+                (c, int(n))
+                for c, n in zip(x.columns, per_col, strict=True)
+                if n and c not in covered
+            ]
+            if not hit:
+                continue
+            rows = int(bad[:, [x.columns.index(c) for c, _ in hit]].any(axis=1).sum())
+            listed = ", ".join(f"{c!r} ({n} rows)" for c, n in hit)
+        else:
+            rows, listed = int(bad.any(axis=1).sum()), f"input {name!r}"
+        role = "data.features" if name == "x" else f"data.inputs.{name}"
+        problems.append(
+            f"{role}: NaN in {listed}; {rows} rows in all. Add a transform "
+            "{type: impute, strategy: median} or clean the source"
+        )
+    return problems
+
+
+def split_problems(plan: SplitPlan, data: Assembled, labels: Labels) -> tuple[list[str], list[str]]:
+    """(errors, warnings): empty splits and classes absent from a training split are errors."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    names = labels.class_names or []
+    for k, fold in enumerate(plan.folds):
+        where = f"fold {k}" if len(plan.folds) > 1 else "the split"
+        if "train" not in fold:
+            errors.append(f"{where} has no 'train' split; it has {sorted(fold)}")
+        for name, idx in fold.items():
+            if len(idx) == 0:
+                errors.append(
+                    f"split {name!r} of {where} is empty ({plan.method}, {data.n_samples} "
+                    "samples); change split.ratios or add data"
+                )
+        if labels.task != "classification":
+            continue
+        for name, idx in fold.items():
+            codes = labels.values[data.rows_of(idx) if data.target_per_row() else idx]
+            counts = np.bincount(codes[codes != IGNORE_INDEX], minlength=len(names))
+            absent = [names[c] for c in np.nonzero(counts == 0)[0]]
+            if absent and name == "train" and len(idx):
+                errors.append(
+                    f"class(es) {absent} are absent from the training split of {where}; "
+                    "use a stratified split, fewer folds, or drop those classes"
+                )
+            elif absent and len(idx):
+                warnings.append(f"class(es) {absent} are absent from split {name!r} of {where}")
+    return errors, warnings
+
+
+@dataclass
+class FoldData:
+    """One fold: its splits' indices, transforms fitted on its training split, batch sources."""
+
+    split_names: list[str]
+    indices: dict[str, np.ndarray]
+    transforms: FittedTransforms
+    _make: Callable[[str, bool], BatchSource]
+    _train_labels: np.ndarray | None = None
+    num_classes: int | None = None
+
+    def source(self, name: str, *, train: bool = False) -> BatchSource:
+        if name not in self.indices:
+            raise DataError(f"no split {name!r}; this fold has {', '.join(self.split_names)}")
+        return self._make(name, train)
+
+    def class_weights(self, kind: str = "balanced") -> np.ndarray:
+        """Per-class loss weights from the training split: n / (K * count), 'balanced'."""
+        if kind != "balanced" or self._train_labels is None or not self.num_classes:
+            raise DataError("class weights need a classification target and kind 'balanced'")
+        labels = self._train_labels[self._train_labels != IGNORE_INDEX]
+        counts = np.bincount(labels, minlength=self.num_classes).astype(np.float64)
+        weights = len(labels) / (self.num_classes * np.maximum(counts, 1))
+        return np.asarray(weights, dtype=np.float32)
+
+
+@dataclass
+class PreparedData:
+    """What a job trains on: the task, labels, input shapes, fingerprint and split plan."""
+
+    task: ResolvedTask
+    num_classes: int | None
+    class_names: list[str] | None
+    input_shapes: dict[str, tuple[int | None, ...]]
+    fingerprint: str
+    n_samples: int
+    splits: SplitPlan
+    cache_hit: bool
+    _build: Callable[[int], FoldData]
+    _folds: dict[int, FoldData] = field(default_factory=dict)
+
+    def fold(self, k: int = 0) -> FoldData:
+        if not 0 <= k < len(self.splits.folds):
+            raise DataError(f"fold {k} does not exist; there are {len(self.splits.folds)}")
+        if k not in self._folds:
+            self._folds[k] = self._build(k)
+        return self._folds[k]
+
+
+def prepare_data(
+    spec: DataSpec,
+    *,
+    seed: int,
+    task: Task = "auto",
+    allow_imports: Sequence[str] = (),
+    cache_dir: Path | None = None,
+    arrays: tuple[Any, Any] | None = None,
+) -> PreparedData:
+    """Load, check and split the data; fit fold 0's transforms (so shapes are known)."""
+    ctx = SourceContext(tuple(allow_imports), arrays)
+    if spec.source.type == "dataset":
+        from trainspec.data._dataset import prepare_dataset
+
+        prepared: PreparedData = prepare_dataset(spec, ctx, seed=seed, task=task)
+        return prepared
+    loaded = load(spec, ctx, task, cache_dir)
+    data, labels = loaded.data, loaded.labels
+    problems = nan_problems(data, loaded.steps)
+    plan = plan_splits(spec.split, split_input(spec, data, labels), seed)
+    plan.ids = data.ids
+    errors, _ = split_problems(plan, data, labels)
+    if problems or errors:
+        raise DataError("\n".join(["the data cannot be used as configured:", *problems, *errors]))
+    from trainspec.data._folds import fold_builder
+
+    build = fold_builder(spec, loaded, plan, ctx.allow_imports)
+    first = build(0)
+    shapes = first.transforms.info["input_shapes"]
+    prepared = PreparedData(
+        task=labels.task,
+        num_classes=labels.num_classes,
+        class_names=labels.class_names,
+        input_shapes={k: tuple(v) for k, v in shapes.items()},
+        fingerprint=loaded.fingerprint,
+        n_samples=data.n_samples,
+        splits=plan,
+        cache_hit=loaded.cache_hit,
+        _build=build,
+    )
+    prepared._folds[0] = first
+    return prepared
