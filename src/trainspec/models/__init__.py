@@ -1,1 +1,69 @@
-"""trainspec.models"""
+"""Model logic: architectures as code, users' modules and estimators behind one Model API.
+
+Pure: nothing here knows about runs, trackers or sweeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from trainspec.models._blocks import BUILTIN_BLOCKS
+from trainspec.models._build import build_model
+from trainspec.models._graph import GraphModule, Step
+from trainspec.models._model import InputData, InputTransform, MetricFn, Model
+from trainspec.models._sklearn import SklearnModel
+from trainspec.models._summary import BlockRow, ModelSummary, summarize
+from trainspec.models._torch_model import FitFn, TorchModel
+
+__all__ = [
+    "BUILTIN_BLOCKS",
+    "BlockRow",
+    "FitFn",
+    "GraphModule",
+    "InputData",
+    "InputTransform",
+    "MetricFn",
+    "Model",
+    "ModelSummary",
+    "SklearnModel",
+    "Step",
+    "TorchModel",
+    "build_model",
+    "load_model",
+    "register_block",
+    "summarize",
+]
+
+T = TypeVar("T")
+
+
+@overload
+def register_block(name: str | None = None) -> Callable[[T], T]: ...
+@overload
+def register_block(name: T) -> T: ...
+def register_block(name: Any = None) -> Any:
+    """Register a block for declarative graphs: ``@register_block`` or
+    ``@register_block("my_block")`` over an ``nn.Module`` class or a function returning one.
+
+    Its constructor may take ``in_features``/``in_channels``/``input_size``/``d_model`` (filled
+    from the input's last or first axis), ``in_shape`` (the input shape without batch) or
+    ``in_shapes`` (all inputs' shapes); the spec gives the other parameters.
+    """
+    from trainspec.registry import registry
+
+    if name is None or isinstance(name, str):
+        return registry.register("block", name)
+    return registry.register("block")(name)
+
+
+def load_model(directory: Any, *, allow_imports: Any = ()) -> Model:
+    """A model saved by ``Model.save``, of whichever kind its ``model.json`` names."""
+    from pathlib import Path
+
+    from trainspec.models._model import read_model_json
+
+    info = read_model_json(Path(directory))
+    if info.get("kind") == "sklearn":
+        return SklearnModel.load(directory, allow_imports=allow_imports)
+    return TorchModel.load(directory, allow_imports=allow_imports)

@@ -2,7 +2,22 @@
 own ``nn.Module`` / scikit-learn estimator by import path.
 
 Block parameters are free-form here (they depend on the block type) and are checked against
-the block's signature by ``trainspec.models`` when the network is built.
+the block's signature by ``trainspec.models`` when the network is built. Besides its own
+parameters, every block (and every entry of ``layers``) may carry these options:
+
+- ``type``: a registered block (``conv_stack``, ``tcn``...), a ``torch.nn`` layer
+  (``Linear``, ``Conv1d``...) or an allowed import path;
+- ``in``: the input(s) it takes, a name or a list of names (graphs only; default: the block
+  declared just before it, or the only input);
+- ``repeat: N``: N copies in a chain, parameters may be expressions over ``i`` (the copy's
+  index) and ``n`` (the count), such as ``dilation: "2**i"``;
+- ``residual: true``: add the block's input to its output (the shapes must agree);
+- ``per_step: true``: apply the block to every step of a sequence: (B, T, ...) is folded to
+  (B*T, ...) for the block and unfolded back to (B, T, ...);
+- ``select: 0 | "name"``: keep one output of a block that returns a tuple or a dict.
+
+Shapes never include the batch axis; ``null`` marks an axis of variable length. Sizes such as
+``in_features`` or ``in_channels`` are inferred from the shapes, never written by hand.
 """
 
 from __future__ import annotations
@@ -22,8 +37,12 @@ Shape = list[int | None]
 class SequentialArch(Section):
     """``inputs`` and a plain list of layers applied in order."""
 
-    inputs: dict[str, Shape] | Shape = Field(
-        description="Input shape(s) without the batch axis; a bare list names one input 'x'."
+    inputs: dict[str, Shape] | Shape | None = Field(
+        default=None,
+        description=(
+            "Input shape without the batch axis; a bare list names the input 'x'. "
+            "Default: the shape the data provides."
+        ),
     )
     layers: list[str | dict[str, Any]] = Field(
         min_length=1,
@@ -34,14 +53,26 @@ class SequentialArch(Section):
 class GraphArch(Section):
     """Named inputs, a graph of named blocks (each with ``type`` and optional ``in``), outputs."""
 
-    inputs: dict[str, Shape] = Field(description="Named inputs and their shapes.")
-    blocks: dict[str, dict[str, Any]] = Field(
+    inputs: dict[str, Shape] | None = Field(
+        default=None,
+        description=(
+            "Named inputs (batch keys) and their shapes without the batch axis. "
+            "Default: the keys and shapes the data provides."
+        ),
+    )
+    blocks: dict[str, str | dict[str, Any]] = Field(
         min_length=1,
-        description="Blocks by name, in order; each has 'type' and optionally 'in'.",
+        description=(
+            "Blocks by name, in order; each has 'type' and optionally 'in' ('ReLU' is short "
+            "for {type: ReLU})."
+        ),
     )
     outputs: dict[str, str] | str | None = Field(
         default=None,
-        description="Output name -> block, or one block name; default: the last block.",
+        description=(
+            "Output name -> block, or one block name; default: the last block. The first "
+            "output is the one trained and predicted."
+        ),
     )
 
 

@@ -1,0 +1,316 @@
+"""From the blocks of a spec to a ``GraphModule``: parse and check every block first (all
+problems reported together), order them, then build each one from its inputs' shapes and
+run a small probe batch through it so that the next block knows its input shape."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainspec.errors import ModelError, closest
+from trainspec.models._expr import substitute
+from trainspec.models._graph import GraphModule, Step, apply_block
+from trainspec.models._params import check_params
+from trainspec.models._probe import Shape, fmt_shape, fmt_shapes, make_probes, symbolic
+from trainspec.models._resolve import BlockType, infer_params, inferable, resolve_block_type
+
+__all__ = ["RawBlock", "build_graph", "raise_problems"]
+
+OPTIONS = ("in", "repeat", "residual", "per_step", "select")
+_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class RawBlock:
+    """One block as written: its name, where it is in the spec, and its mapping."""
+
+    name: str
+    where: str
+    raw: Any
+
+
+@dataclass(frozen=True)
+class _BlockDef:
+    where: str
+    btype: BlockType
+    step: Step
+    copies: tuple[dict[str, Any], ...]  # parameters of each copy (one without repeat)
+
+
+def raise_problems(problems: Sequence[str]) -> None:
+    if len(problems) == 1:
+        raise ModelError(problems[0])
+    if problems:
+        listing = "\n".join(f"  - {p}" for p in problems)
+        raise ModelError(f"{len(problems)} problems in the architecture:\n{listing}")
+
+
+@functools.cache
+def _reserved() -> frozenset[str]:
+    return frozenset(
+        {*dir(nn.Module()), *dir(GraphModule), "input_names", "steps", "outputs", "shapes"}
+    )
+
+
+def _check_name(block: RawBlock, inputs: Sequence[str], problems: list[str]) -> None:
+    if not _NAME.match(block.name):
+        problems.append(
+            f"{block.where}: block name {block.name!r} may hold only letters, digits "
+            "and '_' (it becomes the prefix of its parameters' names)"
+        )
+    elif block.name in _reserved():
+        problems.append(f"{block.where}: block name {block.name!r} is reserved; rename it")
+    elif block.name in inputs:
+        problems.append(f"{block.where}: block name {block.name!r} is also an input's name")
+
+
+def _inputs_of(raw: Mapping[str, Any], default: str | None, where: str) -> tuple[str, ...]:
+    value = raw.get("in", default)
+    if value is None:
+        raise ValueError("has no 'in' and there are several inputs; say which with in: <name>")
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError(f"'in' must be a block or input name, or a list of them; got {value!r}")
+
+
+def _step_options(
+    name: str, btype: BlockType, raw: Mapping[str, Any], inputs: tuple[str, ...]
+) -> Step:
+    repeat = raw.get("repeat")
+    if repeat is not None and (
+        not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1
+    ):
+        raise ValueError(f"'repeat' must be a whole number >= 1; got {repeat!r}")
+    for flag in ("residual", "per_step"):
+        if not isinstance(raw.get(flag, False), bool):
+            raise ValueError(f"{flag!r} must be true or false; got {raw[flag]!r}")
+    select = raw.get("select")
+    if select is not None and not isinstance(select, (int, str)):
+        raise ValueError(f"'select' must be an output index or key; got {select!r}")
+    if repeat is not None and len(inputs) > 1:
+        raise ValueError("a repeated block takes one input (each copy feeds the next)")
+    return Step(
+        name,
+        btype.name,
+        inputs,
+        repeat,
+        bool(raw.get("residual", False)),
+        bool(raw.get("per_step", False)),
+        select,
+    )
+
+
+def _parse_block(
+    block: RawBlock, default_in: str | None, allow_imports: Sequence[str], problems: list[str]
+) -> _BlockDef | None:
+    raw = {"type": block.raw} if isinstance(block.raw, str) else block.raw
+    if not isinstance(raw, dict) or "type" not in raw:
+        problems.append(
+            f"{block.where}: a block needs 'type' (e.g. {{type: Linear, "
+            f"out_features: 10}}); got {block.raw!r}"
+        )
+        return None
+    try:
+        btype = resolve_block_type(raw["type"], allow_imports)
+        # An option name the block itself takes (dense_stack's residual) goes to the block.
+        options = {k for k in OPTIONS if k not in btype.sig.names}
+        own = {k: v for k, v in raw.items() if k in options}
+        step = _step_options(block.name, btype, own, _inputs_of(raw, default_in, block.where))
+        params = {k: v for k, v in raw.items() if k != "type" and k not in options}
+        n = step.repeat or 1
+        copies = tuple(
+            substitute(params, {"i": i, "n": n}) if step.repeat else params for i in range(n)
+        )
+    except ValueError as exc:
+        problems.append(f"{block.where}: {exc}")
+        return None
+    found: list[str] = []
+    for copy in copies:
+        found += [
+            m
+            for m in check_params(btype.sig, copy, inferred=inferable(btype.sig))
+            if m not in found
+        ]
+    problems += [f"{block.where} ({btype.name}): {m}" for m in found]
+    return _BlockDef(block.where, btype, step, copies)
+
+
+def _order(defs: list[_BlockDef], known: set[str], problems: list[str]) -> list[_BlockDef]:
+    """Blocks in an order where each comes after its inputs (declaration order otherwise)."""
+    inputs = known - {d.step.name for d in defs}
+    for d in defs:
+        for ref in d.step.inputs:
+            if ref not in known:
+                near = closest(ref, known)
+                hint = f"; did you mean {near!r}?" if near else ""
+                problems.append(
+                    f"{d.where}: 'in' names {ref!r}, which is neither an input nor a block{hint}"
+                )
+    if problems:
+        return defs
+    done, ordered, pending = set(inputs), [], list(defs)
+    while pending:
+        ready = next((d for d in pending if set(d.step.inputs) <= done), None)
+        if ready is None:
+            problems.append(f"model.blocks: the blocks form a cycle: {_cycle(pending)}")
+            return defs
+        pending.remove(ready)
+        ordered.append(ready)
+        done.add(ready.step.name)
+    return ordered
+
+
+def _cycle(pending: list[_BlockDef]) -> str:
+    by_name = {d.step.name: d for d in pending}
+    path = [pending[0].step.name]
+    while True:
+        nxt = next(r for r in by_name[path[-1]].step.inputs if r in by_name)
+        if nxt in path:
+            cycle = [*path[path.index(nxt) :], nxt]
+            return " -> ".join(cycle) + " (each takes 'in' from the next)"
+        path.append(nxt)
+
+
+def _expectation(module: nn.Module) -> str:
+    if isinstance(module, nn.modules.conv._ConvNd):
+        axes = (
+            ("L",) if len(module.kernel_size) == 1 else ("H", "W", "D")[: len(module.kernel_size)]
+        )
+        return (
+            f"; it expects (C, {', '.join(axes)}) without the batch axis, "
+            f"with C = in_channels = {module.in_channels}"
+        )
+    for attr, axis in (
+        ("in_features", "last"),
+        ("in_channels", "first"),
+        ("input_size", "last"),
+        ("num_features", "first"),
+        ("normalized_shape", "last"),
+        ("embed_dim", "last"),
+    ):
+        value = getattr(module, attr, None)
+        if value is not None:
+            return f"; it expects {attr}={value} on the {axis} axis"
+    return ""
+
+
+def _inner(shapes: list[Shape], per_step: bool) -> list[Shape]:
+    if not per_step:
+        return shapes
+    if any(len(s) < 2 for s in shapes):
+        raise ValueError(
+            f"per_step needs inputs (T, ...) with a step axis; got {fmt_shapes(shapes)}"
+        )
+    return [s[1:] for s in shapes]
+
+
+def _build_copy(
+    d: _BlockDef,
+    params: dict[str, Any],
+    label: str,
+    in_shapes: list[Shape],
+    variants: list[list[torch.Tensor]],
+) -> tuple[nn.Module, list[torch.Tensor]]:
+    """One copy of a block built from its inputs' shapes, and its outputs on the probes."""
+    try:
+        full = infer_params(d.btype.sig, params, _inner(in_shapes, d.step.per_step))
+        module = d.btype.factory(**full)
+    except (TypeError, ValueError, RuntimeError, AssertionError, IndexError, KeyError) as exc:
+        raise ModelError(
+            f"{label}: cannot be built from {params or 'no parameters'}: {exc}"
+        ) from exc
+    if not isinstance(module, nn.Module):
+        raise ModelError(f"{label}: {d.btype.name} returned {type(module).__name__}, not a module")
+    module.eval()
+    plain = dataclasses.replace(d.step, residual=False)
+    try:
+        with torch.no_grad():
+            outs = [apply_block(module, args, plain) for args in variants]
+    except ValueError as exc:
+        raise ModelError(f"{label}: {exc}") from exc
+    except (RuntimeError, TypeError, IndexError) as exc:
+        per = " per step" if d.step.per_step else ""
+        raise ModelError(
+            f"{label}: shape mismatch: cannot take input shape {fmt_shapes(in_shapes)}{per}"
+            f"{_expectation(module)}: {exc}"
+        ) from exc
+    if d.step.residual:
+        out_shape = symbolic(outs)
+        if out_shape != in_shapes[0]:
+            raise ModelError(
+                f"{label}: residual: true adds the input {fmt_shape(in_shapes[0])} "
+                f"to the output {fmt_shape(out_shape)}; the shapes must be equal "
+                "(or use an add block with a projection)"
+            )
+        outs = [o + args[0] for o, args in zip(outs, variants, strict=True)]
+    return module, outs
+
+
+def build_graph(
+    blocks: Sequence[RawBlock],
+    input_shapes: Mapping[str, Shape],
+    outputs: Mapping[str, str] | str | None,
+    *,
+    allow_imports: Sequence[str] = (),
+    generator: torch.Generator | None = None,
+) -> GraphModule:
+    """Check, order and build the blocks; ``ModelError`` names the block that is wrong."""
+    inputs = list(input_shapes)
+    problems: list[str] = []
+    defs: list[_BlockDef] = []
+    previous = inputs[0] if len(inputs) == 1 else None
+    for block in blocks:
+        _check_name(block, inputs, problems)
+        parsed = _parse_block(block, previous, allow_imports, problems)
+        if parsed is not None:
+            defs.append(parsed)
+        previous = block.name
+    out_map = _outputs(outputs, [b.name for b in blocks], inputs, problems)
+    ordered = _order(defs, {*inputs, *(b.name for b in blocks)}, problems)
+    raise_problems(problems)
+
+    shapes: dict[str, Shape] = dict(input_shapes)
+    probes = make_probes(input_shapes, generator)
+    modules: dict[str, nn.Module] = {}
+    for d in ordered:
+        in_shapes = [shapes[n] for n in d.step.inputs]
+        variants = [[p[n] for n in d.step.inputs] for p in probes]
+        copies = []
+        for k, params in enumerate(d.copies):
+            label = f"{d.where} ({d.btype.name}{f', copy {k}' if d.step.repeat else ''})"
+            module, outs = _build_copy(d, params, label, in_shapes, variants)
+            copies.append(module.train())
+            variants = [[o] for o in outs]
+            in_shapes = [symbolic(outs)]
+        modules[d.step.name] = nn.ModuleList(copies) if d.step.repeat else copies[0]
+        shapes[d.step.name] = in_shapes[0]
+        for p, v in zip(probes, variants, strict=True):
+            p[d.step.name] = v[0]
+    return GraphModule(inputs, [d.step for d in ordered], modules, out_map, shapes)
+
+
+def _outputs(
+    outputs: Mapping[str, str] | str | None,
+    names: list[str],
+    inputs: list[str],
+    problems: list[str],
+) -> dict[str, str]:
+    if outputs is None:
+        return {"output": names[-1]} if names else {}
+    out_map = {"output": outputs} if isinstance(outputs, str) else dict(outputs)
+    for key, ref in out_map.items():
+        if ref not in names:
+            near = closest(ref, names)
+            hint = f"; did you mean {near!r}?" if near else ""
+            what = "an input" if ref in inputs else "not a block"
+            problems.append(f"model.outputs.{key}: {ref!r} is {what}{hint}")
+    return out_map

@@ -1,0 +1,168 @@
+"""The one Model API that declarative networks, users' modules and scikit-learn estimators
+share: fit, predict, predict_proba, evaluate, save and load."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from trainspec.errors import ModelError
+
+__all__ = [
+    "MODEL_JSON",
+    "InputData",
+    "InputTransform",
+    "MetricFn",
+    "Model",
+    "as_named",
+    "read_model_json",
+]
+
+MODEL_JSON = "model.json"
+FORMAT_VERSION = 1
+# An array for a model with one input, or arrays by batch key.
+InputData = np.ndarray | Mapping[str, np.ndarray]
+MetricFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], float]
+
+
+@runtime_checkable
+class InputTransform(Protocol):
+    """Fitted data transforms (the data layer's ``FittedTransforms``): raw inputs by name in,
+    model-ready float arrays by batch key out."""
+
+    def apply(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]: ...
+
+
+def as_named(X: Any, input_keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """``X`` as arrays by input key, all with the same number of samples."""
+    if isinstance(X, Mapping):
+        missing = [k for k in input_keys if k not in X]
+        if missing:
+            raise ModelError(
+                f"the inputs lack {', '.join(map(repr, missing))}: the model takes "
+                f"{', '.join(input_keys)}; got {', '.join(map(str, X))}"
+            )
+        named = {k: np.asarray(X[k]) for k in input_keys}
+    elif len(input_keys) != 1:
+        raise ModelError(
+            f"the model takes {len(input_keys)} inputs ({', '.join(input_keys)}): pass a dict "
+            "of arrays by those names"
+        )
+    else:
+        named = {input_keys[0]: np.asarray(X)}
+    lengths = {k: len(v) for k, v in named.items()}
+    if len(set(lengths.values())) > 1:
+        raise ModelError(f"the inputs hold different numbers of samples: {lengths}")
+    return named
+
+
+def read_model_json(directory: Path, kind: str | None = None) -> dict[str, Any]:
+    path = directory / MODEL_JSON
+    if not path.is_file():
+        raise ModelError(f"{path} does not exist: {directory} is not a saved model directory")
+    info: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if info.get("format") != FORMAT_VERSION:
+        raise ModelError(f"{path}: format {info.get('format')!r} is not {FORMAT_VERSION}")
+    if kind is not None and info.get("kind") != kind:
+        raise ModelError(f"{path}: holds a {info.get('kind')!r} model, not a {kind!r} one")
+    return info
+
+
+def write_model_json(directory: Path, info: Mapping[str, Any]) -> None:
+    payload = {"format": FORMAT_VERSION, **info}
+    text = json.dumps(payload, indent=2, sort_keys=False)
+    (directory / MODEL_JSON).write_text(text + "\n", encoding="utf-8")
+
+
+def _metric(name_or_fn: str | MetricFn) -> tuple[str, MetricFn]:
+    if callable(name_or_fn):
+        return getattr(name_or_fn, "__name__", "metric"), name_or_fn
+    from trainspec.registry import registry
+
+    fn: MetricFn = registry.get("metric", name_or_fn)
+    return name_or_fn, fn
+
+
+class Model(ABC):
+    """A fitted or fittable model.
+
+    ``input_keys`` are the batch keys it reads; ``X`` is one array when there is one key, or a
+    dict of arrays by key. ``task`` is ``"classification"`` or ``"regression"``.
+    """
+
+    task: str
+    input_keys: tuple[str, ...]
+    transforms: InputTransform | None = None
+
+    def attach_transforms(self, transforms: InputTransform | None) -> Model:
+        """Map raw ``X`` through ``transforms.apply`` before every predict / evaluate, as the
+        data was mapped at training (None detaches them)."""
+        self.transforms = transforms
+        return self
+
+    def _prepared(self, X: Any) -> Any:
+        if self.transforms is None:
+            return X
+        names = list(getattr(self.transforms, "input_names", self.input_keys))
+        if isinstance(X, Mapping):
+            return self.transforms.apply(X)
+        if len(names) != 1:
+            raise ModelError(f"the data transforms take inputs {names}: pass a dict by name")
+        return self.transforms.apply({names[0]: X})
+
+    @abstractmethod
+    def fit(self, X: InputData, y: np.ndarray, **kwargs: Any) -> Model:
+        """Train on ``X``, ``y``; returns the model itself."""
+
+    @abstractmethod
+    def predict(self, X: InputData) -> np.ndarray:
+        """Class labels (classification) or values (regression)."""
+
+    @abstractmethod
+    def predict_proba(self, X: InputData) -> np.ndarray:
+        """Class probabilities, classes on the last axis."""
+
+    @abstractmethod
+    def save(self, directory: str | Path) -> Path:
+        """Write the model to ``directory`` (created); returns it."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, directory: str | Path, *, allow_imports: Sequence[str] = ()) -> Model:
+        """A model written by ``save``."""
+
+    def evaluate(
+        self,
+        X: InputData,
+        y: np.ndarray,
+        metrics: Sequence[str | MetricFn] = ("accuracy",),
+        *,
+        mask: np.ndarray | None = None,
+    ) -> dict[str, float]:
+        """Metrics by name, from the registry (kind ``metric``) or given as functions
+        ``(y_true, y_pred, y_score) -> float``. Sequence outputs (N, T) are scored per step;
+        ``mask`` (same shape as ``y``) keeps only the steps where it is True."""
+        y_true = np.asarray(y)
+        y_pred = self.predict(X)
+        y_score = self.predict_proba(X) if self.task == "classification" else None
+        if y_pred.shape != y_true.shape:
+            raise ModelError(
+                f"evaluate: y has shape {y_true.shape} but the predictions have {y_pred.shape}"
+            )
+        y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
+        if y_score is not None:
+            y_score = y_score.reshape(len(y_true), -1)
+        if mask is not None:
+            keep = np.asarray(mask, dtype=bool).reshape(-1)
+            y_true, y_pred = y_true[keep], y_pred[keep]
+            y_score = None if y_score is None else y_score[keep]
+        results = {}
+        for item in metrics:
+            name, fn = _metric(item)
+            results[name] = float(fn(y_true, y_pred, y_score))
+        return results

@@ -1,0 +1,61 @@
+"""Probe batches: small tensors pushed through a network while it is built, to learn each
+block's output shape. Variable axes (None) are tried at two stand-in lengths; an output axis
+that differs between the two is variable too."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+__all__ = [
+    "PROBE_BATCH",
+    "STAND_INS",
+    "Shape",
+    "fmt_shape",
+    "fmt_shapes",
+    "make_probes",
+    "symbolic",
+]
+
+Shape = tuple[int | None, ...]
+PROBE_BATCH = 2
+STAND_INS = (32, 48)  # lengths for variable axes; far enough apart to survive pooling
+
+
+def fmt_shape(shape: Sequence[int | None]) -> str:
+    """``(None, 1, 1920)`` -> ``(B, ?, 1, 1920)``."""
+    return "(" + ", ".join(["B", *("?" if s is None else str(s) for s in shape)]) + ")"
+
+
+def fmt_shapes(shapes: Sequence[Sequence[int | None]]) -> str:
+    return ", ".join(fmt_shape(s) for s in shapes)
+
+
+def make_probes(
+    shapes: Mapping[str, Shape], generator: torch.Generator | None = None
+) -> list[dict[str, torch.Tensor]]:
+    """One dict of random inputs per variant: one variant, or two when an axis is variable."""
+    variable = any(s is None for shape in shapes.values() for s in shape)
+    lengths = STAND_INS if variable else STAND_INS[:1]
+    gen = generator or torch.Generator().manual_seed(0)
+    return [
+        {
+            name: torch.randn(
+                PROBE_BATCH, *(length if s is None else s for s in shape), generator=gen
+            )
+            for name, shape in shapes.items()
+        }
+        for length in lengths
+    ]
+
+
+def symbolic(outputs: Sequence[torch.Tensor]) -> Shape:
+    """The shape (without batch) of a block's outputs on each variant; None where they differ."""
+    first = tuple(outputs[0].shape[1:])
+    if any(o.dim() != outputs[0].dim() for o in outputs):
+        return tuple(None for _ in first)
+    return tuple(
+        first[axis] if all(o.shape[axis + 1] == first[axis] for o in outputs) else None
+        for axis in range(len(first))
+    )

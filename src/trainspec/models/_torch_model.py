@@ -1,0 +1,174 @@
+"""``TorchModel``: an ``nn.Module`` with the batch keys it reads and the output it yields."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainspec.errors import ModelError
+from trainspec.models._graph import pick_output
+from trainspec.models._model import InputData, Model, as_named, read_model_json, write_model_json
+
+__all__ = ["WEIGHTS_FILE", "FitFn", "TorchModel"]
+
+WEIGHTS_FILE = "model.safetensors"
+# Injected by a higher layer (the engine): fit_fn(model, X, y, **kwargs).
+FitFn = Callable[..., object]
+Shape = tuple[int | None, ...]
+
+
+def _to_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    tensor = torch.as_tensor(array)
+    if tensor.is_floating_point():
+        tensor = tensor.float()
+    return tensor.to(device)
+
+
+class TorchModel(Model):
+    """A PyTorch network: ``module`` plus how a batch reaches it.
+
+    ``forward_batch`` passes the batch keys ``input_keys`` to ``module`` (positionally, or as the
+    keyword arguments ``arg_names`` for a user's module) and keeps ``output`` when ``forward``
+    returns a tuple or dict. Classification outputs are logits, classes on the last axis (one
+    column: a binary logit).
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        *,
+        arch: Any,
+        input_shapes: Mapping[str, Shape],
+        input_keys: Sequence[str],
+        arg_names: Sequence[str] | None = None,
+        output: int | str | None = None,
+        task: str = "classification",
+        fit_fn: FitFn | None = None,
+    ) -> None:
+        if task not in ("classification", "regression"):
+            raise ModelError(f"task must be 'classification' or 'regression'; got {task!r}")
+        self.module = module
+        self.arch = arch
+        self.input_shapes = dict(input_shapes)
+        self.input_keys = tuple(input_keys)
+        self.arg_names = None if arg_names is None else tuple(arg_names)
+        self.output = output
+        self.task = task
+        self.fit_fn = fit_fn
+
+    def __repr__(self) -> str:
+        return f"TorchModel({type(self.module).__name__}, inputs={list(self.input_keys)})"
+
+    @property
+    def device(self) -> torch.device:
+        first = next(self.module.parameters(), None)
+        return first.device if first is not None else torch.device("cpu")
+
+    def forward_batch(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The model's output on a batch (a dict of tensors by batch key)."""
+        missing = [k for k in self.input_keys if k not in batch]
+        if missing:
+            raise ModelError(
+                f"the batch lacks {', '.join(map(repr, missing))}: the model reads "
+                f"{', '.join(self.input_keys)}; the batch has {', '.join(batch)}"
+            )
+        if self.arg_names is None:
+            out = self.module(*(batch[k] for k in self.input_keys))
+        else:
+            out = self.module(
+                **{a: batch[k] for a, k in zip(self.arg_names, self.input_keys, strict=True)}
+            )
+        try:
+            return pick_output(out, self.output, "the model")
+        except ValueError as exc:
+            raise ModelError(f"{exc} (set output: in the architecture)") from None
+
+    def outputs(self, X: InputData, *, batch_size: int = 256) -> np.ndarray:
+        """Raw outputs (logits for classification), in eval mode without gradients."""
+        named = as_named(self._prepared(X), self.input_keys)
+        n = len(next(iter(named.values())))
+        device, was_training = self.device, self.module.training
+        self.module.eval()
+        chunks = []
+        try:
+            with torch.no_grad():
+                for start in range(0, n, batch_size):
+                    batch = {
+                        k: _to_tensor(v[start : start + batch_size], device)
+                        for k, v in named.items()
+                    }
+                    chunks.append(self.forward_batch(batch).float().cpu().numpy())
+        finally:
+            self.module.train(was_training)
+        return np.concatenate(chunks) if chunks else np.empty((0,), dtype=np.float32)
+
+    def predict_proba(self, X: InputData, *, batch_size: int = 256) -> np.ndarray:
+        if self.task != "classification":
+            raise ModelError("predict_proba is for classification; this model does regression")
+        logits = torch.from_numpy(self.outputs(X, batch_size=batch_size))
+        if logits.shape[-1] == 1:  # one binary logit -> [P(0), P(1)]
+            p = torch.sigmoid(logits)
+            return torch.cat([1 - p, p], dim=-1).numpy()
+        return torch.softmax(logits, dim=-1).numpy()
+
+    def predict(self, X: InputData, *, batch_size: int = 256) -> np.ndarray:
+        if self.task == "classification":
+            return np.asarray(self.predict_proba(X, batch_size=batch_size).argmax(axis=-1))
+        out = self.outputs(X, batch_size=batch_size)
+        return out[..., 0] if out.ndim > 1 and out.shape[-1] == 1 else out
+
+    def fit(self, X: InputData, y: np.ndarray, **kwargs: Any) -> TorchModel:
+        if self.fit_fn is None:
+            raise ModelError(
+                "TorchModel.fit needs a training loop, which lives in the engine: call "
+                "trainspec.train_model(X, y, config), or give the model a fit_fn"
+            )
+        self.fit_fn(self, X, y, **kwargs)
+        return self
+
+    def save(self, directory: str | Path) -> Path:
+        """``model.safetensors`` (weights) and ``model.json`` (architecture, input shapes)."""
+        from safetensors.torch import save_model
+
+        from trainspec.models._build import dump_arch
+
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        save_model(self.module, str(path / WEIGHTS_FILE))
+        info = {
+            "kind": "torch",
+            "task": self.task,
+            "arch": dump_arch(self.arch),
+            "input_shapes": {k: list(v) for k, v in self.input_shapes.items()},
+            "input_keys": list(self.input_keys),
+        }
+        write_model_json(path, info)
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path, *, allow_imports: Sequence[str] = ()) -> TorchModel:
+        """A model saved by ``save``; user modules need their package in ``allow_imports``."""
+        from safetensors.torch import load_model
+
+        from trainspec.models._build import build_model
+
+        path = Path(directory)
+        info = read_model_json(path, "torch")
+        shapes = {k: tuple(v) for k, v in info["input_shapes"].items()}
+        model = build_model(
+            info["arch"], input_shapes=shapes, allow_imports=allow_imports, task=info["task"]
+        )
+        assert isinstance(model, TorchModel)
+        try:
+            load_model(model.module, str(path / WEIGHTS_FILE), strict=True)
+        except (RuntimeError, FileNotFoundError, OSError) as exc:
+            raise ModelError(
+                f"{path / WEIGHTS_FILE}: the weights do not fit the architecture in "
+                f"{path / 'model.json'}: {exc}"
+            ) from exc
+        return model
