@@ -1,1 +1,40 @@
-"""trainspec.engine"""
+"""The training engine: a plain-PyTorch loop that resumes exactly.
+
+``fit`` trains a module on a ``BatchSource`` as a ``TrainSpec`` says, writing ``metrics.jsonl``
+and checkpoints to a run directory; ``evaluate`` scores a module on a split;
+``predict_outputs`` returns its raw outputs.
+"""
+
+from trainspec.engine._callbacks import Callback, LogLines
+from trainspec.engine._checkpoint import MODEL_FILE, Checkpoint, load_checkpoint, load_latest
+from trainspec.engine._device import AnyForward, Forward, default_forward, resolve_device
+from trainspec.engine._evaluate import evaluate, predict_outputs
+from trainspec.engine._fit import METRICS_FILE, fit
+from trainspec.engine._optim import WarmupCosineLR
+from trainspec.engine._result import FitContext, FitResult
+from trainspec.engine._rng import EpochSampler, seed_everything, seed_worker
+from trainspec.spec._schema_finetune import ParamGroupSpec
+
+__all__ = [
+    "METRICS_FILE",
+    "MODEL_FILE",
+    "AnyForward",
+    "Callback",
+    "Checkpoint",
+    "EpochSampler",
+    "FitContext",
+    "FitResult",
+    "Forward",
+    "LogLines",
+    "ParamGroupSpec",
+    "WarmupCosineLR",
+    "default_forward",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "load_latest",
+    "predict_outputs",
+    "resolve_device",
+    "seed_everything",
+    "seed_worker",
+]

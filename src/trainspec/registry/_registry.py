@@ -35,7 +35,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
     "source": ("trainspec.data._sources",),
     "transform": ("trainspec.data._transforms",),
     "split": ("trainspec.data._splits",),
-    "metric": ("trainspec.engine._metrics",),
+    "metric": ("trainspec.metrics._metrics",),
     "optimizer": ("trainspec.engine._optim",),
     "scheduler": ("trainspec.engine._optim",),
     "loss": ("trainspec.engine._losses",),

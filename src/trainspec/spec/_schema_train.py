@@ -22,28 +22,41 @@ __all__ = [
 class OptimizerSpec(OpenSection):
     """``name`` is a ``torch.optim`` class or import path; other keys are its parameters."""
 
-    name: str = "AdamW"
+    name: str = Field(default="AdamW", description="torch.optim class name or import path.")
     lr: float = Field(default=1e-3, gt=0)
 
 
 class SchedulerSpec(OpenSection):
-    """A ``torch.optim.lr_scheduler`` class by name, or ``cosine`` / ``warmup_cosine``."""
+    """A ``torch.optim.lr_scheduler`` class by name or import path, ``cosine`` or
+    ``warmup_cosine``; other keys are its parameters.
+
+    ``warmup_steps`` (counted in ``interval`` units) adds a linear warm-up in front of any
+    scheduler but ``ReduceLROnPlateau``.
+    """
 
     name: str
     interval: Literal["step", "epoch"] = "epoch"
     warmup_steps: int = Field(default=0, ge=0)
+    warmup_start_factor: float = Field(default=0.01, gt=0, le=1)
 
 
 class LossSpec(OpenSection):
-    """A ``torch.nn`` loss by name (``auto``: cross-entropy or MSE by task)."""
+    """A ``torch.nn`` loss by name (``auto``: cross-entropy or MSE by task); other keys are its
+    parameters (``label_smoothing``, ``delta``...)."""
 
     name: str = "auto"
     class_weights: list[float] | Literal["balanced"] | None = None
-    ignore_index: int | None = None
+    ignore_index: int | None = Field(
+        default=None, description="Class target ignored by loss and metrics; default -100."
+    )
 
 
 class MonitorSpec(Section):
-    metric: str = "val/loss"
+    metric: str = Field(
+        default="val/loss",
+        description="History key to monitor; when left at val/loss and there is no validation "
+        "data, train/loss.",
+    )
     mode: Literal["min", "max", "auto"] = "auto"
 
 
@@ -61,9 +74,11 @@ class CheckpointSpec(Section):
 
 class TrainSpec(Section):
     epochs: int = Field(default=10, ge=1)
-    max_steps: int | None = Field(default=None, ge=1)
+    max_steps: int | None = Field(default=None, ge=1, description="Stop after this many steps.")
     batch_size: int = Field(default=32, ge=1)
     eval_batch_size: int | None = Field(default=None, ge=1)
+    shuffle: bool = True
+    drop_last: bool = False
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
     scheduler: SchedulerSpec | None = None
     loss: LossSpec = Field(default_factory=LossSpec)
@@ -77,6 +92,12 @@ class TrainSpec(Section):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     compile: bool = False
     device: str = Field(default="auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
+    deterministic: bool = Field(
+        default=True, description="torch.use_deterministic_algorithms (warn only) while training."
+    )
     nan_policy: Literal["fail", "skip"] = "fail"
+    progress: Literal["auto", "bar", "lines", "none"] = Field(
+        default="auto", description="auto: a bar on a terminal, one line per epoch otherwise."
+    )
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
     resume: bool = False

@@ -1,0 +1,185 @@
+"""Evaluation: loss and metrics over a whole split, and raw outputs for inference."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from trainspec.data._batch import TARGET, Batch, BatchSource
+from trainspec.metrics import DEFAULT_METRICS, MetricFn, compute_metrics, get_metric
+from trainspec.spec._schema_train import TrainSpec
+
+from ._device import AnyForward, Forward, as_forward, autocast, resolve_device, to_device
+from ._losses import LossFn, build_loss
+
+__all__ = ["Outputs", "evaluate", "predict_outputs", "resolve_metrics", "run_eval"]
+
+
+def resolve_metrics(
+    names: Sequence[str], task: str, *, allow: Iterable[str] = ()
+) -> list[MetricFn]:
+    """The run's metrics (defaults by task when ``names`` is empty), checked against the task."""
+    from trainspec.errors import RegistryError, SpecError
+
+    out = []
+    for i, name in enumerate(names or DEFAULT_METRICS[task]):
+        path = ("train", "metrics", i)
+        try:
+            metric = get_metric(name, allow=allow)
+        except RegistryError as exc:
+            raise SpecError.single(str(exc), path=path) from None
+        if metric.task is not None and metric.task != task:
+            raise SpecError.single(
+                f"metric {name!r} is for {metric.task}, but the task is {task}",
+                path=path,
+                hint=f"use {', '.join(DEFAULT_METRICS[task])}",
+            )
+        out.append(metric)
+    return out
+
+
+@dataclass
+class Outputs:
+    """Per-row arrays accumulated over an epoch, ready for the metrics."""
+
+    y_true: list[Tensor] = field(default_factory=list)
+    y_pred: list[Tensor] = field(default_factory=list)
+    y_score: list[Tensor] = field(default_factory=list)
+
+    def add(self, out: Tensor, batch: Batch, loss_fn: LossFn, task: str) -> None:
+        a = loss_fn.align(out.detach(), batch)
+        pred, target = a.out, a.target
+        if a.valid is not None:  # ignored or padded positions do not count
+            pred, target = pred[a.valid], target[a.valid]
+        if task == "classification":
+            if loss_fn.class_targets:
+                score = torch.softmax(pred.float(), dim=-1)
+                self.y_pred.append(score.argmax(dim=-1).cpu())
+            else:  # one logit per sample (BCEWithLogitsLoss)
+                score = torch.sigmoid(pred.float())
+                self.y_pred.append((score > 0.5).long().cpu())
+                target = target.long()
+            self.y_score.append(score.cpu())
+        else:
+            self.y_pred.append(pred.float().cpu())
+        self.y_true.append(target.cpu())
+
+    def metrics(self, metrics: Sequence[MetricFn]) -> dict[str, float]:
+        if not metrics:
+            return {}
+        y_true = torch.cat(self.y_true).numpy() if self.y_true else np.zeros(0)
+        y_pred = torch.cat(self.y_pred).numpy() if self.y_pred else np.zeros(0)
+        y_score = torch.cat(self.y_score).numpy() if self.y_score else None
+        return compute_metrics(metrics, y_true, y_pred, y_score)
+
+
+def run_eval(
+    module: nn.Module,
+    source: BatchSource,
+    *,
+    batch_size: int,
+    loss_fn: LossFn,
+    metrics: Sequence[MetricFn],
+    task: str,
+    forward: Forward,
+    device: torch.device,
+    precision: str = "fp32",
+) -> dict[str, float]:
+    """``{"loss": ..., <metric>: ...}`` over ``source`` in its natural order, no augmentation.
+
+    The loss is the mean of the batch losses weighted by batch size.
+    """
+    was_training = module.training
+    module.eval()
+    outputs = Outputs()
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    count = 0
+    order = np.arange(len(source), dtype=np.int64)
+    try:
+        with torch.no_grad(), autocast(precision, device):
+            for raw in source.iter_batches(order, batch_size, drop_last=False, generator=None):
+                batch = to_device(raw, device)
+                out = forward(module, batch)
+                n = int(batch[TARGET].shape[0])
+                total += loss_fn(out, batch).detach().double() * n
+                count += n
+                outputs.add(out, batch, loss_fn, task)
+    finally:
+        module.train(was_training)
+    result = {"loss": float(total) / count if count else float("nan")}
+    result.update(outputs.metrics(metrics))
+    return result
+
+
+def evaluate(
+    module: nn.Module,
+    source: BatchSource,
+    *,
+    config: TrainSpec,
+    task: str,
+    num_classes: int | None,
+    forward: AnyForward | None = None,
+    allow_imports: Sequence[str] = (),
+) -> dict[str, float]:
+    """Loss and the configured metrics of ``module`` over ``source``.
+
+    ``class_weights: balanced`` weights are computed from ``source``'s own targets here.
+    """
+    device = resolve_device(config.device)
+    module.to(device)
+    metrics = resolve_metrics(config.metrics, task, allow=allow_imports)
+    targets = None
+    if config.loss.class_weights == "balanced":
+        from ._setup import collect_targets
+
+        targets = collect_targets(source, config.batch_size)
+    loss_fn = build_loss(
+        config.loss, task=task, num_classes=num_classes, train_targets=targets, allow=allow_imports
+    )
+    loss_fn.module.to(device)
+    return run_eval(
+        module,
+        source,
+        batch_size=config.eval_batch_size or config.batch_size,
+        loss_fn=loss_fn,
+        metrics=metrics,
+        task=task,
+        forward=as_forward(forward),
+        device=device,
+        precision="fp32" if config.precision == "fp16" else config.precision,
+    )
+
+
+def predict_outputs(
+    module: nn.Module,
+    source: BatchSource,
+    *,
+    batch_size: int,
+    forward: AnyForward | None = None,
+    device: torch.device | str | None = None,
+) -> np.ndarray:
+    """The raw outputs (logits or values) for every sample of ``source``, in its order."""
+    call = as_forward(forward)
+    dev = (
+        torch.device(device)
+        if device is not None
+        else next((p.device for p in module.parameters()), torch.device("cpu"))
+    )
+    was_training = module.training
+    module.eval()
+    chunks: list[np.ndarray] = []
+    order = np.arange(len(source), dtype=np.int64)
+    try:
+        with torch.no_grad():
+            for raw in source.iter_batches(order, batch_size, drop_last=False, generator=None):
+                out = call(module, to_device(raw, dev))
+                chunks.append(out.float().cpu().numpy())
+    finally:
+        module.train(was_training)
+    if not chunks:
+        return np.zeros((0,), dtype=np.float32)
+    return np.concatenate(chunks, axis=0)

@@ -1,0 +1,228 @@
+"""Optimisers and learning-rate schedulers from the ``train:`` section.
+
+Every ``torch.optim`` optimiser and ``torch.optim.lr_scheduler`` scheduler is registered under
+its class name (kinds ``optimizer`` and ``scheduler``); import paths work too. Besides those:
+``cosine`` (cosine annealing over the whole run) and ``warmup_cosine`` (linear warm-up, then
+cosine), and ``warmup_steps`` in front of any scheduler.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import Optimizer, lr_scheduler
+
+from trainspec.errors import SpecError
+from trainspec.registry import registry
+from trainspec.spec._schema_finetune import ParamGroupSpec
+from trainspec.spec._schema_train import OptimizerSpec, SchedulerSpec
+
+from ._params import build_checked
+
+__all__ = [
+    "WarmupCosineLR",
+    "build_optimizer",
+    "build_scheduler",
+    "is_plateau",
+    "param_groups",
+]
+
+_SCHEDULER_FIELDS = ("name", "interval", "warmup_steps", "warmup_start_factor")
+# Need callables or other schedulers as parameters, which a spec cannot give.
+_UNSPECIFIABLE = {"LambdaLR", "MultiplicativeLR", "SequentialLR", "ChainedScheduler", "LBFGS"}
+
+
+def _register_torch() -> None:
+    for name in dir(torch.optim):
+        obj = getattr(torch.optim, name)
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, Optimizer)
+            and obj is not Optimizer
+            and name not in _UNSPECIFIABLE
+        ):
+            registry.add("optimizer", name, obj)
+    for name in dir(lr_scheduler):
+        obj = getattr(lr_scheduler, name)
+        base = (lr_scheduler.LRScheduler, lr_scheduler.ReduceLROnPlateau)
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, base)
+            and not name.startswith("_")
+            and name not in _UNSPECIFIABLE
+            and name != "LRScheduler"
+        ):
+            registry.add("scheduler", name, obj)
+
+
+class WarmupCosineLR(lr_scheduler.LRScheduler):
+    """Linear warm-up from ``start_factor * lr`` over ``warmup_steps``, then cosine decay to
+    ``eta_min`` at ``total_steps`` (steps are calls to ``step()``)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        total_steps: int,
+        warmup_steps: int = 0,
+        eta_min: float = 0.0,
+        start_factor: float = 0.01,
+        last_epoch: int = -1,
+    ) -> None:
+        self.total_steps = total_steps
+        self.warmup_steps = warmup_steps
+        self.eta_min = eta_min
+        self.start_factor = start_factor
+        super().__init__(optimizer, last_epoch)
+
+    def _factor(self, base: float) -> float:
+        t = self.last_epoch
+        if t < self.warmup_steps:
+            return base * (self.start_factor + (1 - self.start_factor) * t / self.warmup_steps)
+        span = max(1, self.total_steps - self.warmup_steps)
+        progress = min(1.0, (t - self.warmup_steps) / span)
+        return self.eta_min + (base - self.eta_min) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        return [self._factor(float(base)) for base in self.base_lrs]
+
+
+_register_torch()
+registry.add("scheduler", "warmup_cosine", WarmupCosineLR)
+registry.add("scheduler", "cosine", lr_scheduler.CosineAnnealingLR)
+
+
+def _resolve(kind: str, name: str, path: tuple[str | int, ...], allow: Iterable[str]) -> Any:
+    from trainspec.errors import RegistryError
+
+    lowered = {n.lower(): n for n in registry.names(kind)}
+    name = lowered.get(name.lower(), name) if "." not in name else name
+    try:
+        return registry.resolve(kind, name, allow=allow)
+    except RegistryError as exc:
+        raise SpecError.single(str(exc), path=path) from None
+
+
+def param_groups(module: nn.Module, groups: Sequence[ParamGroupSpec]) -> list[dict[str, Any]]:
+    """Trainable parameters split by the first glob group that matches their name.
+
+    Frozen parameters (``requires_grad=False``) are left out; a group that matches no
+    trainable parameter is an error.
+    """
+    named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+    if not named:
+        raise SpecError.single(
+            "the model has no trainable parameters (all have requires_grad=False)",
+            path=("model",),
+            hint="unfreeze some layers",
+        )
+    claimed: set[str] = set()
+    out: list[dict[str, Any]] = []
+    for i, group in enumerate(groups):
+        globs = [group.params] if isinstance(group.params, str) else group.params
+        members = [
+            (n, p)
+            for n, p in named
+            if n not in claimed and any(fnmatch.fnmatchcase(n, g) for g in globs)
+        ]
+        if not members:
+            sample = ", ".join(n for n, _ in named[:6])
+            raise SpecError.single(
+                f"no trainable parameter left to match {globs!r}",
+                path=("finetune", "param_groups", i, "params"),
+                hint=f"parameter names look like: {sample}",
+            )
+        claimed.update(n for n, _ in members)
+        entry: dict[str, Any] = {"params": [p for _, p in members]}
+        if group.lr is not None:
+            entry["lr"] = group.lr
+        if group.weight_decay is not None:
+            entry["weight_decay"] = group.weight_decay
+        out.append(entry)
+    rest = [p for n, p in named if n not in claimed]
+    if rest:
+        out.append({"params": rest})
+    return out
+
+
+def build_optimizer(
+    module: nn.Module,
+    spec: OptimizerSpec,
+    groups: Sequence[ParamGroupSpec] = (),
+    *,
+    allow: Iterable[str] = (),
+) -> Optimizer:
+    """The optimiser named in ``spec`` over the module's trainable parameters."""
+    path = ("train", "optimizer")
+    cls = _resolve("optimizer", spec.name, (*path, "name"), allow)
+    if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+        raise SpecError.single(
+            f"{spec.name!r} is not a torch.optim.Optimizer", path=(*path, "name")
+        )
+    args = {"lr": spec.lr, **(spec.model_extra or {})}
+    optimizer: Optimizer = build_checked(
+        cls,
+        args,
+        path=path,
+        what=f"optimizer {cls.__name__}",
+        supplied=("params",),
+        params=param_groups(module, groups),
+    )
+    return optimizer
+
+
+def is_plateau(scheduler: object) -> bool:
+    return isinstance(scheduler, lr_scheduler.ReduceLROnPlateau)
+
+
+def build_scheduler(
+    optimizer: Optimizer,
+    spec: SchedulerSpec,
+    *,
+    total: int,
+    monitor_mode: str,
+    allow: Iterable[str] = (),
+) -> Any:
+    """The scheduler in ``spec``; ``total`` is the run's length in ``spec.interval`` units."""
+    path = ("train", "scheduler")
+    target = _resolve("scheduler", spec.name, (*path, "name"), allow)
+    args = dict(spec.model_extra or {})
+    warmup = spec.warmup_steps
+    plateau = target is lr_scheduler.ReduceLROnPlateau
+    if plateau:
+        if spec.interval == "step" or warmup:
+            raise SpecError.single(
+                "ReduceLROnPlateau steps once per epoch on the monitored metric, without warm-up",
+                path=path,
+                hint="set interval: epoch and warmup_steps: 0",
+            )
+        args.setdefault("mode", monitor_mode)
+    if target is WarmupCosineLR:
+        args.setdefault("total_steps", total)
+        args.setdefault("start_factor", spec.warmup_start_factor)
+        return build_checked(
+            target,
+            {**args, "warmup_steps": warmup},
+            path=path,
+            what="scheduler warmup_cosine",
+            supplied=("optimizer",),
+            optimizer=optimizer,
+        )
+    if target is lr_scheduler.CosineAnnealingLR:
+        args.setdefault("T_max", max(1, total - warmup))
+    if target is lr_scheduler.OneCycleLR and "epochs" not in args:
+        args.setdefault("total_steps", max(1, total - warmup))
+    what = f"scheduler {getattr(target, '__name__', spec.name)}"
+    main = build_checked(
+        target, args, path=path, what=what, supplied=("optimizer",), optimizer=optimizer
+    )
+    if not warmup:
+        return main
+    ramp = lr_scheduler.LinearLR(
+        optimizer, start_factor=spec.warmup_start_factor, total_iters=warmup
+    )
+    return lr_scheduler.SequentialLR(optimizer, [ramp, main], milestones=[warmup])

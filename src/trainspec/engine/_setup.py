@@ -1,0 +1,169 @@
+"""Everything ``fit`` builds from the spec before the first step, and checks while building.
+
+Bad input (an unknown optimiser, a parameter its class does not take, a monitored metric that
+is never computed, a loss that does not fit the task) fails here, before any training.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainspec.data._batch import TARGET, BatchSource
+from trainspec.errors import DataError, SpecError, closest
+from trainspec.metrics import MetricFn, metric_mode
+from trainspec.spec._schema_finetune import ParamGroupSpec
+from trainspec.spec._schema_train import TrainSpec
+
+from ._device import AnyForward, Forward, as_forward, check_precision, resolve_device, world_size
+from ._evaluate import resolve_metrics
+from ._losses import LossFn, build_loss
+from ._optim import build_optimizer, build_scheduler, is_plateau
+from ._rng import EpochSampler
+
+__all__ = ["Setup", "build_setup", "collect_targets"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Setup:
+    """The run's fixed parts: components built from the spec, on their device."""
+
+    config: TrainSpec
+    task: Literal["classification", "regression"]
+    num_classes: int | None
+    seed: int
+    module: nn.Module
+    forward: Forward
+    device: torch.device
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    plateau: bool
+    scaler: Any
+    loss_fn: LossFn
+    metrics: list[MetricFn]
+    monitor: str
+    mode: Literal["min", "max"]
+    sampler: EpochSampler
+    batches_per_epoch: int
+    trainable: list[nn.Parameter]
+
+    def components(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
+
+
+def collect_targets(source: BatchSource, batch_size: int) -> np.ndarray:
+    """All targets of ``source``: its ``targets`` attribute when it has one, else one pass."""
+    targets = getattr(source, "targets", None)
+    if callable(targets):
+        targets = targets()
+    if targets is not None:
+        return np.asarray(targets)
+    order = np.arange(len(source), dtype=np.int64)
+    chunks = [b[TARGET].cpu().numpy() for b in source.iter_batches(order, max(batch_size, 1024))]
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+
+
+def _monitor(
+    config: TrainSpec, has_val: bool, metrics: Sequence[MetricFn]
+) -> tuple[str, Literal["min", "max"]]:
+    computed = ["train/loss"]
+    if has_val:
+        computed += ["val/loss", *(f"val/{m.name}" for m in metrics)]
+    key = config.monitor.metric
+    if not has_val and "metric" not in config.monitor.model_fields_set and key == "val/loss":
+        key = "train/loss"
+    if key not in computed:
+        near = closest(key, computed)
+        why = " (there is no validation data)" if key.startswith("val/") and not has_val else ""
+        raise SpecError.single(
+            f"monitored metric {key!r} is never computed{why}",
+            path=("train", "monitor", "metric"),
+            hint=(f"did you mean {near!r}? " if near else "") + f"Computed: {', '.join(computed)}",
+        )
+    if config.monitor.mode != "auto":
+        return key, config.monitor.mode
+    return key, metric_mode(key, {m.name: m for m in metrics})
+
+
+def _batches(n: int, config: TrainSpec) -> int:
+    bs = config.batch_size
+    batches = n // bs if config.drop_last else -(-n // bs)
+    if batches == 0:
+        raise DataError(
+            f"the training split has {n} samples, fewer than batch_size {bs} with drop_last; "
+            "lower train.batch_size or set train.drop_last: false"
+        )
+    return batches
+
+
+def build_setup(
+    module: nn.Module,
+    *,
+    train: BatchSource,
+    has_val: bool,
+    config: TrainSpec,
+    task: Literal["classification", "regression"],
+    num_classes: int | None,
+    seed: int,
+    forward: AnyForward | None,
+    param_groups: Sequence[ParamGroupSpec] | None,
+    allow_imports: Sequence[str],
+    rank: int,
+) -> Setup:
+    if len(train) == 0:
+        raise DataError("the training split is empty; check the data source and the split")
+    device = resolve_device(config.device)
+    check_precision(config.precision, device)
+    metrics = resolve_metrics(config.metrics, task, allow=allow_imports)
+    monitor, mode = _monitor(config, has_val, metrics)
+    targets = None
+    if config.loss.class_weights == "balanced":
+        targets = collect_targets(train, config.batch_size)
+    loss_fn = build_loss(
+        config.loss, task=task, num_classes=num_classes, train_targets=targets, allow=allow_imports
+    )
+    module.to(device)
+    loss_fn.module.to(device)
+    optimizer = build_optimizer(module, config.optimizer, param_groups or (), allow=allow_imports)
+    sampler = EpochSampler(len(train), seed, config.shuffle, rank, world_size())
+    batches = _batches(len(sampler.order(0)), config)
+    scheduler = None
+    if config.scheduler is not None:
+        per_epoch = -(-batches // config.accumulate_steps)
+        total = config.epochs * per_epoch if config.scheduler.interval == "step" else config.epochs
+        if config.max_steps is not None and config.scheduler.interval == "step":
+            total = min(total, config.max_steps)
+        scheduler = build_scheduler(
+            optimizer, config.scheduler, total=total, monitor_mode=mode, allow=allow_imports
+        )
+    scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
+    if config.compile:
+        module.compile()  # in place: the same state_dict keys, and any forward callable works
+    return Setup(
+        config=config,
+        task=task,
+        num_classes=num_classes,
+        seed=seed,
+        module=module,
+        forward=as_forward(forward),
+        device=device,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        plateau=is_plateau(scheduler),
+        scaler=scaler,
+        loss_fn=loss_fn,
+        metrics=metrics,
+        monitor=monitor,
+        mode=mode,
+        sampler=sampler,
+        batches_per_epoch=batches,
+        trainable=[p for g in optimizer.param_groups for p in g["params"]],
+    )

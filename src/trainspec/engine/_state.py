@@ -1,0 +1,164 @@
+"""The mutable state of a run, and how it goes into and out of a checkpoint.
+
+Everything that influences later numbers is here or in the components' ``state_dict``: the
+position in the epoch and its permutation, the augmentation generator, the global generators,
+the epoch's loss accumulators, early stopping, the history. ``time`` is the one value that
+differs between runs; it stays in the history and out of ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainspec.errors import TrainingError
+
+from ._rng import capture_global_rng, restore_global_rng
+
+__all__ = [
+    "GROWABLE",
+    "TrainState",
+    "check_compat",
+    "jsonl_line",
+    "pack_state",
+    "rewrite_jsonl",
+    "unpack_state",
+]
+
+STATE_FORMAT = 1
+# Compat keys that may grow on resume (more epochs); all others must be equal.
+GROWABLE = ("train.epochs",)
+# History keys that are not reproducible and so stay out of metrics.jsonl.
+VOLATILE = ("time",)
+
+
+@dataclass
+class TrainState:
+    """Where a run is. ``epoch`` counts completed epochs; ``position`` is the number of
+    batches of epoch ``epoch`` already trained on."""
+
+    epoch: int = 0
+    position: int = 0
+    global_step: int = 0
+    order: np.ndarray | None = None
+    aug_state: torch.Tensor | None = None
+    loss_total: float = 0.0
+    loss_count: int = 0
+    skipped: int = 0
+    best: float | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    history: list[dict[str, float]] = field(default_factory=list)
+    tracker_run_id: str | None = None
+
+
+_PLAIN = (
+    "epoch",
+    "position",
+    "global_step",
+    "loss_total",
+    "loss_count",
+    "skipped",
+    "best",
+    "best_epoch",
+    "bad_epochs",
+    "stopped_early",
+    "history",
+    "tracker_run_id",
+)
+
+
+def pack_state(
+    state: TrainState, components: Mapping[str, Any], compat: Mapping[str, str]
+) -> dict[str, Any]:
+    """A nested dict of the whole training state (tensors left in place for ``flatten``)."""
+    packed: dict[str, Any] = {name: getattr(state, name) for name in _PLAIN}
+    packed.update(
+        format=STATE_FORMAT,
+        order=None if state.order is None else torch.from_numpy(state.order),
+        aug_state=state.aug_state,
+        rng=capture_global_rng(),
+        compat=dict(compat),
+        components={name: c.state_dict() for name, c in components.items() if c is not None},
+    )
+    return packed
+
+
+def unpack_state(packed: Mapping[str, Any], components: Mapping[str, Any]) -> TrainState:
+    """Restore components and global generators from ``packed``; return the run's state."""
+    if packed.get("format") != STATE_FORMAT:
+        raise TrainingError(
+            f"checkpoint state has format {packed.get('format')!r}; this version reads "
+            f"{STATE_FORMAT}"
+        )
+    saved = packed["components"]
+    for name, comp in components.items():
+        if comp is None:
+            continue
+        if name not in saved:
+            raise TrainingError(
+                f"the checkpoint has no {name} state, but this run has a {name}; resume with "
+                "the spec the run was started with"
+            )
+        comp.load_state_dict(saved[name])
+    restore_global_rng(packed["rng"])
+    state = TrainState(**{name: packed[name] for name in _PLAIN})
+    order = packed.get("order")
+    state.order = None if order is None else order.numpy().astype(np.int64)
+    state.aug_state = packed.get("aug_state")
+    return state
+
+
+def check_compat(stored: Mapping[str, str], given: Mapping[str, str]) -> None:
+    """Refuse a resume whose spec differs in a field that matters, naming the field."""
+    changed = []
+    for key in sorted(set(stored) & set(given)):
+        old, new = str(stored[key]), str(given[key])
+        if old == new:
+            continue
+        if key in GROWABLE and _as_int(new) >= _as_int(old):
+            continue
+        changed.append(f"{key} ({old!r} in the checkpoint, {new!r} now)")
+    if changed:
+        raise TrainingError(
+            "cannot resume: the spec changed in a way that invalidates the checkpoint: "
+            + "; ".join(changed)
+            + ". Restore those fields, or start a new run (without resume)"
+        )
+
+
+def _as_int(value: str) -> float:
+    try:
+        return int(value)
+    except ValueError:
+        return math.nan
+
+
+def jsonl_line(row: Mapping[str, Any]) -> str:
+    """A history row as one JSON line; non-finite values become null (strict JSON)."""
+    clean = {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+        for k, v in row.items()
+        if k not in VOLATILE
+    }
+    return json.dumps(clean, sort_keys=False) + "\n"
+
+
+def rewrite_jsonl(path: Path, history: list[dict[str, float]]) -> None:
+    """Replace ``path`` atomically with ``history``, one line per epoch."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.writelines(jsonl_line(row) for row in history)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
