@@ -17,8 +17,9 @@ EXAMPLES = ROOT / "examples"
 def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Run ``python -m trainspec ARGS`` in a subprocess; returns the CompletedProcess."""
 
-    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", "trainspec", *args],

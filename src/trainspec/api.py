@@ -55,6 +55,7 @@ def train_model(X: Any, y: Any, config: Mapping[str, Any] | JobSpec) -> Model:
         input_shapes=prepared.input_shapes,
         allow_imports=job.allow_imports,
         seed=job.seed,
+        task=prepared.task,
     )
     if isinstance(model, SklearnModel):
         model.fit(X, y)

@@ -15,8 +15,8 @@ __all__ = [
     "Problem",
     "RegistryError",
     "SpecError",
-    "TrainspecError",
     "TrainingError",
+    "TrainspecError",
     "closest",
     "format_path",
 ]
@@ -62,8 +62,10 @@ class Problem:
             where += f":{self.line}"
             if self.column is not None:
                 where += f":{self.column}"
-        text = f"{where}: {format_path(self.path)}: {self.message}" if self.path else (
-            f"{where}: {self.message}"
+        text = (
+            f"{where}: {format_path(self.path)}: {self.message}"
+            if self.path
+            else (f"{where}: {self.message}")
         )
         if self.hint:
             text += f" ({self.hint})"

@@ -50,8 +50,10 @@ def validate(args: SpecArgs) -> None:
     """Check specs without running anything (no torch import)."""
     loaded = _load(args)
     what = "job spec" if loaded.kind == "job" else "architecture spec"
-    out.print(f"[green]ok[/]: {', '.join(loaded.files) or 'spec'} is a valid {what} "
-              f"(hash {loaded.hash[:12]})")
+    out.print(
+        f"[green]ok[/]: {', '.join(loaded.files) or 'spec'} is a valid {what} "
+        f"(hash {loaded.hash[:12]})"
+    )
 
 
 @app.command()
@@ -92,7 +94,8 @@ def train(
         Path | None, typer.Option("--run-dir", help="Run directory (default: a new one).")
     ] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --run-dir from its last checkpoint.")
+        bool,
+        typer.Option("--resume", help="Continue the run in --run-dir from its last checkpoint."),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     dry_run: Annotated[
@@ -111,8 +114,10 @@ def train(
     )
     _print_result(result)
     if result.status == "interrupted":
-        err.print(f"interrupted: the last checkpoint is in {result.run_dir}; "
-                  f"continue with --run-dir {result.run_dir} --resume")
+        err.print(
+            f"interrupted: the last checkpoint is in {result.run_dir}; "
+            f"continue with --run-dir {result.run_dir} --resume"
+        )
         raise typer.Exit(130)
 
 
@@ -137,10 +142,14 @@ def _dry_run(loaded: Any) -> None:
     job = loaded.job
     if job is None:
         raise typer.BadParameter("--dry-run needs a job spec", param_hint="SPEC")
-    prepared = prepare_data(job.data, seed=job.seed, task=job.task,
-                            allow_imports=job.allow_imports)
-    model = build_model(job.model, input_shapes=prepared.input_shapes,
-                        allow_imports=job.allow_imports, seed=job.seed)
+    prepared = prepare_data(job.data, seed=job.seed, task=job.task, allow_imports=job.allow_imports)
+    model = build_model(
+        job.model,
+        input_shapes=prepared.input_shapes,
+        allow_imports=job.allow_imports,
+        seed=job.seed,
+        task=prepared.task,
+    )
     sizes = {name: len(idx) for name, idx in prepared.splits.folds[0].items()}
     out.print(f"data: {prepared.n_samples} samples, task {prepared.task}, splits {sizes}")
     if isinstance(model, TorchModel):
@@ -177,8 +186,10 @@ def _render_summary(data: dict[str, Any]) -> None:
     ]
     render_table("model", ["block", "type", "output shape", "params", "trainable"], rows)
     totals = data["totals"]
-    out.print(f"total parameters: {totals['params']:,}  trainable: {totals['trainable']:,}  "
-              f"frozen: {totals['params'] - totals['trainable']:,}")
+    out.print(
+        f"total parameters: {totals['params']:,}  trainable: {totals['trainable']:,}  "
+        f"frozen: {totals['params'] - totals['trainable']:,}"
+    )
 
 
 @data_app.command("inspect")

@@ -158,9 +158,7 @@ def run_experiment(
     results = []
     for k in folds:
         fold_dir = target_dir if len(folds) == 1 else target_dir / "folds" / str(k)
-        results.append(
-            _train_fold(loaded, prepared, prepared.fold(k), fold_dir, resume, progress)
-        )
+        results.append(_train_fold(loaded, prepared, prepared.fold(k), fold_dir, resume, progress))
 
     status = "interrupted" if any(r["status"] == "interrupted" for r in results) else "finished"
     summary = _summary(loaded, results, status)
@@ -195,6 +193,7 @@ def _train_fold(
         input_shapes=prepared.input_shapes,
         allow_imports=job.allow_imports,
         seed=job.seed,
+        task=prepared.task,
     )
     if isinstance(model, SklearnModel):
         return _fit_sklearn(model, job, prepared, fold, fold_dir)
@@ -273,9 +272,7 @@ def _fit_sklearn(
 ) -> dict[str, Any]:
     import time
 
-    metrics = job.train.metrics or (
-        ["accuracy"] if prepared.task == "classification" else ["rmse"]
-    )
+    metrics = job.train.metrics or (["accuracy"] if prepared.task == "classification" else ["rmse"])
     start = time.perf_counter()
     x_train, y_train = _split_arrays(fold, "train")
     model.fit(x_train, y_train)
@@ -307,14 +304,22 @@ def _fit_sklearn(
 
 
 def _monitor_mode(job: JobSpec) -> str:
-    mode = job.train.monitor.mode
-    if mode != "auto":
-        return mode
-    name = job.train.monitor.metric.rsplit("/", 1)[-1]
-    return "min" if name in {"loss", "mae", "rmse", "mse"} else "max"
+    from trainspec.metrics import get_metric, metric_mode
+
+    if job.train.monitor.mode != "auto":
+        return job.train.monitor.mode
+    key = job.train.monitor.metric
+    name = key.rsplit("/", 1)[-1]
+    try:
+        metrics = {name: get_metric(name, allow=job.allow_imports)}
+    except TrainspecError:
+        metrics = {}  # a loss or an unknown name: metric_mode decides by the name alone
+    return metric_mode(key, metrics)
 
 
-def _summary(loaded: LoadedSpec, results: Sequence[Mapping[str, Any]], status: str) -> dict[str, Any]:
+def _summary(
+    loaded: LoadedSpec, results: Sequence[Mapping[str, Any]], status: str
+) -> dict[str, Any]:
     job = loaded.job
     assert job is not None
     monitor = job.train.monitor.metric

@@ -137,7 +137,9 @@ class _DenseLayer(nn.Module):
 class DenseStack(nn.Sequential):
     """Linear layers over the last axis of (B, ..., F), with norm, activation, dropout and
     optional residual connections (``dense_stack.0.linear.weight``; ``.skip`` projects the
-    input where a layer changes the width)."""
+    input where a layer changes the width). ``out`` adds a last plain Linear layer, with no
+    activation, named ``out`` (``outer_dense.out.weight``): the logits of a classification
+    head, so that "the head" is one block to freeze, unfreeze or replace."""
 
     def __init__(
         self,
@@ -148,6 +150,7 @@ class DenseStack(nn.Sequential):
         norm: Literal["batch", "layer"] | None = None,
         residual: bool = False,
         bias: bool = True,
+        out: int | None = None,
     ) -> None:
         if not in_shape:
             raise ValueError("dense_stack needs at least one axis of features")
@@ -157,6 +160,8 @@ class DenseStack(nn.Sequential):
             layers.append(_DenseLayer(n_in, n_out, activation, dropout, norm, residual, bias))
             n_in = n_out
         super().__init__(*layers)
+        if out is not None:
+            self.add_module("out", nn.Linear(n_in, out, bias=bias))
 
 
 class GlobalPool(nn.Module):

@@ -147,7 +147,9 @@ def rename_keys(
         try:
             compiled.append((re.compile(pattern), repl))
         except re.error as exc:
-            raise ModelError(f"rename rule {pattern!r} is not a valid regular expression: {exc}")
+            raise ModelError(
+                f"rename rule {pattern!r} is not a valid regular expression: {exc}"
+            ) from None
     out: dict[str, torch.Tensor] = {}
     renamed: dict[str, str] = {}
     for key, value in state.items():

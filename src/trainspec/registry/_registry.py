@@ -77,7 +77,9 @@ class Registry:
         self._check_kind(kind)
 
         def decorate(obj: T) -> T:
-            self.add(kind, name or getattr(obj, "__name__", repr(obj)), obj)
+            self.add(
+                kind, name if name is not None else str(getattr(obj, "__name__", repr(obj))), obj
+            )
             return obj
 
         return decorate

@@ -15,7 +15,9 @@ from trainspec.spec._override import Override, apply_overrides, parse_overrides
 from trainspec.spec._paths import Origin
 from trainspec.spec._schema import JobSpec, RunSpec
 from trainspec.spec._schema_data import DataSpec, LoaderSpec, SplitSpec, TransformSpec
+from trainspec.spec._schema_finetune import FinetuneSpec, InitSpec, ParamGroupSpec, UnfreezeSpec
 from trainspec.spec._schema_model import ArchSpec, GraphArch, ImportedModel, SequentialArch
+from trainspec.spec._schema_tracking import TrackingSpec
 from trainspec.spec._schema_train import (
     CheckpointSpec,
     EarlyStoppingSpec,
@@ -32,8 +34,10 @@ __all__ = [
     "CheckpointSpec",
     "DataSpec",
     "EarlyStoppingSpec",
+    "FinetuneSpec",
     "GraphArch",
     "ImportedModel",
+    "InitSpec",
     "JobSpec",
     "LoadedSpec",
     "LoaderSpec",
@@ -43,13 +47,16 @@ __all__ = [
     "OptimizerSpec",
     "Origin",
     "Override",
+    "ParamGroupSpec",
     "RunSpec",
     "SchedulerSpec",
     "Section",
     "SequentialArch",
     "SplitSpec",
+    "TrackingSpec",
     "TrainSpec",
     "TransformSpec",
+    "UnfreezeSpec",
     "apply_overrides",
     "dump_json",
     "dump_yaml",

@@ -8,7 +8,9 @@ from pydantic import Field
 
 from trainspec.spec._base import Section
 from trainspec.spec._schema_data import DataSpec
+from trainspec.spec._schema_finetune import FinetuneSpec
 from trainspec.spec._schema_model import ArchSpec
+from trainspec.spec._schema_tracking import TrackingSpec
 from trainspec.spec._schema_train import TrainSpec
 
 __all__ = ["JobSpec", "RunSpec"]
@@ -30,4 +32,8 @@ class JobSpec(Section):
     model: ArchSpec
     data: DataSpec
     train: TrainSpec = Field(default_factory=TrainSpec)
+    finetune: FinetuneSpec | None = Field(
+        default=None, description="Start from pretrained weights; freeze, unfreeze, group lrs."
+    )
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     run: RunSpec = Field(default_factory=RunSpec)

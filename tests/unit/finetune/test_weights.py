@@ -27,7 +27,11 @@ def test_dataparallel_checkpoint_from_a_plain_script_loads_with_rename(tmp_path:
     opt = torch.optim.SGD(source.parameters(), lr=0.1)
     path = tmp_path / "ckpt.pth"
     torch.save(
-        {"epoch": 7, "model_state_dict": source.state_dict(), "optimizer_state_dict": opt.state_dict()},
+        {
+            "epoch": 7,
+            "model_state_dict": source.state_dict(),
+            "optimizer_state_dict": opt.state_dict(),
+        },
         path,
     )
     state = read_state_dict(path)
@@ -37,7 +41,9 @@ def test_dataparallel_checkpoint_from_a_plain_script_loads_with_rename(tmp_path:
     report = load_weights(target, state, source=str(path), strict=True, renamed=renamed)
     assert not report.missing and not report.unexpected and not report.mismatched
     assert renamed["module.0.weight"] == "0.weight"
-    for (name, a), b in zip(target.state_dict().items(), source.module.state_dict().values()):
+    for (name, a), b in zip(
+        target.state_dict().items(), source.module.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b), name
 
 
@@ -53,7 +59,9 @@ def test_bare_state_dict_and_safetensors(tmp_path: Path) -> None:
 
 
 def test_explicit_key_and_unknown_layout(tmp_path: Path) -> None:
-    torch.save({"ema": {"w": torch.ones(1)}, "weights_of_model": _net().state_dict()}, tmp_path / "a.pt")
+    torch.save(
+        {"ema": {"w": torch.ones(1)}, "weights_of_model": _net().state_dict()}, tmp_path / "a.pt"
+    )
     assert "0.weight" in read_state_dict(tmp_path / "a.pt", key="weights_of_model")
     torch.save({"something": {"else": 1}}, tmp_path / "b.pt")
     with pytest.raises(ModelError, match="cannot find the weights.*something"):

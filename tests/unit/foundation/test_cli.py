@@ -41,7 +41,8 @@ def test_validate_ok(cli) -> None:  # type: ignore[no-untyped-def]
 def test_misspelled_key_exits_2_naming_file_path_and_fix(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     spec = tmp_path / "job.yaml"
     spec.write_text(
-        DIGITS.read_text().replace("model: net.yaml", f"model: {EXAMPLES}/digits/net.yaml")
+        DIGITS.read_text()
+        .replace("model: net.yaml", f"model: {EXAMPLES}/digits/net.yaml")
         .replace("  epochs: 20", "  epohcs: 20")
     )
     res = cli("validate", str(spec))
