@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,7 +43,16 @@ def _load(args: list[str]) -> Any:
     specs, overrides = split_args(args)
     if not specs:
         raise typer.BadParameter("name at least one spec file", param_hint="SPEC")
+    _extend_import_path(specs)
     return load_spec(*specs, overrides=overrides)
+
+
+def _extend_import_path(specs: list[str]) -> None:
+    """Let specs name users' modules kept in the working directory or beside the spec, as
+    ``python -m`` would; the allow-list still decides what may be imported."""
+    for folder in [Path.cwd(), *(Path(s).resolve().parent for s in specs)]:
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
 
 
 @app.command()

@@ -24,6 +24,8 @@ from trainspec.spec import JobSpec, LoadedSpec, dump_yaml, load_spec, spec_hash
 
 if TYPE_CHECKING:
     from trainspec.data import FoldData, PreparedData
+    from trainspec.engine import Callback
+    from trainspec.tracking import Tracker
 
 __all__ = ["RunResult", "compat_fields", "run_experiment"]
 
@@ -118,11 +120,16 @@ def run_experiment(
     run_dir: str | Path | None = None,
     resume: bool | None = None,
     progress: str | None = None,
+    callbacks: Sequence[Callback] = (),
+    parent_run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run one job spec: prepare the data, build the model, train every fold, write the run.
 
     Returns the run directory and its summary. ``resume`` continues the run in ``run_dir``
-    from its last checkpoint (it defaults to the spec's ``train.resume``).
+    from its last checkpoint (it defaults to the spec's ``train.resume``). ``callbacks`` see
+    every epoch of every fold (a sweep's pruner, say); ``parent_run_id`` makes the tracker run
+    a child (a sweep's trial).
     """
     loaded = _resolve_spec(spec)
     job = loaded.job
@@ -130,6 +137,31 @@ def run_experiment(
     resume = job.train.resume if resume is None else resume
     target_dir = _choose_run_dir(loaded, Path(run_dir) if run_dir else None, resume)
     _write_spec_files(loaded, target_dir)
+
+    from trainspec.experiments._tracked import start_tracking
+
+    tracker = start_tracking(
+        loaded, target_dir, resume=resume, parent_run_id=parent_run_id, tags=tags
+    )
+    with tracker:
+        result = _run_tracked(loaded, target_dir, resume, progress, callbacks, tracker)
+        if result.status == "interrupted":
+            tracker.finish("KILLED")
+    return result
+
+
+def _run_tracked(
+    loaded: LoadedSpec,
+    target_dir: Path,
+    resume: bool,
+    progress: str | None,
+    callbacks: Sequence[Callback],
+    tracker: Tracker,
+) -> RunResult:
+    from trainspec.experiments._tracked import TrackerCallback, log_run_files
+
+    job = loaded.job
+    assert job is not None
 
     from trainspec.data import prepare_data
 
@@ -158,11 +190,25 @@ def run_experiment(
     results = []
     for k in folds:
         fold_dir = target_dir if len(folds) == 1 else target_dir / "folds" / str(k)
-        results.append(_train_fold(loaded, prepared, prepared.fold(k), fold_dir, resume, progress))
+        prefix = "" if len(folds) == 1 else f"fold{k}/"
+        fold_callbacks = [*callbacks, TrackerCallback(tracker, prefix=prefix)]
+        result = _train_fold(
+            loaded, prepared, prepared.fold(k), fold_dir, resume, progress, fold_callbacks
+        )
+        results.append(result)
+        if result["status"] == "interrupted":
+            break
 
     status = "interrupted" if any(r["status"] == "interrupted" for r in results) else "finished"
     summary = _summary(loaded, results, status)
     write_json(target_dir / "summary.json", summary)
+    final = {f"test/{k}": v for k, v in summary.get("test", {}).items()}
+    for key, stats in summary.get("cv", {}).items():
+        final[f"cv/{key}/mean"] = stats["mean"]
+        final[f"cv/{key}/std"] = stats["std"]
+    if final:
+        tracker.log_metrics(final, step=0)
+    log_run_files(tracker, target_dir, enabled=job.tracking.log_artifacts)
     first = results[0]
     return RunResult(
         run_dir=target_dir,
@@ -181,6 +227,7 @@ def _train_fold(
     fold_dir: Path,
     resume: bool,
     progress: str | None,
+    callbacks: Sequence[Callback],
 ) -> dict[str, Any]:
     from trainspec.models import SklearnModel, TorchModel, build_model
 
@@ -196,9 +243,9 @@ def _train_fold(
         task=prepared.task,
     )
     if isinstance(model, SklearnModel):
-        return _fit_sklearn(model, job, prepared, fold, fold_dir)
+        return _fit_sklearn(model, job, prepared, fold, fold_dir, callbacks)
     assert isinstance(model, TorchModel)
-    return _fit_torch(model, loaded, prepared, fold, fold_dir, resume, progress)
+    return _fit_torch(model, loaded, prepared, fold, fold_dir, resume, progress, callbacks)
 
 
 def _fit_torch(
@@ -209,14 +256,25 @@ def _fit_torch(
     fold_dir: Path,
     resume: bool,
     progress: str | None,
+    callbacks: Sequence[Callback],
 ) -> dict[str, Any]:
-    from trainspec.engine import evaluate, fit
+    from trainspec.engine import evaluate, fit, prepare_finetune
 
     job = loaded.job
     assert job is not None
     config = job.train
     if progress is not None:
         config = config.model_copy(update={"progress": progress})
+    plan = None
+    if job.finetune is not None:
+        # Weights, re-initialisation, freezing and parameter groups, before the optimiser.
+        plan = prepare_finetune(
+            model.module,
+            job.finetune,
+            run_dir=fold_dir,
+            base_lr=config.optimizer.lr,
+            allow_imports=job.allow_imports,
+        )
     has_val = "val" in fold.split_names
     result = fit(
         model.module,
@@ -231,6 +289,9 @@ def _fit_torch(
         resume=resume,
         compat=compat_fields(loaded.data),
         allow_imports=job.allow_imports,
+        callbacks=callbacks,
+        param_groups=plan.param_groups if plan is not None else None,
+        unfreeze=plan.unfreeze if plan is not None else (),
     )
     out: dict[str, Any] = {
         "status": "interrupted" if result.interrupted else "finished",
@@ -268,7 +329,12 @@ def _split_arrays(fold: FoldData, name: str) -> tuple[Any, Any]:
 
 
 def _fit_sklearn(
-    model: Any, job: JobSpec, prepared: PreparedData, fold: FoldData, fold_dir: Path
+    model: Any,
+    job: JobSpec,
+    prepared: PreparedData,
+    fold: FoldData,
+    fold_dir: Path,
+    callbacks: Sequence[Callback],
 ) -> dict[str, Any]:
     import time
 
@@ -287,8 +353,10 @@ def _fit_sklearn(
                 row.update(scores)
             else:
                 test = scores
-    row["time"] = time.perf_counter() - start
     atomic_write_text(fold_dir / "metrics.jsonl", json.dumps(row) + "\n")
+    for callback in callbacks:
+        callback.on_epoch_end(row)
+    row["time"] = time.perf_counter() - start
     model.save(fold_dir / "model")
     out: dict[str, Any] = {
         "status": "finished",

@@ -1,0 +1,373 @@
+"""``run_sweep``: a hyperparameter search where every trial is a normal run.
+
+The sweep folder ``<run.root>/sweeps/<name>/`` holds ``sweep.json`` (the plan workers read),
+``study.db`` (the Optuna study, unless ``sweep.storage`` names another), ``trials/NNNN/`` (one
+run directory per trial) and ``summary.json``. The sweep is a parent tracker run; each trial's
+run is its child. Running the same sweep again resumes it: finished trials are kept, trials
+whose worker died are failed and queued again, and new trials are drawn until ``n_trials``
+count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trainspec.experiments._rundir import write_json
+from trainspec.experiments._sweep_plan import SweepPlan, plan_sweep
+from trainspec.experiments._sweep_study import (
+    RUN_DIR_ATTR,
+    SweepError,
+    fail_dead_trials,
+    quiet_optuna,
+    trials_used,
+)
+from trainspec.experiments._sweep_worker import MANIFEST, connect_study, read_manifest, work
+from trainspec.spec import LoadedSpec
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+    from trainspec.tracking import Tracker
+
+__all__ = ["SweepResult", "run_sweep", "summarize_study"]
+
+log = logging.getLogger(__name__)
+
+TrialHook = Callable[["FrozenTrial"], None]
+_POLL_SECONDS = 0.5
+_STOP_GRACE_SECONDS = 60.0
+
+
+@dataclass
+class SweepResult:
+    """What a sweep (or this part of it) left: counts by state and the best trial(s)."""
+
+    sweep_dir: Path
+    name: str
+    storage: str
+    status: str  # finished | interrupted
+    goals: list[tuple[str, str]]
+    counts: dict[str, int] = field(default_factory=dict)
+    best: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "storage": self.storage,
+            "goals": [{"metric": m, "direction": d} for m, d in self.goals],
+            "counts": self.counts,
+            "best": self.best,
+        }
+
+
+def _prepare_dir(plan: SweepPlan, resume: bool) -> dict[str, Any] | None:
+    """The manifest of the sweep being resumed, or None for a new sweep folder."""
+    if (plan.sweep_dir / MANIFEST).is_file():
+        manifest = read_manifest(plan.sweep_dir)
+        if manifest.get("fingerprint") != plan.fingerprint:
+            raise SweepError(
+                f"sweep {plan.name!r} in {plan.sweep_dir} was started from another spec (its job "
+                "spec, search space or objectives differ): rerun it unchanged to resume, set "
+                f"sweep.name to start a new sweep, or delete {plan.sweep_dir}"
+            )
+        return manifest
+    if resume:
+        raise SweepError(
+            f"--resume: there is no sweep {plan.name!r} to resume in {plan.sweep_dir}; run "
+            "without --resume to start it"
+        )
+    plan.sweep_dir.mkdir(parents=True, exist_ok=True)
+    return None
+
+
+def _write_manifest(plan: SweepPlan, parent_run_id: str | None) -> None:
+    write_json(
+        plan.sweep_dir / MANIFEST,
+        {
+            "name": plan.name,
+            "fingerprint": plan.fingerprint,
+            "storage": plan.storage,
+            "parent_run_id": parent_run_id,
+            "files": list(plan.files),
+            "written": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+            "spec": plan.data,
+        },
+    )
+
+
+def _start_parent(plan: SweepPlan, manifest: Mapping[str, Any] | None) -> Tracker:
+    from trainspec.tracking import create_tracker, flatten_params
+
+    job = plan.base.job
+    assert job is not None
+    tracker = create_tracker(job.tracking, runs_root=Path(job.run.root), job_name=job.name)
+    tracker.start(
+        run_name=f"sweep-{plan.name}",
+        run_dir=plan.sweep_dir,
+        tags={
+            "trainspec.sweep": plan.name,
+            "trainspec.kind": "sweep",
+            "trainspec.sweep_fingerprint": plan.fingerprint,
+        },
+        params=flatten_params(plan.data),
+        resume_run_id=(manifest or {}).get("parent_run_id"),
+    )
+    return tracker
+
+
+def _queue_grid(plan: SweepPlan, study: optuna.Study) -> None:
+    """Grid search: every grid point (or the first ``n_trials`` of them, in a seeded order)
+    is queued once; repeated runs skip points already in the study."""
+    if plan.sweep.sampler.type != "grid":
+        return
+    import random
+
+    points = plan.space.grid()
+    if plan.sweep.n_trials is not None and plan.sweep.n_trials < len(points):
+        seed = plan.sweep.sampler.seed
+        random.Random(seed if seed is not None else 0).shuffle(points)
+        points = points[: plan.sweep.n_trials]
+    with quiet_optuna():
+        for point in points:
+            study.enqueue_trial(point, skip_if_exists=True)
+
+
+# -- workers ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the sweep like Ctrl-C: running trials are checkpointed and queued again."""
+
+    def raise_interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Pool:
+    """Worker processes of one sweep, watched by the coordinator."""
+
+    def __init__(self, plan: SweepPlan, study: optuna.Study, deadline: float | None) -> None:
+        self.plan, self.study, self.deadline = plan, study, deadline
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.restarts = 0
+        self.interrupted = False
+
+    def spawn(self, worker: int) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "trainspec.experiments._sweep_worker",
+            str(self.plan.sweep_dir),
+            str(worker),
+            "" if self.deadline is None else repr(self.deadline),
+        ]
+        self.procs[worker] = subprocess.Popen(cmd)
+
+    def _work_left(self) -> bool:
+        from optuna.trial import TrialState
+
+        if self.deadline is not None and time.time() >= self.deadline:
+            return False
+        trials = self.study.get_trials(deepcopy=False)
+        if any(t.state == TrialState.WAITING for t in trials):
+            return True
+        n = self.plan.sweep.n_trials
+        return n is None or trials_used(trials) < n
+
+    def check(self) -> bool:
+        """Reap exited workers; replace one that died while work is left. True while any runs."""
+        for worker, proc in list(self.procs.items()):
+            rc = proc.poll()
+            if rc is None:
+                continue
+            del self.procs[worker]
+            if rc == 130:
+                self.interrupted = True
+            elif rc != 0:
+                log.warning("sweep worker %d exited with status %d", worker, rc)
+                fail_dead_trials(self.study, self.plan.sweep.heartbeat)
+                if self._work_left() and self.restarts < 3 * self.plan.sweep.workers + 3:
+                    self.restarts += 1
+                    self.spawn(worker)
+        return bool(self.procs)
+
+    def stop(self) -> None:
+        """After Ctrl-C or SIGTERM: let workers checkpoint their trial, then end them."""
+        self.interrupted = True
+        until = time.time() + 2.0
+        while self.procs and time.time() < until and self.check():
+            time.sleep(0.1)
+        for proc in self.procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGINT)
+        until = time.time() + _STOP_GRACE_SECONDS
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, until - time.time()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+        fail_dead_trials(self.study, self.plan.sweep.heartbeat)
+
+
+def _report_new(study: optuna.Study, seen: set[int], on_trial: TrialHook | None) -> None:
+    for t in study.get_trials(deepcopy=False):
+        if t.state.is_finished() and t.number not in seen:
+            seen.add(t.number)
+            if on_trial is not None:
+                on_trial(t)
+
+
+def _run_pool(
+    plan: SweepPlan,
+    study: optuna.Study,
+    workers: int,
+    deadline: float | None,
+    on_trial: TrialHook | None,
+) -> bool:
+    seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    pool = _Pool(plan, study, deadline)
+    for worker in range(workers):
+        pool.spawn(worker)
+    try:
+        with _sigterm_as_interrupt():
+            while pool.check():
+                _report_new(study, seen, on_trial)
+                time.sleep(_POLL_SECONDS)
+    except KeyboardInterrupt:
+        pool.stop()
+    _report_new(study, seen, on_trial)
+    return not pool.interrupted
+
+
+def _run_trials(
+    plan: SweepPlan,
+    study: optuna.Study,
+    workers: int,
+    deadline: float | None,
+    parent_run_id: str | None,
+    on_trial: TrialHook | None,
+) -> bool:
+    if workers == 1:
+        try:
+            with _sigterm_as_interrupt():
+                return work(
+                    plan,
+                    worker=0,
+                    parent_run_id=parent_run_id,
+                    deadline=deadline,
+                    on_trial=on_trial,
+                )
+        except KeyboardInterrupt:
+            fail_dead_trials(study, plan.sweep.heartbeat)
+            return False
+    return _run_pool(plan, study, workers, deadline, on_trial)
+
+
+# -- results ------------------------------------------------------------------------------
+
+
+def trial_record(plan: SweepPlan, t: FrozenTrial) -> dict[str, Any]:
+    values = dict(zip([g.metric for g in plan.goals], t.values or [], strict=False))
+    return {
+        "number": t.number,
+        "values": values,
+        "params": plan.space.decode(t.params),
+        "run_dir": t.user_attrs.get(RUN_DIR_ATTR),
+    }
+
+
+def best_trials(plan: SweepPlan, study: optuna.Study) -> list[FrozenTrial]:
+    """The best trial, or the Pareto front for several objectives; [] before any completes."""
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return []
+    if len(plan.goals) == 1:
+        return [study.best_trial]
+    return sorted(study.best_trials, key=lambda t: t.number)
+
+
+def summarize_study(plan: SweepPlan, study: optuna.Study, status: str) -> SweepResult:
+    trials = study.get_trials(deepcopy=False)
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
+    return SweepResult(
+        sweep_dir=plan.sweep_dir,
+        name=plan.name,
+        storage=plan.storage,
+        status=status,
+        goals=[(g.metric, g.direction) for g in plan.goals],
+        counts=counts,
+        best=[trial_record(plan, t) for t in best_trials(plan, study)],
+    )
+
+
+def _log_parent(tracker: Tracker, result: SweepResult) -> None:
+    metrics = {f"trials/{state}": float(n) for state, n in result.counts.items()}
+    if len(result.best) == 1:
+        for metric, value in result.best[0]["values"].items():
+            metrics[f"best/{metric}"] = float(value)
+        tracker.set_tags({"trainspec.best_trial": str(result.best[0]["number"])})
+    tracker.log_metrics(metrics, step=0)
+
+
+def run_sweep(
+    *sources: str | Path | Mapping[str, Any] | LoadedSpec,
+    overrides: Sequence[str] = (),
+    workers: int | None = None,
+    resume: bool = False,
+    on_trial: TrialHook | None = None,
+) -> SweepResult:
+    """Run (or resume) the sweep that the spec's ``sweep:`` block describes.
+
+    Everything that can be checked is checked before the first trial: the search space
+    against the spec, the metrics against what training logs, the storage and the tracking
+    store. ``workers`` overrides ``sweep.workers``; more than one runs trials in separate
+    processes. ``resume`` insists on an existing sweep (without it, an existing sweep is
+    resumed and a missing one started). ``on_trial`` sees every trial that finishes.
+    """
+    items = [s.data if isinstance(s, LoadedSpec) else s for s in sources]
+    plan = plan_sweep(*items, overrides=overrides)
+    manifest = _prepare_dir(plan, resume)
+    study, _ = connect_study(plan, worker=0, create=True)
+    fail_dead_trials(study, plan.sweep.heartbeat)
+    _queue_grid(plan, study)
+    n_workers = workers or plan.sweep.workers
+    deadline = time.time() + plan.sweep.timeout if plan.sweep.timeout else None
+    tracker = _start_parent(plan, manifest)
+    _write_manifest(plan, tracker.run_id)
+    with tracker:
+        finished = _run_trials(plan, study, n_workers, deadline, tracker.run_id, on_trial)
+        result = summarize_study(plan, study, "finished" if finished else "interrupted")
+        write_json(plan.sweep_dir / "summary.json", result.to_json())
+        _log_parent(tracker, result)
+        if not finished:
+            tracker.finish("KILLED")
+    log.info("sweep %s: %s", plan.name, json.dumps(result.counts))
+    return result

@@ -1,0 +1,358 @@
+"""The Optuna side of a sweep: storage, sampler, pruner, the trial budget, dead workers.
+
+Optuna is imported lazily, inside these functions; it is an optional extra
+(``pip install 'trainspec[sweep]'``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trainspec.errors import TrainspecError
+from trainspec.spec._schema_sweep import HeartbeatSpec, PrunerSpec, SamplerSpec, SweepSpec
+from trainspec.tracking._process import host_name, process_alive, process_started
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.storages import BaseStorage
+    from optuna.trial import FrozenTrial
+
+__all__ = [
+    "HOST_ATTR",
+    "PID_ATTR",
+    "SweepError",
+    "claim_trial",
+    "fail_dead_trials",
+    "file_lock",
+    "heartbeat",
+    "make_pruner",
+    "make_sampler",
+    "open_storage",
+    "open_study",
+    "require_optuna",
+    "storage_url",
+    "trials_used",
+    "worker_seed",
+]
+
+log = logging.getLogger(__name__)
+
+HOST_ATTR = "trainspec.host"
+PID_ATTR = "trainspec.pid"
+STARTED_ATTR = "trainspec.pid_started"
+RUN_DIR_ATTR = "trainspec.run_dir"
+
+
+class SweepError(TrainspecError):
+    """A sweep that cannot start or go on: bad storage, a changed spec, no study to resume."""
+
+
+def require_optuna() -> None:
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise SweepError("sweeps need Optuna: pip install 'trainspec[sweep]'") from None
+
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's experimental-feature and ask-with-heartbeat warnings say nothing a user can act
+    on here: heartbeats are sent by ``heartbeat`` below, not by ``Study.optimize``."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message=".*Heartbeat of storage.*")
+        warnings.filterwarnings("ignore", message=".*RetryFailedTrialCallback.*")
+        yield
+
+
+# -- storage ------------------------------------------------------------------------------
+
+
+def storage_url(spec: SweepSpec, sweep_dir: Path) -> str:
+    """The spec's storage, else a SQLite file in the sweep folder."""
+    if spec.storage:
+        return spec.storage
+    return "sqlite:///" + (sweep_dir.resolve() / "study.db").as_posix()
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # Several worker processes write the file; wait for the lock instead of failing.
+        return {"connect_args": {"timeout": 60}}
+    if url.startswith(("postgresql", "mysql")):
+        return {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
+    return {}
+
+
+def _driver_hint(exc: BaseException) -> str:
+    name = getattr(exc, "name", None) or str(exc)
+    packages = {"psycopg2": "psycopg2-binary", "pymysql": "pymysql", "MySQLdb": "mysqlclient"}
+    for module, package in packages.items():
+        if module in name:
+            return f"; install the database driver: pip install {package}"
+    return ""
+
+
+def open_storage(url: str, beat: HeartbeatSpec) -> BaseStorage:
+    """An Optuna storage for ``url``; raises SweepError at once if it cannot be opened.
+
+    RDB storages send heartbeats: a trial silent for ``beat.grace_period`` seconds is failed
+    and queued again. A journal file (``journal:PATH``) has no heartbeats in Optuna; dead
+    workers on this host are still found by their process ids (``fail_dead_trials``).
+    """
+    require_optuna()
+    import optuna
+
+    try:
+        with quiet_optuna():
+            if url.startswith("journal:"):
+                from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+                path = Path(url.removeprefix("journal:"))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                return JournalStorage(JournalFileBackend(str(path)))
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=_engine_kwargs(url),
+                heartbeat_interval=beat.interval,
+                grace_period=beat.grace_period,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=beat.max_retry
+                ),
+            )
+    except Exception as exc:
+        raise SweepError(
+            f"cannot open the sweep storage {url!r} (sweep.storage): {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}{_driver_hint(exc)}. Check the URL, "
+            "that the database server runs and accepts this user, or remove sweep.storage to "
+            "use a SQLite file in the sweep folder"
+        ) from None
+
+
+# -- sampler and pruner -------------------------------------------------------------------
+
+
+def _extra(spec: SamplerSpec | PrunerSpec) -> dict[str, Any]:
+    return dict(spec.model_extra or {})
+
+
+def _build(kind: str, name: str, factory: Any, kwargs: dict[str, Any]) -> Any:
+    try:
+        return factory(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise SweepError(
+            f"sweep.{kind} {name!r} does not take these settings {sorted(kwargs)}: {exc}. "
+            f"See the parameters of optuna's {getattr(factory, '__name__', name)}"
+        ) from None
+
+
+def make_sampler(spec: SamplerSpec, *, seed: int) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler ``spec`` names, seeded. ``grid`` is served by queueing every grid
+    point (see ``_sweep``); its trials then need no sampler of their own."""
+    import optuna.samplers as s
+
+    kwargs = {"seed": seed, **_extra(spec)}
+    if spec.type == "cmaes" and importlib.util.find_spec("cmaes") is None:
+        raise SweepError("sweep.sampler cmaes needs the cmaes package: pip install cmaes")
+    factories = {
+        "grid": s.RandomSampler,
+        "random": s.RandomSampler,
+        "tpe": s.TPESampler,
+        "cmaes": s.CmaEsSampler,
+        "qmc": s.QMCSampler,
+        "nsga2": s.NSGAIISampler,
+    }
+    with quiet_optuna():
+        sampler: optuna.samplers.BaseSampler = _build(
+            "sampler", spec.type, factories[spec.type], kwargs
+        )
+    return sampler
+
+
+def make_pruner(spec: PrunerSpec, *, prunes: bool, epochs: int) -> optuna.pruners.BasePruner:
+    import optuna.pruners as p
+
+    if not prunes or spec.type == "none":
+        return p.NopPruner()
+    kwargs = _extra(spec)
+    if spec.type == "hyperband":
+        kwargs.setdefault("min_resource", 1)
+        kwargs.setdefault("max_resource", epochs)
+        return _build("pruner", "hyperband", p.HyperbandPruner, kwargs)  # type: ignore[no-any-return]
+    return _build("pruner", "median", p.MedianPruner, kwargs)  # type: ignore[no-any-return]
+
+
+def worker_seed(base: int, worker: int, n_trials_before: int) -> int:
+    """Each worker, and each resumption, draws its own random stream; a fresh one-worker
+    sweep stays reproducible."""
+    if worker == 0 and n_trials_before == 0:
+        return base
+    text = f"{base}:{worker}:{n_trials_before}".encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:4], "little")
+
+
+def open_study(
+    storage: BaseStorage,
+    name: str,
+    directions: Sequence[str],
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    *,
+    create: bool,
+) -> optuna.Study:
+    import optuna
+
+    with quiet_optuna():
+        if create:
+            study = optuna.create_study(
+                storage=storage,
+                study_name=name,
+                directions=[str(d) for d in directions],  # type: ignore[misc]
+                sampler=sampler,
+                pruner=pruner,
+                load_if_exists=True,
+            )
+        else:
+            study = optuna.load_study(
+                study_name=name, storage=storage, sampler=sampler, pruner=pruner
+            )
+    found = [d.name.lower() for d in study.directions]
+    if found != list(directions):
+        raise SweepError(
+            f"study {name!r} in the sweep storage optimises {found}, but the spec asks for "
+            f"{list(directions)}: give sweep.name a new name to start another study"
+        )
+    return study
+
+
+# -- the budget ---------------------------------------------------------------------------
+
+
+def _retried(trials: Sequence[FrozenTrial]) -> set[int]:
+    out: set[int] = set()
+    for t in trials:
+        out.update(t.system_attrs.get("retry_history", []))
+    return out
+
+
+def trials_used(trials: Sequence[FrozenTrial]) -> int:
+    """Trials that count against ``n_trials``: all but failed ones that were queued again
+    (their retry counts instead)."""
+    from optuna.trial import TrialState
+
+    retried = _retried(trials)
+    return sum(1 for t in trials if not (t.state == TrialState.FAIL and t.number in retried))
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Holds an exclusive advisory lock on ``path`` (workers on this host claim one at a time)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: an overshoot by a trial per worker stays possible there
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def claim_trial(
+    study: optuna.Study, n_trials: int | None, lock: Path, worker: int
+) -> optuna.Trial | None:
+    """The next trial for this worker, or None when the budget is spent.
+
+    Queued trials (retries, grid points) run first. A new trial is created only while fewer
+    than ``n_trials`` count; the count and the creation happen under ``lock``, so parallel
+    workers never overshoot.
+    """
+    from optuna.trial import TrialState
+
+    with file_lock(lock), quiet_optuna():
+        trials = study.get_trials(deepcopy=False)
+        waiting = any(t.state == TrialState.WAITING for t in trials)
+        if not waiting and n_trials is not None and trials_used(trials) >= n_trials:
+            return None
+        trial = study.ask()
+    pid = os.getpid()
+    attrs = {HOST_ATTR: host_name(), PID_ATTR: pid, "trainspec.worker": worker}
+    started = process_started(pid)
+    if started is not None:
+        attrs[STARTED_ATTR] = started
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    return trial
+
+
+def fail_dead_trials(study: optuna.Study, beat: HeartbeatSpec) -> list[int]:
+    """Running trials whose worker process on this host is gone: failed, and queued again
+    (up to ``beat.max_retry`` times) like a trial failed through heartbeats. Returns their
+    numbers. Trials of other hosts are left to the heartbeats."""
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    host, dead = host_name(), []
+    with quiet_optuna():
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=beat.max_retry)
+        optuna.storages.fail_stale_trials(study)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            attrs = t.user_attrs
+            if attrs.get(HOST_ATTR) != host or PID_ATTR not in attrs:
+                continue
+            if process_alive(int(attrs[PID_ATTR]), attrs.get(STARTED_ATTR)):
+                continue
+            try:
+                study.tell(t.number, state=TrialState.FAIL)
+            except (UpdateFinishedTrialError, ValueError, RuntimeError):
+                continue  # another process got there first
+            retry(study, study.get_trials(deepcopy=True)[t.number])
+            dead.append(t.number)
+    if dead:
+        log.warning("trials %s lost their worker process: failed and queued again", dead)
+    return dead
+
+
+@contextlib.contextmanager
+def heartbeat(storage: BaseStorage, trial_id: int) -> Iterator[None]:
+    """Sends the trial's heartbeat every interval while the block runs (RDB storages)."""
+    # Study.optimize sends heartbeats itself; a sweep asks for trials under its own lock.
+    get_interval = getattr(storage, "get_heartbeat_interval", None)
+    record = getattr(storage, "record_heartbeat", None)
+    interval = get_interval() if get_interval is not None else None
+    if interval is None or record is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                record(trial_id)
+            except Exception as exc:  # a missed beat is retried; the trial goes on
+                log.warning("could not record the heartbeat of trial id %s: %s", trial_id, exc)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name="trainspec-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

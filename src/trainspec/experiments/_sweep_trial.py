@@ -1,0 +1,193 @@
+"""One trial of a sweep: its spec, a normal run, the pruning callback, its objective values."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from trainspec.engine import Callback
+from trainspec.errors import TrainspecError
+from trainspec.experiments._run import RunResult, run_experiment
+from trainspec.experiments._rundir import summarize_history, write_json
+from trainspec.experiments._sweep_plan import PARAMS_METRIC, Goal, SweepPlan
+from trainspec.experiments._sweep_study import RUN_DIR_ATTR
+from trainspec.spec import LoadedSpec, load_spec
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["PruneCallback", "TrialOutcome", "objective_values", "run_trial"]
+
+log = logging.getLogger(__name__)
+
+State = Literal["complete", "pruned", "failed", "interrupted"]
+
+
+@dataclass
+class TrialOutcome:
+    state: State
+    values: list[float] = field(default_factory=list)
+    run_dir: Path | None = None
+    error: str | None = None
+
+
+class PruneCallback(Callback):
+    """Reports the metric after every epoch and stops a trial the pruner gives up on.
+
+    Folds of a cross-validation continue the step count (fold 1's first epoch is step
+    ``epochs + 1``), so trials are compared at the same point of their training.
+    """
+
+    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+        self.trial = trial
+        self.metric = metric
+        self.step = 0
+
+    def on_epoch_end(self, row: Mapping[str, float]) -> None:
+        import optuna
+
+        self.step += 1
+        value = row.get(self.metric)
+        if value is None or not math.isfinite(value):
+            return
+        self.trial.report(float(value), self.step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {self.step}: {self.metric}={value:.6g}")
+
+
+def _histories(result: RunResult) -> list[list[dict[str, Any]]]:
+    if result.folds:
+        return [list(f["history"]) for f in result.folds]
+    return [list(result.history)]
+
+
+def _pick(history: Sequence[Mapping[str, Any]], goal: Goal, mode: str) -> float:
+    values = [float(r[goal.metric]) for r in history if goal.metric in r]
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        raise TrainspecError(
+            f"the trial's history has no finite value of {goal.metric!r} (keys: "
+            f"{sorted(set().union(*(r.keys() for r in history))) if history else 'none'})"
+        )
+    if mode == "final":
+        return values[-1]
+    return max(values) if goal.direction == "maximize" else min(values)
+
+
+def _test_value(result: RunResult, name: str) -> float:
+    parts = result.folds if result.folds else [result.summary]
+    tests = [p.get("test", {}) for p in parts]
+    values = [float(t[name]) for t in tests if name in t]
+    if not values:
+        raise TrainspecError(f"the trial has no test value of {name!r}")
+    return statistics.fmean(values)
+
+
+def count_parameters(run_dir: Path) -> int:
+    """Parameters of the trained model saved in the run (fold 0's for a cross-validation)."""
+    from trainspec.models import TorchModel, load_model
+
+    model_dir = run_dir / "model"
+    if not model_dir.is_dir():
+        model_dir = run_dir / "folds" / "0" / "model"
+    model = load_model(model_dir)
+    if not isinstance(model, TorchModel):
+        raise TrainspecError(
+            "objective 'params' counts a torch model's parameters; this job trains a "
+            "scikit-learn estimator"
+        )
+    return sum(p.numel() for p in model.module.parameters())
+
+
+def objective_values(result: RunResult, goals: Sequence[Goal], mode: str) -> list[float]:
+    """Each goal's value: the best (or final) epoch's; the mean over folds for k-fold."""
+    out = []
+    for goal in goals:
+        if goal.metric == PARAMS_METRIC:
+            out.append(float(count_parameters(result.run_dir)))
+        elif goal.metric.startswith("test/"):
+            out.append(_test_value(result, goal.metric.removeprefix("test/")))
+        else:
+            out.append(statistics.fmean(_pick(h, goal, mode) for h in _histories(result)))
+    return out
+
+
+def _finish_pruned(loaded: LoadedSpec, run_dir: Path, reason: str) -> None:
+    """A pruned trial keeps a summary (status pruned) and its tracker run ends FINISHED with
+    a ``trainspec.trial_state`` tag, not FAILED."""
+    rows = []
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        rows = [json.loads(x) for x in metrics.read_text(encoding="utf-8").splitlines() if x]
+    job = loaded.job
+    assert job is not None
+    mode = job.train.monitor.mode if job.train.monitor.mode != "auto" else "max"
+    summary = summarize_history(rows, monitor=job.train.monitor.metric, mode=mode)
+    summary.update({"status": "pruned", "spec_hash": loaded.hash, "reason": reason})
+    write_json(run_dir / "summary.json", summary)
+    _retag(loaded, run_dir, {"trainspec.trial_state": "PRUNED"})
+
+
+def _retag(loaded: LoadedSpec, run_dir: Path, tags: Mapping[str, str]) -> None:
+    job = loaded.job
+    assert job is not None
+    record = run_dir / "tracking.json"
+    if job.tracking.backend != "mlflow" or not record.is_file():
+        return
+    from trainspec.tracking import MlflowTracker, create_tracker
+
+    tracker = create_tracker(job.tracking, runs_root=Path(job.run.root), job_name=job.name)
+    if not isinstance(tracker, MlflowTracker):
+        return
+    try:
+        run_id = json.loads(record.read_text(encoding="utf-8"))["run_id"]
+        client = tracker.connect()
+        for key, value in tags.items():
+            client.set_tag(run_id, key, value)
+        client.set_terminated(run_id, "FINISHED")
+    except Exception as exc:  # the trial's state is in the study either way
+        log.warning("could not mark the tracker run of %s as pruned: %s", run_dir, exc)
+
+
+def run_trial(plan: SweepPlan, trial: optuna.Trial, *, parent_run_id: str | None) -> TrialOutcome:
+    """Run ``trial`` as a normal run in ``plan.trial_dir(trial.number)``."""
+    import optuna
+
+    values = plan.space.decode(plan.space.suggest(trial))
+    run_dir = plan.trial_dir(trial.number)
+    trial.set_user_attr(RUN_DIR_ATTR, str(run_dir))
+    try:
+        loaded = load_spec(plan.trial_data(values))
+    except TrainspecError as exc:
+        return TrialOutcome("failed", run_dir=run_dir, error=str(exc))
+    callbacks = [PruneCallback(trial, plan.goals[0].metric)] if plan.prunes else []
+    tags = {"trainspec.sweep": plan.name, "trainspec.trial": str(trial.number)}
+    try:
+        result = run_experiment(
+            loaded,
+            run_dir=run_dir,
+            progress="none",
+            callbacks=callbacks,
+            parent_run_id=parent_run_id,
+            tags=tags,
+        )
+    except optuna.TrialPruned as exc:
+        _finish_pruned(loaded, run_dir, str(exc))
+        return TrialOutcome("pruned", run_dir=run_dir, error=str(exc))
+    except Exception as exc:
+        log.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
+        log.debug("trial %d traceback", trial.number, exc_info=True)
+        return TrialOutcome("failed", run_dir=run_dir, error=f"{type(exc).__name__}: {exc}")
+    if result.status == "interrupted":
+        return TrialOutcome("interrupted", run_dir=run_dir)
+    try:
+        scores = objective_values(result, plan.goals, plan.sweep.value)
+    except TrainspecError as exc:
+        return TrialOutcome("failed", run_dir=run_dir, error=str(exc))
+    return TrialOutcome("complete", scores, run_dir=run_dir)

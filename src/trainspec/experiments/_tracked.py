@@ -1,0 +1,101 @@
+"""Connecting a run to its tracker: parameters at the start, metrics per epoch, files at the end."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from trainspec.engine import Callback, FitContext
+from trainspec.spec import LoadedSpec
+from trainspec.tracking import Tracker, create_tracker, flatten_params
+
+__all__ = ["TRACKING_FILE", "TrackerCallback", "log_run_files", "start_tracking"]
+
+TRACKING_FILE = "tracking.json"
+_NOT_METRICS = ("epoch", "step")
+
+
+class TrackerCallback(Callback):
+    """Sends each epoch's row to the tracker, with the epoch as the step.
+
+    ``prefix`` keeps the folds of a cross-validation apart in one run (``fold0/val/loss``).
+    """
+
+    def __init__(self, tracker: Tracker, *, prefix: str = "") -> None:
+        self.tracker = tracker
+        self.prefix = prefix
+
+    def on_fit_start(self, context: FitContext) -> None:
+        context.tracker_run_id = self.tracker.run_id
+
+    def on_epoch_end(self, row: Mapping[str, float]) -> None:
+        metrics = {
+            f"{self.prefix}{k}": float(v)
+            for k, v in row.items()
+            if k not in _NOT_METRICS and isinstance(v, int | float) and math.isfinite(v)
+        }
+        self.tracker.log_metrics(metrics, step=int(row["epoch"]))
+
+
+def _git_commit(run_dir: Path) -> str:
+    try:
+        env = json.loads((run_dir / "environment.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return str(env.get("git", {}).get("commit") or "")
+
+
+def start_tracking(
+    loaded: LoadedSpec,
+    run_dir: Path,
+    *,
+    resume: bool,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Tracker:
+    """Create the job's tracker and start (or, on resume, continue) the run's tracker run.
+
+    The tracker run id is kept in ``run_dir/tracking.json`` so that ``--resume`` logs to the
+    same run and no epoch is logged twice.
+    """
+    job = loaded.job
+    assert job is not None
+    tracker = create_tracker(job.tracking, runs_root=Path(job.run.root), job_name=job.name)
+    record = run_dir / TRACKING_FILE
+    resume_id = None
+    if resume and record.is_file():
+        resume_id = json.loads(record.read_text(encoding="utf-8")).get("run_id")
+    all_tags: dict[str, Any] = {
+        "trainspec.spec_hash": loaded.hash,
+        "trainspec.git_commit": _git_commit(run_dir),
+        **(tags or {}),
+    }
+    run_id = tracker.start(
+        run_name=run_dir.name,
+        run_dir=run_dir,
+        tags={k: str(v) for k, v in all_tags.items()},
+        params=flatten_params(loaded.data),
+        parent_run_id=parent_run_id,
+        resume_run_id=resume_id,
+    )
+    if run_id:
+        record.write_text(
+            json.dumps({"backend": job.tracking.backend, "run_id": run_id}) + "\n",
+            encoding="utf-8",
+        )
+    return tracker
+
+
+def log_run_files(tracker: Tracker, run_dir: Path, *, enabled: bool) -> None:
+    """The spec, splits, summary, metrics and best checkpoint, as the run's artifacts."""
+    if not enabled:
+        return
+    for name in ("config.yaml", "environment.json", "splits.json", "summary.json", "metrics.jsonl"):
+        if (run_dir / name).is_file():
+            tracker.log_artifact(run_dir / name)
+    best = run_dir / "checkpoints" / "best"
+    if best.is_dir():
+        tracker.log_artifact(best, artifact_path="checkpoints/best")
