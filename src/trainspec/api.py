@@ -9,9 +9,27 @@ from trainspec.errors import TrainspecError
 from trainspec.spec import JobSpec, load_spec
 
 if TYPE_CHECKING:
+    from trainspec.data import FoldData
     from trainspec.models import Model
 
-__all__ = ["train_model"]
+__all__ = ["split_arrays", "train_model"]
+
+
+def split_arrays(fold: FoldData, name: str) -> tuple[Any, Any]:
+    """One split as ``(X, y)`` arrays, after the fitted transforms: what an estimator's
+    ``fit`` takes. Only a single tabular input ``x`` can be handed over this way."""
+    import numpy as np
+
+    source = fold.source(name)
+    order = np.arange(len(source))
+    batch = next(iter(source.iter_batches(order, max(len(source), 1))))
+    inputs = sorted(set(batch) - {"target", "weight", "index", "mask"})
+    if inputs != ["x"]:
+        raise TrainspecError(
+            f"scikit-learn models take one tabular input 'x'; this data has inputs {inputs}: "
+            "map the features to one input (data.features) or use a torch model"
+        )
+    return batch["x"].numpy(), batch["target"].numpy()
 
 
 def _job_from_config(config: Mapping[str, Any] | JobSpec) -> JobSpec:
@@ -58,7 +76,9 @@ def train_model(X: Any, y: Any, config: Mapping[str, Any] | JobSpec) -> Model:
         task=prepared.task,
     )
     if isinstance(model, SklearnModel):
-        model.fit(X, y)
+        x_train, y_train = split_arrays(fold, "train")
+        model.fit(x_train, y_train)
+        model.attach_transforms(fold.transforms)
         return model
     assert isinstance(model, TorchModel)
     fit(

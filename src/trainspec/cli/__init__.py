@@ -7,11 +7,26 @@ import sys
 __all__ = ["main"]
 
 
+def _configure_logging() -> None:
+    """trainspec's own log lines (per-epoch progress off a terminal, load reports, warnings)
+    go to stderr as plain lines; other libraries stay at WARNING."""
+    import logging
+
+    logger = logging.getLogger("trainspec")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> None:
     from trainspec.cli._app import app
     from trainspec.cli._console import err
     from trainspec.errors import TrainspecError
 
+    _configure_logging()
     try:
         app(args=argv, prog_name="trainspec")
     except TrainspecError as exc:

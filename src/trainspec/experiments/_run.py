@@ -55,14 +55,13 @@ def compat_fields(data: Mapping[str, Any]) -> dict[str, str]:
     the split, the seed and the batch size may not.
     """
     d = dict(data.get("data", {}))
-    loader = d.pop("loader", None)
+    d.pop("loader", None)  # workers and pinned memory do not change the numbers
     split = d.pop("split", None)
     train = dict(data.get("train", {}))
     return {
         "model": _hash_of(data.get("model")),
         "data": _hash_of(d),
         "data.split": _hash_of(split),
-        "data.loader": _hash_of(loader),
         "seed": str(data.get("seed", 0)),
         "train.batch_size": str(train.get("batch_size")),
         "train.optimizer": _hash_of(train.get("optimizer")),
@@ -301,6 +300,8 @@ def _fit_torch(
         "stopped_early": result.stopped_early,
         "run_dir": str(fold_dir),
     }
+    if not result.interrupted:
+        _restore_best(model.module, fold_dir)
     if "test" in fold.split_names and not result.interrupted:
         out["test"] = evaluate(
             model.module,
@@ -314,18 +315,14 @@ def _fit_torch(
     return out
 
 
-def _split_arrays(fold: FoldData, name: str) -> tuple[Any, Any]:
-    import numpy as np
+def _restore_best(module: Any, fold_dir: Path) -> None:
+    """Put the best checkpoint's weights (by the monitored metric) back into the module: the
+    test split is scored with them and ``model/`` is saved with them."""
+    best = fold_dir / "checkpoints" / "best" / "model.safetensors"
+    if best.is_file():
+        from safetensors.torch import load_file
 
-    source = fold.source(name)
-    order = np.arange(len(source))
-    batch = next(iter(source.iter_batches(order, max(len(source), 1))))
-    if set(batch) - {"target", "weight", "index", "x"}:
-        raise TrainspecError(
-            "scikit-learn models take one tabular input 'x'; this data has inputs "
-            f"{sorted(set(batch) - {'target', 'weight', 'index'})}"
-        )
-    return batch["x"].numpy(), batch["target"].numpy()
+        module.load_state_dict(load_file(str(best)))
 
 
 def _fit_sklearn(
@@ -338,16 +335,18 @@ def _fit_sklearn(
 ) -> dict[str, Any]:
     import time
 
+    from trainspec.api import split_arrays
+
     metrics = job.train.metrics or (["accuracy"] if prepared.task == "classification" else ["rmse"])
     start = time.perf_counter()
-    x_train, y_train = _split_arrays(fold, "train")
+    x_train, y_train = split_arrays(fold, "train")
     model.fit(x_train, y_train)
     row: dict[str, Any] = {"epoch": 1, "step": 1}
     row.update({f"train/{k}": v for k, v in model.evaluate(x_train, y_train, metrics).items()})
     test = None
     for split in ("val", "test"):
         if split in fold.split_names:
-            x, y = _split_arrays(fold, split)
+            x, y = split_arrays(fold, split)
             scores = {f"{split}/{k}": v for k, v in model.evaluate(x, y, metrics).items()}
             if split == "val":
                 row.update(scores)

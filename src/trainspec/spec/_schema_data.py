@@ -239,8 +239,6 @@ class SplitSpec(Section):
 class LoaderSpec(Section):
     num_workers: int = Field(default=0, ge=0, description="DataLoader workers (Dataset sources).")
     pin_memory: bool = False
-    drop_last: bool = False
-    shuffle: bool = True
 
 
 class DataSpec(Section):
