@@ -219,7 +219,15 @@ class Impute(FittedTransform):
             best = values[np.argmax(counts)]
             numeric = [v for v in present if str(v) == best]
             return numeric[0].item() if isinstance(numeric[0], np.generic) else numeric[0]
-        numbers = present.astype(np.float64)
+        try:
+            numbers = present.astype(np.float64)
+        except (TypeError, ValueError):
+            name = x.columns[j] if x.columns else str(j)
+            raise DataError(
+                f"impute: column {name!r} is not numeric, so strategy {self.strategy!r} cannot "
+                "fill it; name the numeric columns in the transform's 'columns', or use "
+                "strategy most_frequent or constant for this one"
+            ) from None
         return float(np.mean(numbers) if self.strategy == "mean" else np.median(numbers))
 
     def transform(self, x: InputArray) -> InputArray:

@@ -104,3 +104,20 @@ def test_records_group_missing(records_h5: Path) -> None:
     }
     with pytest.raises(DataError, match=r"no group 'nights'.*records"):
         prepare_data(DataSpec.model_validate(raw), seed=0)
+
+
+def test_mean_imputer_over_a_text_column_names_the_column(tmp_path: Path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"a": [1.0, np.nan, 3, 4, 5, 6, 7, 8, 9, 10], "b": list("xyzxyzxyzx"), "y": [0, 1] * 5}
+    )
+    spec = _csv(
+        frame,
+        tmp_path,
+        target="y",
+        transforms=[{"type": "impute", "strategy": "mean"}],
+        split={"method": "holdout"},
+    )
+    with pytest.raises(DataError, match=r"impute: column 'b' is not numeric.*'columns'"):
+        prepare_data(spec, seed=0)
