@@ -162,10 +162,26 @@ def _dry_run(loaded: Any) -> None:
     )
     sizes = {name: len(idx) for name, idx in prepared.splits.folds[0].items()}
     out.print(f"data: {prepared.n_samples} samples, task {prepared.task}, splits {sizes}")
-    if isinstance(model, TorchModel):
-        _render_summary(summarize(model).to_dict())
-    else:
+    if not isinstance(model, TorchModel):
         out.print(f"model: {type(model).__name__}")
+        return
+    plan = None
+    if job.finetune is not None:
+        from trainspec.engine import prepare_finetune
+
+        # The whole section, initial weights included: a dry run fails where the run would.
+        plan = prepare_finetune(
+            model.module,
+            job.finetune,
+            run_dir=None,
+            base_lr=job.train.optimizer.lr,
+            allow_imports=job.allow_imports,
+            seed=job.seed,
+        )
+    data = summarize(model).to_dict()
+    if plan is not None:
+        data["finetune"] = plan.to_dict()
+    _render_summary(data)
 
 
 @model_app.command("summary")
@@ -173,16 +189,35 @@ def model_summary(
     args: SpecArgs,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Blocks with type, output shape, parameters and trainable / frozen state."""
+    """Blocks with type, output shape, parameters and trainable / frozen state; with a job
+    spec's finetune section, what each pattern matched and the optimiser's groups."""
     from trainspec.models import TorchModel, build_model, summarize
 
     loaded = _load(args)
-    allow = loaded.job.allow_imports if loaded.job is not None else []
-    model = build_model(loaded.arch, allow_imports=allow)
+    job = loaded.job
+    allow = job.allow_imports if job is not None else []
+    seed = job.seed if job is not None else None
+    model = build_model(loaded.arch, allow_imports=allow, seed=seed)
     if not isinstance(model, TorchModel):
         out.print(f"{type(model).__name__}: a scikit-learn estimator has no layer summary")
         return
+    plan = None
+    if job is not None and job.finetune is not None:
+        from trainspec.engine import prepare_finetune
+
+        # Patterns and groups only: the initial weights are read by train (and --dry-run).
+        plan = prepare_finetune(
+            model.module,
+            job.finetune,
+            run_dir=None,
+            base_lr=job.train.optimizer.lr,
+            allow_imports=allow,
+            load=False,
+            seed=job.seed,
+        )
     data = summarize(model).to_dict()
+    if plan is not None:
+        data["finetune"] = plan.to_dict()
     if as_json:
         out.print(json.dumps(data, indent=2), markup=False)
     else:
@@ -191,15 +226,40 @@ def model_summary(
 
 def _render_summary(data: dict[str, Any]) -> None:
     rows = [
-        [r["name"], r["type"], str(r["output_shape"]), r["params"], r["trainable"]]
+        [r["name"], r["type"], str(r["output_shape"]), r["params"], r["trainable"], r["state"]]
         for r in data["rows"]
     ]
-    render_table("model", ["block", "type", "output shape", "params", "trainable"], rows)
-    totals = data["totals"]
+    columns = ["block", "type", "output shape", "params", "trainable", "state"]
+    render_table("model", columns, rows)
     out.print(
-        f"total parameters: {totals['params']:,}  trainable: {totals['trainable']:,}  "
-        f"frozen: {totals['params'] - totals['trainable']:,}"
+        f"total parameters: {data['total_params']:,}  trainable: {data['trainable_params']:,}  "
+        f"frozen: {data['frozen_params']:,}"
     )
+    finetune = data.get("finetune")
+    if not finetune:
+        return
+    load = finetune.get("load")
+    if load is not None:
+        out.print(
+            f"initial weights: {load['source']}: {len(load['loaded'])} loaded, "
+            f"{len(load['missing'])} missing, {len(load['unexpected'])} unexpected, "
+            f"{len(load['mismatched'])} shape-mismatched (kept as initialised)",
+            markup=False,
+        )
+    matched = [
+        [pattern, len(names), ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")]
+        for pattern, names in finetune["freeze"]["matched"].items()
+    ]
+    matched += [[f"reinit: {p}", len(v), ", ".join(v)] for p, v in finetune["reinit"].items()]
+    if matched:
+        render_table("finetune patterns", ["pattern", "tensors", "matched"], matched)
+    groups = [
+        [g["group"], g["tensors"], g["values"], g["lr"], g["weight_decay"]]
+        for g in finetune["groups"]
+    ]
+    render_table("optimiser groups", ["group", "tensors", "values", "lr", "weight decay"], groups)
+    if finetune["bn_stats_fixed"]:
+        out.print(f"batch-norm statistics fixed: {', '.join(finetune['bn_stats_fixed'])}")
 
 
 @data_app.command("inspect")
@@ -232,3 +292,13 @@ def _render_inspection(report: dict[str, Any]) -> None:
             out.print(f"[bold]{key}[/]: {value}")
     for warning in report.get("warnings", []):
         err.print(f"[yellow]warning[/]: {warning}")
+
+
+def _register_command_groups() -> None:
+    # Each command group lives in its own module, importing only typer at module level.
+    from trainspec.cli._cmds_inference import register as register_inference
+
+    register_inference(app)
+
+
+_register_command_groups()

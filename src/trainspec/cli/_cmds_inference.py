@@ -1,0 +1,179 @@
+"""``trainspec predict | export | serve | monitor``: a trained run put to use.
+
+Heavy modules (torch, pandas, FastAPI) are imported inside the commands, so ``--help`` stays
+fast. Errors are ``TrainspecError``s: the CLI prints them and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trainspec.cli._console import err, out, render_table
+
+__all__ = ["register"]
+
+RunArg = Annotated[
+    Path,
+    typer.Argument(
+        help="Run directory (what 'trainspec train --run-dir' wrote), a fold directory "
+        "(RUN/folds/K) or a checkpoint directory (RUN/checkpoints/best).",
+        show_default=False,
+    ),
+]
+Checkpoint = Annotated[
+    str,
+    typer.Option(
+        "--checkpoint", help="Weights: best (best monitored value), last, or final (model/)."
+    ),
+]
+Fold = Annotated[int | None, typer.Option("--fold", help="Fold of a k-fold run.")]
+Allow = Annotated[
+    list[str] | None,
+    typer.Option("--allow-import", help="Extra module prefix for users' modules (repeatable)."),
+]
+
+
+def predict(
+    run: RunArg,
+    data: Annotated[Path, typer.Option("--data", help="CSV, Parquet, NPY, NPZ or HDF5 file.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Predictions file: .csv or .parquet.")],
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Rows read and predicted at a time.")
+    ] = 10_000,
+    checkpoint: Checkpoint = "best",
+    fold: Fold = None,
+    backend: Annotated[str, typer.Option("--backend", help="torch or onnx.")] = "torch",
+    allow_import: Allow = None,
+) -> None:
+    """Predict a file with a trained run: its transforms, then its model, chunk by chunk."""
+    from trainspec.inference import predict_run
+
+    path = predict_run(
+        run,
+        data,
+        out=out_path,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        checkpoint=checkpoint,
+        fold=fold,
+        backend=backend,
+        allow_imports=allow_import or (),
+    )
+    out.print(f"wrote predictions to {path}")
+
+
+def export(
+    run: RunArg,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="onnx or torchscript.")] = "onnx",
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default RUN/export/FORMAT).")
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Largest allowed difference from PyTorch.")
+    ] = 1e-4,
+    checkpoint: Checkpoint = "best",
+    fold: Fold = None,
+    allow_import: Allow = None,
+) -> None:
+    """Export the network to ONNX or TorchScript and check it against PyTorch."""
+    from trainspec.inference import export_run
+
+    result = export_run(
+        run,
+        format=fmt,
+        out=out_dir,
+        tolerance=tolerance,
+        checkpoint=checkpoint,
+        fold=fold,
+        allow_imports=allow_import or (),
+    )
+    shapes = ", ".join(f"{k} {v}" for k, v in result.inputs.items())
+    out.print(f"wrote {result.path} ({result.exporter}); inputs: {shapes}")
+    out.print(
+        f"parity with PyTorch: largest absolute difference {result.max_abs_diff:.3g} "
+        f"(tolerance {result.tolerance:g})"
+    )
+
+
+def serve(
+    run: RunArg,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
+    backend: Annotated[str, typer.Option("--backend", help="torch or onnx.")] = "torch",
+    checkpoint: Checkpoint = "best",
+    fold: Fold = None,
+    max_batch: Annotated[
+        int, typer.Option("--max-batch", min=1, help="Instances per request.")
+    ] = 10_000,
+    max_body_mb: Annotated[float, typer.Option("--max-body-mb", help="Request body limit.")] = 10.0,
+    allow_import: Allow = None,
+) -> None:
+    """Serve the run over HTTP: POST /predict, /health, /ready, /metrics, /drift, /docs."""
+    from trainspec.inference import ServeOptions
+    from trainspec.inference import serve as run_server
+    from trainspec.inference._predictor import BACKENDS
+
+    if backend not in BACKENDS:
+        raise typer.BadParameter(f"expected one of {', '.join(BACKENDS)}", param_hint="--backend")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[yellow]warning[/]: listening on {host}: the server has no authentication")
+    options = ServeOptions(
+        backend=backend,
+        checkpoint=checkpoint,
+        fold=fold,
+        allow_imports=tuple(allow_import or ()),
+        max_batch=max_batch,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+    )
+    run_server(run, host=host, port=port, options=options)
+
+
+def monitor(
+    run: RunArg,
+    data: Annotated[Path, typer.Option("--data", help="New data: CSV, Parquet, NPY, NPZ, HDF5.")],
+    psi_threshold: Annotated[float, typer.Option("--psi-threshold")] = 0.2,
+    ks_threshold: Annotated[float, typer.Option("--ks-threshold")] = 0.2,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="List every feature.")] = False,
+    fail_on_drift: Annotated[
+        bool, typer.Option("--fail-on-drift", help="Exit 1 when a feature drifted.")
+    ] = False,
+    fold: Fold = None,
+    allow_import: Allow = None,
+) -> None:
+    """Per-feature drift (PSI, KS) of new data against the run's training inputs."""
+    from trainspec.inference import monitor_run
+
+    report = monitor_run(
+        run,
+        data,
+        psi_threshold=psi_threshold,
+        ks_threshold=ks_threshold,
+        fold=fold,
+        allow_imports=allow_import or (),
+    )
+    if as_json:
+        out.print(json.dumps(report.to_dict(), indent=2), markup=False)
+    else:
+        shown = [f for f in report.features if show_all or f.drifted]
+        rows = [[f.feature, f.psi, f.ks, "yes" if f.drifted else ""] for f in shown]
+        render_table(f"drift over {report.n_rows} rows", ["feature", "psi", "ks", "drifted"], rows)
+        out.print(
+            f"{len(report.drifted)} of {len(report.features)} features drifted "
+            f"(psi > {psi_threshold:g} or ks > {ks_threshold:g})"
+        )
+    if fail_on_drift and report.drifted:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the inference commands to the ``trainspec`` app."""
+    app.command()(predict)
+    app.command()(export)
+    app.command()(serve)
+    app.command()(monitor)

@@ -1,0 +1,213 @@
+"""A trained run read back for inference: its spec, data facts, fitted transforms and model.
+
+``load_run`` accepts a run directory, a fold directory (``RUN/folds/<k>``) or a checkpoint
+directory (``RUN/checkpoints/best``, ``.../ckpt-00000120``), and loads the weights of the
+chosen checkpoint: ``best`` by default (the model at the best monitored value), ``last``, or
+``final`` (``model/``, the weights at the end of training).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trainspec.errors import TrainspecError
+
+if TYPE_CHECKING:
+    from trainspec.data import FittedTransforms
+    from trainspec.models import Model
+    from trainspec.spec import JobSpec
+
+__all__ = ["CHECKPOINTS", "InferenceError", "LoadedRun", "load_run", "resolve_run_dir"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = ("best", "last", "final")
+
+
+class InferenceError(TrainspecError):
+    """A run, an input file or a request cannot be used for inference as asked."""
+
+
+@dataclass
+class LoadedRun:
+    """Everything inference needs from one trained run (one fold of a k-fold run)."""
+
+    run_dir: Path  # the fold's directory: transforms/, model/, checkpoints/
+    root: Path  # the run's directory: config.yaml, data.json, splits.json
+    fold: int
+    job: JobSpec
+    data_info: dict[str, Any]
+    transforms: FittedTransforms
+    model: Model
+    checkpoint: str
+    allow_imports: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task(self) -> str:
+        return str(self.data_info.get("task") or self.model.task)
+
+    @property
+    def class_names(self) -> list[str] | None:
+        names = self.data_info.get("class_names")
+        return None if names is None else [str(n) for n in names]
+
+    @property
+    def input_keys(self) -> tuple[str, ...]:
+        return tuple(self.model.input_keys)
+
+    @property
+    def input_shapes(self) -> dict[str, tuple[int | None, ...]]:
+        shapes = self.data_info.get("input_shapes") or {}
+        return {k: tuple(v) for k, v in shapes.items()}
+
+    @property
+    def is_sequence(self) -> bool:
+        """Whether one sample is a record: a variable-length sequence of rows (epochs)."""
+        return any(len(s) > 0 and s[0] is None for s in self.input_shapes.values())
+
+
+def _fold_dirs(root: Path) -> list[Path]:
+    folds = root / "folds"
+    if not folds.is_dir():
+        return []
+    return sorted((p for p in folds.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def resolve_run_dir(
+    path: str | Path, *, fold: int | None = None
+) -> tuple[Path, Path, int, Path | None]:
+    """``(fold_dir, root, fold, checkpoint_dir)`` for a run, fold or checkpoint directory."""
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        raise InferenceError(f"run {str(p)!r} is not a directory; pass a run directory")
+    checkpoint = None
+    if (p / "manifest.json").is_file() and p.parent.name == "checkpoints":
+        checkpoint, p = p, p.parent.parent
+    root, k = p, fold or 0
+    if p.parent.name == "folds" and p.name.isdigit():
+        root, k = p.parent.parent, int(p.name)
+        if fold is not None and fold != k:
+            raise InferenceError(f"{p} is fold {k}, but fold {fold} was asked for")
+    if not (root / "config.yaml").is_file():
+        raise InferenceError(
+            f"{root} is not a trainspec run: config.yaml is missing (a run directory is what "
+            "'trainspec train --run-dir DIR' writes)"
+        )
+    if p is root:
+        folds = _fold_dirs(root)
+        if folds and not (root / "transforms").is_dir():
+            if fold is None and len(folds) > 1:
+                names = ", ".join(f.name for f in folds)
+                raise InferenceError(
+                    f"run {root} holds {len(folds)} folds ({names}); choose one with --fold K "
+                    f"(fold=K) or pass its directory, e.g. {folds[0]}"
+                )
+            chosen = root / "folds" / str(k)
+            if not chosen.is_dir():
+                raise InferenceError(f"run {root} has no fold {k}; it has {len(folds)} folds")
+            p = chosen
+    return p, root, k, checkpoint
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise InferenceError(f"{path} is missing: the run directory is incomplete")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _load_job(root: Path) -> JobSpec:
+    from trainspec.spec import load_spec
+
+    loaded = load_spec(root / "config.yaml")
+    if loaded.job is None:
+        raise InferenceError(f"{root / 'config.yaml'} is not a job spec")
+    return loaded.job
+
+
+def _build_model(fold_dir: Path, job: JobSpec, info: dict[str, Any], allow: Sequence[str]) -> Model:
+    from trainspec.models import build_model, load_model
+
+    if (fold_dir / "model" / "model.json").is_file():
+        return load_model(fold_dir / "model", allow_imports=allow)
+    shapes = info.get("input_shapes") or {}
+    regression = info.get("task") == "regression"
+    return build_model(
+        job.model,
+        input_shapes=shapes,
+        allow_imports=allow,
+        seed=job.seed,
+        task="regression" if regression else "classification",
+    )
+
+
+def _checkpoint_dir(fold_dir: Path, checkpoint: str, given: Path | None) -> Path | None:
+    if given is not None:
+        return given
+    if checkpoint == "final":
+        return None
+    if checkpoint not in CHECKPOINTS:
+        raise InferenceError(
+            f"checkpoint must be one of {', '.join(CHECKPOINTS)}; got {checkpoint!r}"
+        )
+    path = fold_dir / "checkpoints" / checkpoint
+    if path.is_dir():
+        return path
+    if (fold_dir / "model" / "model.json").is_file():
+        log.warning("%s does not exist; using the final weights in %s", path, fold_dir / "model")
+        return None
+    raise InferenceError(
+        f"{path} does not exist and the run has no model/ directory: the run has no weights"
+    )
+
+
+def _load_weights(model: Model, path: Path) -> None:
+    from trainspec.engine import load_checkpoint
+    from trainspec.models import TorchModel
+
+    if not isinstance(model, TorchModel):
+        return  # scikit-learn estimators are saved once, in model/
+    ckpt = load_checkpoint(path)
+    try:
+        model.module.load_state_dict(ckpt.model, strict=True)
+    except RuntimeError as exc:
+        raise InferenceError(f"{path}: the weights do not fit the run's model: {exc}") from exc
+
+
+def load_run(
+    run: str | Path,
+    *,
+    checkpoint: str = "best",
+    fold: int | None = None,
+    allow_imports: Sequence[str] = (),
+) -> LoadedRun:
+    """Read a run back: spec, ``data.json``, fitted transforms and the model with the weights
+    of ``checkpoint`` (``best``, ``last`` or ``final``; ignored for a checkpoint directory).
+
+    ``allow_imports`` adds module prefixes to the run's own ``allow_imports`` (users' modules).
+    """
+    from trainspec.data import FittedTransforms
+
+    fold_dir, root, k, given = resolve_run_dir(run, fold=fold)
+    job = _load_job(root)
+    allow = tuple(dict.fromkeys([*job.allow_imports, *allow_imports]))
+    info = _read_json(root / "data.json")
+    if not (fold_dir / "transforms").is_dir():
+        raise InferenceError(f"{fold_dir / 'transforms'} is missing: the run did not finish setup")
+    transforms = FittedTransforms.load(fold_dir / "transforms", allow_imports=allow)
+    model = _build_model(fold_dir, job, info, allow)
+    from trainspec.models import TorchModel
+
+    torch_model = isinstance(model, TorchModel)
+    ckpt = _checkpoint_dir(fold_dir, checkpoint, given) if torch_model else None
+    if ckpt is not None:
+        _load_weights(model, ckpt)
+    used = given.name if given is not None else (checkpoint if ckpt is not None else "final")
+    if isinstance(model, TorchModel):
+        model.module.eval()
+    return LoadedRun(fold_dir, root, k, job, info, transforms, model, used, allow)

@@ -1,0 +1,218 @@
+"""``ModelService``: the model behind the HTTP server, loaded once, used by many threads.
+
+It loads in the background (the server answers ``/health`` and a 503 ``/ready`` meanwhile),
+maps each request's raw inputs through the run's fitted transforms, predicts, and keeps the
+last ``drift_window`` rows of model inputs to measure drift against the training reference.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainspec.inference._drift import (
+    DEFAULT_KS,
+    DEFAULT_PSI,
+    DriftAccumulator,
+    DriftReport,
+    Reference,
+    feature_matrix,
+)
+from trainspec.inference._prepare import PreparedChunk
+from trainspec.inference._run import InferenceError, LoadedRun
+from trainspec.inference._schema import RunInputs, check_finite, describe_inputs
+
+__all__ = ["ModelService", "ServeOptions"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    backend: str = "torch"
+    checkpoint: str = "best"
+    fold: int | None = None
+    allow_imports: tuple[str, ...] = ()
+    batch_size: int = 256
+    max_batch: int = 10_000  # instances per request
+    max_body_bytes: int = 10 * 1024 * 1024
+    drift_window: int = 2_000  # rows of recent inputs kept for drift
+    drift_min_rows: int = 100  # fewer rows than this: no drift figures yet
+    psi_threshold: float = DEFAULT_PSI
+    ks_threshold: float = DEFAULT_KS
+
+
+class _Window:
+    """The last ``size`` rows of features, as a ring buffer."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.values: np.ndarray | None = None
+        self.names: list[str] = []
+        self.filled = 0
+        self.pos = 0
+
+    def push(self, values: np.ndarray, names: list[str]) -> None:
+        if self.size <= 0 or not len(values):
+            return
+        if self.values is None:
+            self.values = np.zeros((self.size, values.shape[1]))
+            self.names = names
+        values = values[-self.size :]
+        n = len(values)
+        end = self.pos + n
+        if end <= self.size:
+            self.values[self.pos : end] = values
+        else:
+            first = self.size - self.pos
+            self.values[self.pos :] = values[:first]
+            self.values[: n - first] = values[first:]
+        self.pos = end % self.size
+        self.filled = min(self.size, self.filled + n)
+
+    def rows(self) -> np.ndarray:
+        if self.values is None:
+            return np.zeros((0, 0))
+        return self.values[: self.filled]
+
+
+class ModelService:
+    """Holds the loaded run; ``predict`` is safe to call from many threads."""
+
+    def __init__(self, run: str | Path, options: ServeOptions | None = None) -> None:
+        self.path = Path(run)
+        self.options = options or ServeOptions()
+        self.inputs: RunInputs = describe_inputs(self.path, fold=self.options.fold)
+        self.status = "loading"
+        self.error: str | None = None
+        self.run: LoadedRun | None = None
+        self.predictor: Any = None
+        self.reference: Reference | None = None
+        self._window = _Window(self.options.drift_window)
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    def load(self) -> None:
+        """Load the run, the predictor and the drift reference; never raises (the error is
+        kept and ``/ready`` reports it)."""
+        from trainspec.inference._monitor import load_reference
+        from trainspec.inference._predictor import make_predictor
+        from trainspec.inference._run import load_run
+
+        opts = self.options
+        start = time.perf_counter()
+        try:
+            run = load_run(
+                self.path,
+                checkpoint=opts.checkpoint,
+                fold=opts.fold,
+                allow_imports=opts.allow_imports,
+            )
+            if any(s.name == "window" for s in run.transforms.steps):
+                raise InferenceError("serving a model trained on windowed samples is not supported")
+            self.predictor = make_predictor(run, opts.backend)
+            self.run = run
+        except Exception as exc:  # reported by /ready, and in the log
+            self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.error("could not load %s: %s", self.path, self.error)
+            return
+        try:
+            self.reference = load_reference(run)
+        except Exception as exc:  # serving works without drift figures
+            log.warning("drift monitoring is off: no reference for %s (%s)", self.path, exc)
+        self.status = "ready"
+        self._ready.set()
+        log.info("model loaded in %.2f s (%s backend)", time.perf_counter() - start, opts.backend)
+
+    def predict(self, inputs: dict[str, Any], offsets: np.ndarray | None, n: int) -> dict[str, Any]:
+        """Predictions for ``n`` instances of raw inputs by name (records: ``offsets``)."""
+        run = self.run
+        assert run is not None and self.predictor is not None
+        if n == 0:
+            return self._response([], [])
+        meta = run.transforms.info.get("meta") or {}
+        with np.errstate(over="ignore", invalid="ignore"):  # caught just below, as a 422
+            ready = run.transforms.apply(inputs, offsets=offsets, meta=meta)
+        check_finite(ready, offsets)
+        chunk = PreparedChunk(ready, n, offsets, None, None)
+        scores = self.predictor.scores(chunk, self.options.batch_size)
+        self._record(ready)
+        return self._package(run, scores, n)
+
+    def _record(self, ready: dict[str, np.ndarray]) -> None:
+        if self.reference is None or self.options.drift_window <= 0:
+            return
+        columns = dict(self.run.transforms.info.get("columns") or {}) if self.run else {}
+        values, names = feature_matrix(ready, columns=columns)
+        with self._lock:
+            self._window.push(values, names)
+
+    def _package(self, run: LoadedRun, scores: Any, n: int) -> dict[str, Any]:
+        names = run.class_names
+        if scores.labels is not None:
+            out: list[Any] = [names[i] if names else int(i) for i in scores.labels.tolist()]
+        else:
+            out = np.asarray(scores.values).tolist()
+        proba = None if scores.proba is None else scores.proba.tolist()
+        if scores.position is not None:  # one prediction per epoch: group them by instance
+            sample = scores.sample.tolist()
+            grouped: list[list[Any]] = [[] for _ in range(n)]
+            grouped_p: list[list[Any]] = [[] for _ in range(n)]
+            for k, i in enumerate(sample):
+                grouped[i].append(out[k])
+                if proba is not None:
+                    grouped_p[i].append(proba[k])
+            return self._response(grouped, grouped_p if proba is not None else None)
+        return self._response(out, proba)
+
+    def _response(self, predictions: list[Any], proba: list[Any] | None) -> dict[str, Any]:
+        classification = self.inputs.task == "classification"
+        return {
+            "predictions": predictions,
+            "probabilities": proba if classification else None,
+            "classes": self.inputs.class_names if classification else None,
+        }
+
+    def drift(self) -> tuple[DriftReport | None, int]:
+        """Drift of the recent window against the reference (None below the minimum rows)."""
+        if self.reference is None:
+            return None, 0
+        with self._lock:
+            rows = self._window.rows().copy()
+            names = list(self._window.names)
+        if len(rows) < self.options.drift_min_rows:
+            return None, len(rows)
+        acc = DriftAccumulator(self.reference)
+        acc.update(rows, names)
+        report = acc.report(
+            psi_threshold=self.options.psi_threshold, ks_threshold=self.options.ks_threshold
+        )
+        return report, len(rows)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "run": str(self.path),
+            "status": self.status,
+            "backend": self.options.backend,
+            "checkpoint": None if self.run is None else self.run.checkpoint,
+            "inputs": [
+                {"name": f.name, "row_shape": list(f.row_shape), "columns": f.columns}
+                for f in self.inputs.inputs
+            ],
+            "records": self.inputs.records,
+            "task": self.inputs.task,
+            "classes": self.inputs.class_names,
+        }
