@@ -2,31 +2,41 @@
 
 ``fit`` trains a module on a ``BatchSource`` as a ``TrainSpec`` says, writing ``metrics.jsonl``
 and checkpoints to a run directory; ``evaluate`` scores a module on a split;
-``predict_outputs`` returns its raw outputs.
+``predict_outputs`` returns its raw outputs; ``prepare_finetune`` applies a ``finetune:``
+section (initial weights, freezing, parameter groups, unfreezing schedule) before ``fit``.
 """
 
 from trainspec.engine._callbacks import Callback, LogLines
 from trainspec.engine._checkpoint import MODEL_FILE, Checkpoint, load_checkpoint, load_latest
 from trainspec.engine._device import AnyForward, Forward, default_forward, resolve_device
 from trainspec.engine._evaluate import evaluate, predict_outputs
+from trainspec.engine._finetune import (
+    LOAD_REPORT_FILE,
+    FinetunePlan,
+    prepare_finetune,
+    resolve_init_path,
+)
 from trainspec.engine._fit import METRICS_FILE, fit
 from trainspec.engine._optim import WarmupCosineLR
 from trainspec.engine._result import FitContext, FitResult
 from trainspec.engine._rng import EpochSampler, seed_everything, seed_worker
-from trainspec.spec._schema_finetune import ParamGroupSpec
+from trainspec.spec._schema_finetune import ParamGroupSpec, UnfreezeSpec
 
 __all__ = [
+    "LOAD_REPORT_FILE",
     "METRICS_FILE",
     "MODEL_FILE",
     "AnyForward",
     "Callback",
     "Checkpoint",
     "EpochSampler",
+    "FinetunePlan",
     "FitContext",
     "FitResult",
     "Forward",
     "LogLines",
     "ParamGroupSpec",
+    "UnfreezeSpec",
     "WarmupCosineLR",
     "default_forward",
     "evaluate",
@@ -34,7 +44,9 @@ __all__ = [
     "load_checkpoint",
     "load_latest",
     "predict_outputs",
+    "prepare_finetune",
     "resolve_device",
+    "resolve_init_path",
     "seed_everything",
     "seed_worker",
 ]

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from trainspec.data._batch import Batch, BatchSource
 from trainspec.errors import TrainingError
-from trainspec.spec._schema_finetune import ParamGroupSpec
+from trainspec.spec._schema_finetune import ParamGroupSpec, UnfreezeSpec
 from trainspec.spec._schema_train import TrainSpec
 
 from ._callbacks import Callback, Progress, call, make_progress
@@ -183,6 +183,7 @@ class _Loop:
         """
         while self._more():
             started = time.perf_counter()
+            self._unfreeze()
             if self.st.order is None:
                 self.st.order = self.s.sampler.order(self.st.epoch)
             outcome = self.train_epoch(stop)
@@ -196,6 +197,24 @@ class _Loop:
                     self.saver.save(self.st)
                 return True
         return False
+
+    def _unfreeze(self) -> None:
+        """Let the parameters scheduled for this epoch (or earlier) learn. A function of the
+        epoch alone, so a resumed run, mid-epoch included, trains the same parameters."""
+        for item in self.s.unfreeze:
+            if item.at_epoch > self.st.epoch + 1:
+                continue
+            flipped = [p for p in item.params if not p.requires_grad]
+            for p in flipped:
+                p.requires_grad_(True)
+            if flipped:
+                log.info(
+                    "epoch %d: unfroze %d parameter tensors (%s, %d values)",
+                    self.st.epoch + 1,
+                    len(flipped),
+                    item.label,
+                    sum(p.numel() for p in flipped),
+                )
 
     def _more(self) -> bool:
         st = self.st
@@ -409,6 +428,7 @@ def fit(
     compat: Mapping[str, str] | None = None,
     callbacks: Sequence[Callback] = (),
     param_groups: Sequence[ParamGroupSpec] | None = None,
+    unfreeze: Sequence[UnfreezeSpec] = (),
     allow_imports: Sequence[str] = (),
     stop_flag: Callable[[], bool] | None = None,
 ) -> FitResult:
@@ -420,6 +440,11 @@ def fit(
     polled after every step: when it returns True (or on SIGINT/SIGTERM) the run saves a
     checkpoint and returns with ``interrupted=True``. ``forward`` is ``forward(module, batch)``
     or a bound ``forward(batch)`` (default: ``module(batch["x"])``).
+
+    ``param_groups`` set the learning rate and weight decay of the trainable parameters
+    matching their patterns (first match wins). ``unfreeze`` entries make frozen parameters
+    learn from the start of epoch ``at_epoch``; they are in the optimiser from the start
+    (without gradients until then), so resuming across the unfreeze point is exact.
     """
     writer = rank() == 0
     compat = dict(compat or {})
@@ -436,6 +461,7 @@ def fit(
             param_groups=param_groups,
             allow_imports=allow_imports,
             rank=rank(),
+            unfreeze=unfreeze,
         )
         state, resumed = _start(setup, run_dir, resume or config.resume, compat, writer)
         context = FitContext(

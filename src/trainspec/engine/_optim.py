@@ -17,9 +17,9 @@ import torch
 from torch import nn
 from torch.optim import Optimizer, lr_scheduler
 
-from trainspec.errors import SpecError
+from trainspec.errors import SpecError, closest
 from trainspec.registry import registry
-from trainspec.spec._schema_finetune import ParamGroupSpec
+from trainspec.spec._schema_finetune import ParamGroupSpec, UnfreezeSpec
 from trainspec.spec._schema_train import OptimizerSpec, SchedulerSpec
 
 from ._params import build_checked
@@ -30,6 +30,7 @@ __all__ = [
     "build_scheduler",
     "is_plateau",
     "param_groups",
+    "unfreeze_members",
 ]
 
 _SCHEDULER_FIELDS = ("name", "interval", "warmup_steps", "warmup_start_factor")
@@ -107,35 +108,115 @@ def _resolve(kind: str, name: str, path: tuple[str | int, ...], allow: Iterable[
         raise SpecError.single(str(exc), path=path) from None
 
 
-def param_groups(module: nn.Module, groups: Sequence[ParamGroupSpec]) -> list[dict[str, Any]]:
-    """Trainable parameters split by the first glob group that matches their name.
+def _globs(params: str | Sequence[str]) -> list[str]:
+    return [params] if isinstance(params, str) else list(params)
 
-    Frozen parameters (``requires_grad=False``) are left out; a group that matches no
-    trainable parameter is an error.
+
+def _matching(
+    named: Sequence[tuple[str, nn.Parameter]], globs: Sequence[str], claimed: set[str]
+) -> list[tuple[str, nn.Parameter]]:
+    return [
+        (n, p)
+        for n, p in named
+        if n not in claimed and any(fnmatch.fnmatchcase(n, g) for g in globs)
+    ]
+
+
+def _empty_group(
+    module: nn.Module,
+    globs: Sequence[str],
+    trainable: Sequence[tuple[str, nn.Parameter]],
+    path: tuple[str | int, ...],
+) -> SpecError:
+    """Why a parameter group got no parameter: a typo, frozen ones, or an earlier group."""
+    names = [n for n, _ in module.named_parameters()]
+    hit = [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs)]
+    if not hit:
+        blocks = sorted({n.split(".")[0] for n in names})
+        near = closest(globs[0].split(".")[0].rstrip("*"), blocks)
+        return SpecError.single(
+            f"parameter group {list(globs)!r} matches no parameter",
+            path=path,
+            hint=(f"did you mean '{near}.*'? " if near else "")
+            + f"Top-level blocks: {', '.join(blocks)}",
+        )
+    if not any(n in hit for n, _ in trainable):
+        return SpecError.single(
+            f"parameter group {list(globs)!r} matches only frozen parameters ({hit[0]}, ...)",
+            path=path,
+            hint="frozen parameters are not optimised; drop the group or make them trainable",
+        )
+    return SpecError.single(
+        f"parameter group {list(globs)!r} matches only parameters taken by earlier groups",
+        path=path,
+        hint="the first group that matches a parameter wins; reorder or narrow the groups",
+    )
+
+
+def unfreeze_members(
+    module: nn.Module, unfreeze: Sequence[UnfreezeSpec]
+) -> list[tuple[int, UnfreezeSpec, list[tuple[str, nn.Parameter]]]]:
+    """``(index, entry, frozen parameters it unfreezes)`` for each ``unfreeze`` entry.
+
+    Entries are taken by ``at_epoch`` (ties in spec order); a parameter matched by two entries
+    belongs to the earlier one. An entry that matches no frozen parameter is an error.
+    """
+    frozen = [(n, p) for n, p in module.named_parameters() if not p.requires_grad]
+    claimed: set[str] = set()
+    out = []
+    for i, entry in sorted(enumerate(unfreeze), key=lambda pair: pair[1].at_epoch):
+        globs = _globs(entry.params)
+        members = _matching(frozen, globs, claimed)
+        if not members:
+            names = [n for n, _ in module.named_parameters()]
+            anywhere = any(fnmatch.fnmatchcase(n, g) for n in names for g in globs)
+            why = (
+                "matches only parameters that are trainable from the start (or already "
+                "unfrozen by an earlier entry)"
+                if anywhere
+                else "matches no parameter"
+            )
+            raise SpecError.single(
+                f"unfreeze pattern {globs!r} {why}",
+                path=("finetune", "unfreeze", i, "params"),
+                hint="freeze them first (finetune.freeze) and name frozen parameters here; "
+                f"parameter names look like: {', '.join(names[:6])}",
+            )
+        claimed.update(n for n, _ in members)
+        out.append((i, entry, members))
+    return out
+
+
+def param_groups(
+    module: nn.Module,
+    groups: Sequence[ParamGroupSpec],
+    unfreeze: Sequence[UnfreezeSpec] = (),
+) -> list[dict[str, Any]]:
+    """Optimiser parameter groups: trainable parameters split by the first glob group that
+    matches their name, the rest in one group with the optimiser's defaults, then one group
+    per ``unfreeze`` entry.
+
+    Frozen parameters are left out, except those an ``unfreeze`` entry names: they are in the
+    optimiser from the start, without gradients (optimisers skip parameters whose ``grad`` is
+    None, weight decay included), so the optimiser's groups never change during the run and a
+    checkpoint's optimiser state always fits. A group that matches no trainable parameter is
+    an error.
     """
     named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
-    if not named:
+    scheduled = unfreeze_members(module, unfreeze)
+    if not named and not any(entry.at_epoch == 1 for _, entry, _ in scheduled):
         raise SpecError.single(
             "the model has no trainable parameters (all have requires_grad=False)",
-            path=("model",),
-            hint="unfreeze some layers",
+            path=("finetune",),
+            hint="leave some layers trainable (finetune.trainable) or unfreeze some at epoch 1",
         )
     claimed: set[str] = set()
     out: list[dict[str, Any]] = []
     for i, group in enumerate(groups):
-        globs = [group.params] if isinstance(group.params, str) else group.params
-        members = [
-            (n, p)
-            for n, p in named
-            if n not in claimed and any(fnmatch.fnmatchcase(n, g) for g in globs)
-        ]
+        globs = _globs(group.params)
+        members = _matching(named, globs, claimed)
         if not members:
-            sample = ", ".join(n for n, _ in named[:6])
-            raise SpecError.single(
-                f"no trainable parameter left to match {globs!r}",
-                path=("finetune", "param_groups", i, "params"),
-                hint=f"parameter names look like: {sample}",
-            )
+            raise _empty_group(module, globs, named, ("finetune", "param_groups", i, "params"))
         claimed.update(n for n, _ in members)
         entry: dict[str, Any] = {"params": [p for _, p in members]}
         if group.lr is not None:
@@ -146,6 +227,11 @@ def param_groups(module: nn.Module, groups: Sequence[ParamGroupSpec]) -> list[di
     rest = [p for n, p in named if n not in claimed]
     if rest:
         out.append({"params": rest})
+    for _, spec, members in scheduled:
+        entry = {"params": [p for _, p in members]}
+        if spec.lr is not None:
+            entry["lr"] = spec.lr
+        out.append(entry)
     return out
 
 
@@ -154,6 +240,7 @@ def build_optimizer(
     spec: OptimizerSpec,
     groups: Sequence[ParamGroupSpec] = (),
     *,
+    unfreeze: Sequence[UnfreezeSpec] = (),
     allow: Iterable[str] = (),
 ) -> Optimizer:
     """The optimiser named in ``spec`` over the module's trainable parameters."""
@@ -170,7 +257,7 @@ def build_optimizer(
         path=path,
         what=f"optimizer {cls.__name__}",
         supplied=("params",),
-        params=param_groups(module, groups),
+        params=param_groups(module, groups, unfreeze),
     )
     return optimizer
 

@@ -18,18 +18,28 @@ from torch import nn
 from trainspec.data._batch import TARGET, BatchSource
 from trainspec.errors import DataError, SpecError, closest
 from trainspec.metrics import MetricFn, metric_mode
-from trainspec.spec._schema_finetune import ParamGroupSpec
+from trainspec.spec._schema_finetune import ParamGroupSpec, UnfreezeSpec
 from trainspec.spec._schema_train import TrainSpec
 
 from ._device import AnyForward, Forward, as_forward, check_precision, resolve_device, world_size
 from ._evaluate import resolve_metrics
 from ._losses import LossFn, build_loss
-from ._optim import build_optimizer, build_scheduler, is_plateau
+from ._optim import build_optimizer, build_scheduler, is_plateau, unfreeze_members
 from ._rng import EpochSampler
 
-__all__ = ["Setup", "build_setup", "collect_targets"]
+__all__ = ["Setup", "Unfreeze", "build_setup", "collect_targets"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Unfreeze:
+    """Frozen parameters that start learning at the start of epoch ``at_epoch`` (1-based)."""
+
+    at_epoch: int
+    names: list[str]
+    params: list[nn.Parameter]
+    label: str
 
 
 @dataclass
@@ -54,6 +64,7 @@ class Setup:
     sampler: EpochSampler
     batches_per_epoch: int
     trainable: list[nn.Parameter]
+    unfreeze: list[Unfreeze]
 
     def components(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
@@ -117,6 +128,7 @@ def build_setup(
     param_groups: Sequence[ParamGroupSpec] | None,
     allow_imports: Sequence[str],
     rank: int,
+    unfreeze: Sequence[UnfreezeSpec] = (),
 ) -> Setup:
     if len(train) == 0:
         raise DataError("the training split is empty; check the data source and the split")
@@ -132,7 +144,18 @@ def build_setup(
     )
     module.to(device)
     loss_fn.module.to(device)
-    optimizer = build_optimizer(module, config.optimizer, param_groups or (), allow=allow_imports)
+    optimizer = build_optimizer(
+        module, config.optimizer, param_groups or (), unfreeze=unfreeze, allow=allow_imports
+    )
+    schedule = [
+        Unfreeze(
+            entry.at_epoch,
+            [n for n, _ in members],
+            [p for _, p in members],
+            entry.params if isinstance(entry.params, str) else ", ".join(entry.params),
+        )
+        for _, entry, members in unfreeze_members(module, unfreeze)
+    ]
     sampler = EpochSampler(len(train), seed, config.shuffle, rank, world_size())
     batches = _batches(len(sampler.order(0)), config)
     scheduler = None
@@ -166,4 +189,5 @@ def build_setup(
         sampler=sampler,
         batches_per_epoch=batches,
         trainable=[p for g in optimizer.param_groups for p in g["params"]],
+        unfreeze=schedule,
     )

@@ -110,7 +110,15 @@ def unpack_state(packed: Mapping[str, Any], components: Mapping[str, Any]) -> Tr
                 f"the checkpoint has no {name} state, but this run has a {name}; resume with "
                 "the spec the run was started with"
             )
-        comp.load_state_dict(saved[name])
+        try:
+            comp.load_state_dict(saved[name])
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise TrainingError(
+                f"the checkpoint's {name} state does not fit this run's {name} ({exc}); the "
+                "optimiser's parameter groups depend on finetune (freeze, trainable, "
+                "param_groups, layer_decay, unfreeze): resume with the spec the run was "
+                "started with"
+            ) from None
     restore_global_rng(packed["rng"])
     state = TrainState(**{name: packed[name] for name in _PLAIN})
     order = packed.get("order")

@@ -60,6 +60,7 @@ def compat_fields(data: Mapping[str, Any]) -> dict[str, str]:
     train = dict(data.get("train", {}))
     return {
         "model": _hash_of(data.get("model")),
+        "finetune": _hash_of(data.get("finetune")),
         "data": _hash_of(d),
         "data.split": _hash_of(split),
         "seed": str(data.get("seed", 0)),
@@ -273,6 +274,7 @@ def _fit_torch(
             run_dir=fold_dir,
             base_lr=config.optimizer.lr,
             allow_imports=job.allow_imports,
+            seed=job.seed,
         )
     has_val = "val" in fold.split_names
     result = fit(

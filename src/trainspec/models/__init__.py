@@ -8,30 +8,44 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from trainspec.models._backbones import HFBackbone, TimmBackbone, TorchvisionBackbone
 from trainspec.models._blocks import BUILTIN_BLOCKS
 from trainspec.models._build import build_model
+from trainspec.models._freeze import FreezeReport, apply_freeze, fix_batchnorm_stats, match_params
 from trainspec.models._graph import GraphModule, Step
 from trainspec.models._model import InputData, InputTransform, MetricFn, Model
 from trainspec.models._sklearn import SklearnModel
 from trainspec.models._summary import BlockRow, ModelSummary, summarize
 from trainspec.models._torch_model import FitFn, TorchModel
+from trainspec.models._weights import LoadReport, load_weights, read_state_dict, rename_keys
 
 __all__ = [
     "BUILTIN_BLOCKS",
     "BlockRow",
     "FitFn",
+    "FreezeReport",
     "GraphModule",
+    "HFBackbone",
     "InputData",
     "InputTransform",
+    "LoadReport",
     "MetricFn",
     "Model",
     "ModelSummary",
     "SklearnModel",
     "Step",
+    "TimmBackbone",
     "TorchModel",
+    "TorchvisionBackbone",
+    "apply_freeze",
     "build_model",
+    "fix_batchnorm_stats",
     "load_model",
+    "load_weights",
+    "match_params",
+    "read_state_dict",
     "register_block",
+    "rename_keys",
     "summarize",
 ]
 

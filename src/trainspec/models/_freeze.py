@@ -12,7 +12,13 @@ from trainspec.errors import ModelError, closest
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["FreezeReport", "apply_freeze", "fix_batchnorm_stats", "match_params"]
+__all__ = [
+    "FreezeReport",
+    "apply_freeze",
+    "fix_batchnorm_stats",
+    "match_params",
+    "no_match_error",
+]
 
 
 def match_params(module: nn.Module, pattern: str) -> list[str]:
@@ -20,7 +26,8 @@ def match_params(module: nn.Module, pattern: str) -> list[str]:
     return [name for name, _ in module.named_parameters() if fnmatch.fnmatchcase(name, pattern)]
 
 
-def _no_match(module: nn.Module, pattern: str, key: str) -> ModelError:
+def no_match_error(module: nn.Module, pattern: str, key: str) -> ModelError:
+    """The error for a pattern at ``key`` that matches no parameter, with the blocks there are."""
     names = [n for n, _ in module.named_parameters()]
     blocks = sorted({n.split(".")[0] for n in names})
     near = closest(pattern.split(".")[0].rstrip("*"), blocks)
@@ -41,7 +48,7 @@ class FreezeReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "matched": {p: len(v) for p, v in self.matched.items()},
+            "matched": {p: list(v) for p, v in self.matched.items()},
             "trainable_params": self.trainable,
             "frozen_params": self.frozen,
         }
@@ -65,7 +72,7 @@ def apply_freeze(
         for i, pattern in enumerate(patterns):
             names = match_params(module, pattern)
             if not names:
-                raise _no_match(module, pattern, f"{key}.{kind}[{i}]")
+                raise no_match_error(module, pattern, f"{key}.{kind}[{i}]")
             report.matched[f"{kind}: {pattern}"] = names
             for name in names:
                 params[name].requires_grad_(flag)
@@ -74,15 +81,19 @@ def apply_freeze(
     return report
 
 
-def _force_eval(module: nn.Module, _args: Any) -> None:
-    module.training = False
+def _eval_while_frozen(module: nn.Module, _args: Any) -> None:
+    # Checked at every call: a layer unfrozen later in the run (gradual unfreezing) trains
+    # normally, batch statistics included, from then on.
+    if not any(p.requires_grad for p in module.parameters(recurse=False)):
+        module.training = False
 
 
 def fix_batchnorm_stats(module: nn.Module) -> list[str]:
     """Keep running statistics fixed in batch-norm layers whose parameters are all frozen.
 
     Such a layer normalises with its stored statistics even while the model trains, and never
-    updates them: a forward pre-hook sets it to eval mode after ``model.train()`` has run.
+    updates them: a forward pre-hook sets it to eval mode after ``model.train()`` has run, for
+    as long as its parameters stay frozen. Returns the names of the layers concerned.
     """
     from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -91,6 +102,8 @@ def fix_batchnorm_stats(module: nn.Module) -> list[str]:
         if isinstance(sub, _BatchNorm):
             own = list(sub.parameters(recurse=False))
             if own and not any(p.requires_grad for p in own):
-                sub.register_forward_pre_hook(_force_eval)
+                if not getattr(sub, "_trainspec_bn_fixed", False):
+                    sub.register_forward_pre_hook(_eval_while_frozen)
+                    sub._trainspec_bn_fixed = True  # type: ignore[assignment]
                 fixed.append(name)
     return fixed

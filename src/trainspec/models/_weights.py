@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["LoadReport", "load_weights", "read_state_dict", "rename_keys"]
+__all__ = [
+    "LoadReport",
+    "load_problems",
+    "load_weights",
+    "match_state",
+    "read_state_dict",
+    "rename_keys",
+]
 
 # Where a foreign checkpoint usually keeps its weights, in order of preference.
 _STATE_KEYS = ("model_state_dict", "state_dict", "model", "net", "network", "weights", "ema")
@@ -80,9 +87,11 @@ def _find_state_dict(obj: Any, key: str | None, path: Path) -> dict[str, torch.T
         node = obj
         for part in key.split("."):
             if not isinstance(node, Mapping) or part not in node:
-                found = sorted(node) if isinstance(node, Mapping) else type(node).__name__
+                here = sorted(map(str, node)) if isinstance(node, Mapping) else type(node).__name__
+                top = sorted(map(str, obj)) if isinstance(obj, Mapping) else type(obj).__name__
                 raise ModelError(
-                    f"{path}: no {key!r} in the checkpoint (at {part!r}); its keys are {found}"
+                    f"{path}: no {key!r} in the checkpoint (no {part!r} among {here}); the "
+                    f"checkpoint's top-level keys are {top}. Set finetune.init.key to one of them"
                 )
             node = node[part]
         if not _is_state_dict(node):
@@ -102,6 +111,18 @@ def _find_state_dict(obj: Any, key: str | None, path: Path) -> dict[str, torch.T
     raise ModelError(f"{path}: a checkpoint must be a dict, found {type(obj).__name__}")
 
 
+def _unpickling_reason(exc: BaseException) -> str:
+    """The useful sentence of torch's weights-only error (the global or opcode refused)."""
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        detail = text.split(marker, 1)[1].strip()
+        return detail.split(" was not an allowed global")[0].splitlines()[0].strip()
+    if isinstance(exc, KeyError | EOFError) or not text:
+        return f"not a torch checkpoint: {type(exc).__name__} {text}".strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}"
+
+
 def read_state_dict(path: str | Path, *, key: str | None = None) -> dict[str, torch.Tensor]:
     """The state dict in ``path``: safetensors, or a torch file read with ``weights_only=True``."""
     import torch
@@ -113,9 +134,17 @@ def read_state_dict(path: str | Path, *, key: str | None = None) -> dict[str, to
             raise ModelError(f"{path} is a folder without model.safetensors")
         path = candidate
     if not path.is_file():
-        raise ModelError(f"checkpoint {path} does not exist")
+        raise ModelError(
+            f"checkpoint {path} does not exist (working directory {Path.cwd()}); check the path"
+        )
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
+
+        if key is not None:
+            raise ModelError(
+                f"{path}: a safetensors file is one flat dict of tensors, so key {key!r} does "
+                "not apply; remove key and select tensors with rename rules"
+            )
 
         try:
             return dict(load_file(str(path)))
@@ -130,10 +159,11 @@ def read_state_dict(path: str | Path, *, key: str | None = None) -> dict[str, to
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for objects outside the weights-only allow-list
         raise ModelError(
-            f"{path}: cannot be read with weights_only=True ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}). Only tensors and plain containers "
-            "are loaded, never pickled code; re-save the weights as a state dict or safetensors"
-        ) from exc
+            f"{path}: cannot be read with weights_only=True ({_unpickling_reason(exc)}). Only "
+            "tensors and plain containers are loaded, never pickled objects or code: re-save "
+            "the weights as a state dict (torch.save(model.state_dict(), path)) or as "
+            "safetensors"
+        ) from None
     return _find_state_dict(obj, key, path)
 
 
@@ -167,6 +197,67 @@ def rename_keys(
     return out, renamed
 
 
+def _listing(items: Sequence[str], limit: int = 20) -> str:
+    shown = "\n".join(f"    {item}" for item in items[:limit])
+    more = f"\n    ... and {len(items) - limit} more" if len(items) > limit else ""
+    return shown + more
+
+
+def load_problems(
+    report: LoadReport, *, strict: bool, on_mismatch: Literal["error", "skip"]
+) -> str | None:
+    """Why ``report`` breaks the loading policy, every offending key listed; None if it doesn't."""
+    parts = []
+    if report.mismatched and on_mismatch == "error":
+        rows = [
+            f"{m['key']}: checkpoint {m['checkpoint']}, model {m['model']}"
+            for m in report.mismatched
+        ]
+        parts.append(
+            f"{len(rows)} tensor(s) differ in shape from the model (on_mismatch: error):\n"
+            f"{_listing(rows)}\n  To keep those layers freshly initialised (a new head, say), "
+            "set on_mismatch: skip"
+        )
+    if strict and (report.missing or report.unexpected):
+        if report.missing:
+            parts.append(
+                f"{len(report.missing)} model tensor(s) not in the checkpoint (after renaming):\n"
+                f"{_listing(report.missing)}"
+            )
+        if report.unexpected:
+            parts.append(
+                f"{len(report.unexpected)} checkpoint key(s) that are not in the model (after "
+                f"renaming):\n{_listing(report.unexpected)}"
+            )
+        parts.append(
+            "  Add rename rules that map the checkpoint's names to the model's (e.g. "
+            "['^module\\\\.', ''] for a DataParallel checkpoint), or set strict: false"
+        )
+    if not report.loaded and not parts:
+        parts.append(
+            "no tensor of the checkpoint matches a model tensor by name and shape; add rename "
+            "rules (the report lists both sides' names)"
+        )
+    if not parts:
+        return None
+    return f"{report.source}: " + "\n".join(parts)
+
+
+def match_state(module: nn.Module, state: Mapping[str, torch.Tensor], report: LoadReport) -> None:
+    """Sort the checkpoint's keys into loaded, missing, unexpected and mismatched."""
+    own = module.state_dict()
+    for key, value in state.items():
+        if key not in own:
+            report.unexpected.append(key)
+        elif tuple(value.shape) != tuple(own[key].shape):
+            report.mismatched.append(
+                {"key": key, "checkpoint": list(value.shape), "model": list(own[key].shape)}
+            )
+        else:
+            report.loaded.append(key)
+    report.missing = [k for k in own if k not in state]
+
+
 def load_weights(
     module: nn.Module,
     state: Mapping[str, torch.Tensor],
@@ -176,50 +267,23 @@ def load_weights(
     on_mismatch: Literal["error", "skip"] = "error",
     renamed: Mapping[str, str] | None = None,
 ) -> LoadReport:
-    """Copy matching tensors of ``state`` into ``module``.
+    """Copy the tensors of ``state`` whose names and shapes match into ``module``.
 
     ``strict`` makes missing or unexpected keys an error. A tensor whose shape differs from the
     module's is an error with ``on_mismatch="error"``, or left as initialised with ``"skip"``
-    (a new classification head, say).
+    (a new classification head, say). Nothing is copied when the policy is broken; the
+    ``ModelError`` lists every offending key.
     """
     import torch
 
-    own = module.state_dict()
     report = LoadReport(source=source, renamed=dict(renamed or {}))
-    to_load: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        if key not in own:
-            report.unexpected.append(key)
-            continue
-        if tuple(value.shape) != tuple(own[key].shape):
-            report.mismatched.append(
-                {"key": key, "checkpoint": list(value.shape), "model": list(own[key].shape)}
-            )
-            continue
-        to_load[key] = value
-    report.missing = [k for k in own if k not in state]
-    if report.mismatched and on_mismatch == "error":
-        first = report.mismatched[0]
-        raise ModelError(
-            f"{source}: {len(report.mismatched)} tensor(s) differ in shape from the model, e.g. "
-            f"{first['key']}: checkpoint {first['checkpoint']} vs model {first['model']}. Set "
-            "on_mismatch: skip to keep those layers freshly initialised (a new head)"
-        )
-    if strict and (report.missing or report.unexpected):
-        raise ModelError(
-            f"{source}: strict loading failed: missing {report.missing[:5]}"
-            f"{'...' if len(report.missing) > 5 else ''}, unexpected {report.unexpected[:5]}"
-            f"{'...' if len(report.unexpected) > 5 else ''}. Add rename rules (e.g. "
-            "['^module\\\\.', ''] for DataParallel checkpoints) or set strict: false"
-        )
-    if not to_load:
-        raise ModelError(
-            f"{source}: no tensor of the checkpoint matches the model's parameter names (model "
-            f"keys look like {list(own)[:3]}, checkpoint keys like {list(state)[:3]}); add rename "
-            "rules"
-        )
+    match_state(module, state, report)
+    problems = load_problems(report, strict=strict, on_mismatch=on_mismatch)
+    if problems is not None:
+        raise ModelError(problems)
+    own = module.state_dict()
     with torch.no_grad():
-        for key, value in to_load.items():
-            own[key].copy_(value.to(own[key].dtype))
-    report.loaded = sorted(to_load)
+        for key in report.loaded:
+            own[key].copy_(state[key].to(own[key].dtype))
+    report.loaded.sort()
     return report
