@@ -9,7 +9,7 @@ import numpy as np
 
 from trainspec.data._batch import BatchSource
 from trainspec.data._loaders import TensorBatchSource
-from trainspec.data._pipeline import FittedTransforms, to_float32
+from trainspec.data._pipeline import FittedTransforms, to_model_input
 from trainspec.data._splits import SplitPlan
 from trainspec.spec import DataSpec
 
@@ -39,7 +39,7 @@ def fold_builder(
 ) -> Callable[[int], FoldData]:
     import torch
 
-    from trainspec.data._prepare import FoldData
+    from trainspec.data._prepare import FoldData, input_names
 
     data, labels = loaded.data, loaded.labels
     per_row_target = data.target_per_row() or not data.is_sequence
@@ -50,9 +50,9 @@ def fold_builder(
         fold = plan.folds[k]
         train_rows = data.rows_of(fold["train"])
         transforms, mapped = FittedTransforms.fit(
-            loaded.steps, data, train_rows, allow_imports=allow
+            loaded.steps, data, train_rows, allow_imports=allow, input_names=input_names(spec)
         )
-        arrays = {name: to_float32(name, mapped[name]) for name in transforms.input_names}
+        arrays = {name: to_model_input(name, mapped[name]) for name in transforms.model_inputs}
         transforms.info.update(
             task=labels.task,
             class_names=labels.class_names,

@@ -13,11 +13,11 @@ from trainspec.data._fitted import numeric_columns
 from trainspec.data._signal import Augmentation, SignalTransform
 from trainspec.data._table import Assembled, InputArray
 from trainspec.data._tbase import FittedTransform
-from trainspec.data._transforms import Step, build_steps
+from trainspec.data._transforms import Step, build_steps, names_after
 from trainspec.errors import DataError
 from trainspec.spec import TransformSpec
 
-__all__ = ["FittedTransforms", "apply_signal", "to_float32"]
+__all__ = ["FittedTransforms", "apply_signal", "to_float32", "to_model_input"]
 
 _JSON = "transforms.json"
 _ARRAYS = "transforms.safetensors"
@@ -52,9 +52,21 @@ def to_float32(name: str, x: InputArray) -> np.ndarray:
     return np.asarray(x.values.astype(np.float64), dtype=np.float32)
 
 
+def to_model_input(name: str, x: InputArray) -> np.ndarray:
+    """int64 for integer inputs (token ids, masks), float32 for every other input."""
+    if x.integer:
+        return np.ascontiguousarray(x.values, dtype=np.int64)
+    return to_float32(name, x)
+
+
 class FittedTransforms:
     """The transforms of one fold: signal ones (stateless), fitted ones (with their learned
-    state) and augmentations. ``apply`` maps new raw data the same way for inference."""
+    state) and augmentations. ``apply`` maps new raw data the same way for inference.
+
+    ``input_names`` are the data spec's inputs (what ``apply`` takes); ``model_inputs`` the
+    batch keys the model reads, which differ when a signal transform replaces an input
+    (``tokenize``: text -> ids and mask).
+    """
 
     def __init__(
         self,
@@ -70,6 +82,7 @@ class FittedTransforms:
         self.input_names = list(input_names)
         self.info = dict(info or {})  # task, class names, input shapes, source meta
         self.steps = build_steps(self.specs, self.input_names, allow_imports)
+        self.model_inputs = names_after(self.steps, self.input_names)
 
     @classmethod
     def fit(
@@ -79,8 +92,11 @@ class FittedTransforms:
         train_rows: np.ndarray,
         *,
         allow_imports: Sequence[str] = (),
+        input_names: Sequence[str] | None = None,
     ) -> tuple[FittedTransforms, dict[str, InputArray]]:
-        """Fit the fitted steps in order on ``train_rows``; return them and all rows mapped."""
+        """Fit the fitted steps in order on ``train_rows``; return them and all rows mapped.
+        ``data`` is signal-transformed already; ``input_names`` are the spec's input names
+        before that (default: the data's, when no signal step renames an input)."""
         current = dict(data.inputs)
         fitted: list[tuple[int, str, FittedTransform]] = []
         for step in steps:
@@ -93,11 +109,13 @@ class FittedTransforms:
                 t.fit(InputArray(x.values[train_rows], x.columns))
                 current[name] = t.transform(x)
                 fitted.append((step.index, name, t))
-        names = list(data.inputs)
+        names = list(data.inputs) if input_names is None else list(input_names)
         out = cls([s.spec for s in steps], fitted, input_names=names, allow_imports=allow_imports)
         out.info["meta"] = _jsonable(data.meta)
-        out.info["raw_columns"] = {n: data.inputs[n].columns for n in names}
-        out.info["columns"] = {n: current[n].columns for n in names}
+        out.info["raw_columns"] = {
+            n: data.inputs[n].columns if n in data.inputs else None for n in names
+        }
+        out.info["columns"] = {n: current[n].columns for n in out.model_inputs}
         return out, current
 
     @property
@@ -105,11 +123,12 @@ class FittedTransforms:
         return [(s.template, s.inputs) for s in self.steps if isinstance(s.template, Augmentation)]
 
     def transform(self, data: Assembled) -> dict[str, np.ndarray]:
-        """Fitted steps on already signal-transformed data -> float32 inputs."""
+        """Fitted steps on already signal-transformed data -> model inputs (float32, or int64
+        for integer inputs such as token ids)."""
         current = dict(data.inputs)
         for _, name, t in self.fitted:
             current[name] = t.transform(current[name])
-        return {name: to_float32(name, current[name]) for name in self.input_names}
+        return {name: to_model_input(name, current[name]) for name in self.model_inputs}
 
     def apply(
         self,

@@ -68,10 +68,12 @@ class KeyTable:
 
 @dataclass
 class InputArray:
-    """One model input: (R, *shape) rows, with column names for a 2-D table."""
+    """One model input: (R, *shape) rows, with column names for a 2-D table. ``integer``
+    inputs (token ids, attention masks) reach the model as int64; all others as float32."""
 
     values: np.ndarray
     columns: list[str] | None = None
+    integer: bool = False
 
     @property
     def is_numeric(self) -> bool:

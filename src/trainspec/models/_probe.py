@@ -32,17 +32,31 @@ def fmt_shapes(shapes: Sequence[Sequence[int | None]]) -> str:
     return ", ".join(fmt_shape(s) for s in shapes)
 
 
+def _probe(shape: tuple[int, ...], dtype: str, gen: torch.Generator) -> torch.Tensor:
+    if dtype == "int64":
+        # 0 or 1: a valid id for any vocabulary (embedding tables have at least two rows)
+        # and a valid attention mask.
+        return torch.randint(0, 2, (PROBE_BATCH, *shape), generator=gen, dtype=torch.int64)
+    return torch.randn(PROBE_BATCH, *shape, generator=gen)
+
+
 def make_probes(
-    shapes: Mapping[str, Shape], generator: torch.Generator | None = None
+    shapes: Mapping[str, Shape],
+    generator: torch.Generator | None = None,
+    dtypes: Mapping[str, str] | None = None,
 ) -> list[dict[str, torch.Tensor]]:
-    """One dict of random inputs per variant: one variant, or two when an axis is variable."""
+    """One dict of random inputs per variant: one variant, or two when an axis is variable.
+    Inputs are float32 unless ``dtypes`` names them ``int64``."""
     variable = any(s is None for shape in shapes.values() for s in shape)
     lengths = STAND_INS if variable else STAND_INS[:1]
     gen = generator or torch.Generator().manual_seed(0)
+    kinds = dtypes or {}
     return [
         {
-            name: torch.randn(
-                PROBE_BATCH, *(length if s is None else s for s in shape), generator=gen
+            name: _probe(
+                tuple(length if s is None else s for s in shape),
+                kinds.get(name, "float32"),
+                gen,
             )
             for name, shape in shapes.items()
         }

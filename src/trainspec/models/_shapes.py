@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from trainspec.errors import ModelError
 from trainspec.models._probe import Shape, fmt_shape
+from trainspec.spec._schema_model import GraphArch, ImportedModel, InputDecl, SequentialArch
 
-__all__ = ["RESERVED_KEYS", "merge_input_shapes"]
+__all__ = ["RESERVED_KEYS", "arch_input_dtypes", "merge_input_shapes", "split_declared"]
 
 # Batch keys that are never model inputs (see trainspec.data._batch).
 RESERVED_KEYS = frozenset({"target", "weight", "mask", "index"})
@@ -72,3 +74,36 @@ def merge_input_shapes(
         else:
             merged[name] = _merge_one(name, own, data_shapes[name])
     return merged
+
+
+def split_declared(
+    declared: Mapping[str, Any] | None,
+) -> tuple[dict[str, Sequence[int | None]] | None, dict[str, str]]:
+    """Declared inputs (bare shapes or ``{shape, dtype}``) -> (shapes, dtypes of the inputs
+    that declare one other than float32)."""
+    if declared is None:
+        return None, {}
+    shapes: dict[str, Sequence[int | None]] = {}
+    dtypes: dict[str, str] = {}
+    for name, value in declared.items():
+        if isinstance(value, InputDecl):
+            shapes[name] = value.shape
+            if value.dtype != "float32":
+                dtypes[name] = value.dtype
+        else:
+            shapes[name] = value
+    return shapes, dtypes
+
+
+def arch_input_dtypes(arch: Any, input_keys: Sequence[str]) -> dict[str, str]:
+    """The non-float dtypes an architecture declares for its inputs, by batch key."""
+    if isinstance(arch, ImportedModel):
+        return split_declared(arch.input_shapes)[1]
+    if isinstance(arch, SequentialArch):
+        declared = arch.inputs
+        if isinstance(declared, InputDecl):
+            return {input_keys[0]: declared.dtype} if declared.dtype != "float32" else {}
+        return {} if not isinstance(declared, dict) else split_declared(declared)[1]
+    if isinstance(arch, GraphArch):
+        return split_declared(arch.inputs)[1]
+    return {}

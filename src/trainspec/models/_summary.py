@@ -11,6 +11,7 @@ from torch import nn
 
 from trainspec.models._graph import GraphModule
 from trainspec.models._probe import Shape, fmt_shape, make_probes, symbolic
+from trainspec.models._shapes import arch_input_dtypes
 from trainspec.models._torch_model import TorchModel
 
 __all__ = ["BlockRow", "ModelSummary", "summarize"]
@@ -122,7 +123,8 @@ def _child_shapes(model: TorchModel) -> dict[str, Shape]:
     module.eval()
     try:
         with torch.no_grad():
-            for probe in make_probes(model.input_shapes):
+            dtypes = arch_input_dtypes(model.arch, model.input_keys)
+            for probe in make_probes(model.input_shapes, dtypes=dtypes):
                 model.forward_batch({k: probe[k].to(model.device) for k in model.input_keys})
     except Exception:  # a summary is best effort for users' modules
         return {}

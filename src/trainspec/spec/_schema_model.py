@@ -17,27 +17,52 @@ parameters, every block (and every entry of ``layers``) may carry these options:
 - ``select: 0 | "name"``: keep one output of a block that returns a tuple or a dict.
 
 Shapes never include the batch axis; ``null`` marks an axis of variable length. Sizes such as
-``in_features`` or ``in_channels`` are inferred from the shapes, never written by hand.
+``in_features`` or ``in_channels`` are inferred from the shapes, never written by hand. An
+input is a shape (``[64]``) or ``{shape: [64], dtype: int64}`` for integer inputs such as token
+ids and attention masks.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag
 
 from trainspec.spec._base import Section
 
-__all__ = ["ArchSpec", "GraphArch", "ImportedModel", "SequentialArch", "Shape", "arch_kind"]
+__all__ = [
+    "ArchSpec",
+    "GraphArch",
+    "ImportedModel",
+    "InputDecl",
+    "SequentialArch",
+    "Shape",
+    "arch_kind",
+]
 
 # A shape without the batch dimension; None marks a variable-length axis.
 Shape = list[int | None]
 
 
+class InputDecl(Section):
+    """One input with its element type: ``{shape: [32], dtype: int64}``."""
+
+    shape: Shape = Field(description="Shape without the batch axis; null: variable length.")
+    dtype: Literal["float32", "int64"] = Field(
+        default="float32",
+        description="int64 for token ids, attention masks and other indices: the shape probes "
+        "then feed integers (0 or 1, valid for any vocabulary and as a mask), not floats.",
+    )
+
+
+# An input as a bare shape, or a shape with its dtype.
+InputShape = Shape | InputDecl
+
+
 class SequentialArch(Section):
     """``inputs`` and a plain list of layers applied in order."""
 
-    inputs: dict[str, Shape] | Shape | None = Field(
+    inputs: dict[str, InputShape] | Shape | InputDecl | None = Field(
         default=None,
         description=(
             "Input shape without the batch axis; a bare list names the input 'x'. "
@@ -53,10 +78,11 @@ class SequentialArch(Section):
 class GraphArch(Section):
     """Named inputs, a graph of named blocks (each with ``type`` and optional ``in``), outputs."""
 
-    inputs: dict[str, Shape] | None = Field(
+    inputs: dict[str, InputShape] | None = Field(
         default=None,
         description=(
-            "Named inputs (batch keys) and their shapes without the batch axis. "
+            "Named inputs (batch keys) and their shapes without the batch axis (or "
+            "{shape, dtype}). "
             "Default: the keys and shapes the data provides."
         ),
     )
@@ -88,7 +114,7 @@ class ImportedModel(Section):
         default=None,
         description="forward() argument -> batch key, e.g. {ecg_input: ecgs}.",
     )
-    input_shapes: dict[str, Shape] | None = Field(
+    input_shapes: dict[str, InputShape] | None = Field(
         default=None,
         description="Shapes of the batch keys without the batch axis (for summary and export).",
     )
