@@ -91,7 +91,8 @@ def save_cached(directory: Path, key: str, data: Assembled) -> None:
         (tmp / "manifest.json").write_text(json.dumps(manifest, default=str))
         os.replace(tmp, final)
     except OSError as exc:  # another process wrote it first, or the disk is full: not fatal
-        log.warning("could not write the data cache %s: %s", final, exc)
+        if not (final / "manifest.json").is_file():
+            log.warning("could not write the data cache %s: %s", final, exc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

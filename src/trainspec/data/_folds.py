@@ -56,6 +56,7 @@ def fold_builder(
         transforms.info.update(
             task=labels.task,
             class_names=labels.class_names,
+            class_values=labels.class_values,
             target=data.target_name,
             input_shapes=_input_shapes(arrays, data.is_sequence, transforms),
         )

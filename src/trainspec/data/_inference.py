@@ -34,7 +34,8 @@ def _encode(target: np.ndarray, transforms: FittedTransforms) -> np.ndarray:
     if transforms.info.get("task") != "classification":
         return target.astype(np.float32)
     names = [str(n) for n in transforms.info.get("class_names") or []]
-    lookup = {n: i for i, n in enumerate(names)}
+    values = transforms.info.get("class_values") or names
+    lookup = {str(v): i for i, v in enumerate(values)}
     raw = [str(v.item() if isinstance(v, np.generic) else v) for v in target]
     return np.asarray([lookup.get(v, IGNORE_INDEX) for v in raw], dtype=np.int64)
 

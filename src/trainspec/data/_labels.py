@@ -31,6 +31,9 @@ class Labels:
     task: ResolvedTask
     values: np.ndarray  # int64 codes (IGNORE_INDEX = unlabelled) or float32 targets
     class_names: list[str] | None = None
+    # The raw label of each class, as text, when it differs from its name (integer codes with
+    # names from the source, e.g. stage 0..4 named W..REM); inference encodes new data by it.
+    class_values: list[str] | None = None
 
     @property
     def num_classes(self) -> int | None:
@@ -104,17 +107,24 @@ def encode_target(data: Assembled, task: str, ignore: Sequence[int | str] = ()) 
             )
     classes = np.unique(target[~ignored])
     codes = np.full(len(target), IGNORE_INDEX, dtype=np.int64)
-    codes[~ignored] = np.searchsorted(classes, target[~ignored])
-    names = [str(c.item() if isinstance(c, np.generic) else c) for c in classes]
     # Class names from the source: scikit-learn's target_names, or a ``<target>_names`` file
-    # attribute (e.g. ``stage_names`` for ``stage``).
+    # attribute (e.g. ``stage_names`` for ``stage``). Integer labels 0..K-1 with K names keep
+    # their codes even when a class is absent from this data (a cohort without N3), so that a
+    # model trained on one source reads another the same way.
     meta_names = data.meta.get("class_names") or data.meta.get(f"{name}_names")
     if (
         meta_names
         and classes.dtype.kind in "iu"
-        and np.array_equal(classes, np.arange(len(meta_names)))
+        and len(classes) > 0
+        and classes.min() >= 0
+        and classes.max() < len(meta_names)
     ):
-        names = list(meta_names)
+        codes[~ignored] = target[~ignored].astype(np.int64)
+        names = [str(n) for n in meta_names]
+        values = [str(i) for i in range(len(names))]
+        return Labels("classification", codes, names, values)
+    codes[~ignored] = np.searchsorted(classes, target[~ignored])
+    names = [str(c.item() if isinstance(c, np.generic) else c) for c in classes]
     return Labels("classification", codes, names)
 
 

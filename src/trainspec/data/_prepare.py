@@ -169,10 +169,15 @@ def split_problems(plan: SplitPlan, data: Assembled, labels: Labels) -> tuple[li
                 )
         if labels.task != "classification":
             continue
+        # A class named by the source but found nowhere in the data is not a split's fault.
+        everywhere = np.bincount(labels.values[labels.values != IGNORE_INDEX], minlength=len(names))
+        unused = [names[c] for c in np.nonzero(everywhere == 0)[0]]
+        if unused and k == 0:
+            warnings.append(f"class(es) {unused} are named by the source but have no sample")
         for name, idx in fold.items():
             codes = labels.values[data.rows_of(idx) if data.target_per_row() else idx]
             counts = np.bincount(codes[codes != IGNORE_INDEX], minlength=len(names))
-            absent = [names[c] for c in np.nonzero(counts == 0)[0]]
+            absent = [names[c] for c in np.nonzero(counts == 0)[0] if names[c] not in unused]
             if absent and name == "train" and len(idx):
                 errors.append(
                     f"class(es) {absent} are absent from the training split of {where}; "

@@ -162,7 +162,11 @@ def predict_outputs(
     forward: AnyForward | None = None,
     device: torch.device | str | None = None,
 ) -> np.ndarray:
-    """The raw outputs (logits or values) for every sample of ``source``, in its order."""
+    """The raw outputs (logits or values) for every sample of ``source``, in its order.
+
+    Sequence outputs (B, T, ...) of batches padded to different lengths are padded with NaN
+    to the longest T, so that positions past a sequence's end read as missing.
+    """
     call = as_forward(forward)
     dev = (
         torch.device(device)
@@ -182,4 +186,14 @@ def predict_outputs(
         module.train(was_training)
     if not chunks:
         return np.zeros((0,), dtype=np.float32)
+    if len({c.shape[1:] for c in chunks}) > 1 and all(c.ndim >= 2 for c in chunks):
+        longest = max(c.shape[1] for c in chunks)
+        chunks = [
+            np.pad(
+                c,
+                [(0, 0), (0, longest - c.shape[1])] + [(0, 0)] * (c.ndim - 2),
+                constant_values=np.nan,
+            )
+            for c in chunks
+        ]
     return np.concatenate(chunks, axis=0)

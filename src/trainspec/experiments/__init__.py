@@ -1,5 +1,39 @@
-"""Orchestration: which runs happen and where their results go."""
+"""Orchestration: which runs happen and where their results go.
 
+``run_experiment`` runs one job spec (every fold of a cross-validation); ``run_sweep`` runs the
+hyperparameter search of a spec's ``sweep:`` block, each trial a normal run; the run store
+lists, compares and promotes runs; ``write_report`` makes a self-contained HTML report.
+"""
+
+from trainspec.experiments._report import write_report
 from trainspec.experiments._run import RunResult, compat_fields, run_experiment
+from trainspec.experiments._runs import (
+    RunInfo,
+    compare_runs,
+    find_runs,
+    promote_run,
+    resolve_run,
+    run_details,
+)
+from trainspec.experiments._sweep import SweepResult, run_sweep
+from trainspec.experiments._sweep_best import BestTrial, best_trial_spec, export_best
+from trainspec.experiments._sweep_study import SweepError
 
-__all__ = ["RunResult", "compat_fields", "run_experiment"]
+__all__ = [
+    "BestTrial",
+    "RunInfo",
+    "RunResult",
+    "SweepError",
+    "SweepResult",
+    "best_trial_spec",
+    "compare_runs",
+    "compat_fields",
+    "export_best",
+    "find_runs",
+    "promote_run",
+    "resolve_run",
+    "run_details",
+    "run_experiment",
+    "run_sweep",
+    "write_report",
+]

@@ -191,7 +191,8 @@ def _run_tracked(
     for k in folds:
         fold_dir = target_dir if len(folds) == 1 else target_dir / "folds" / str(k)
         prefix = "" if len(folds) == 1 else f"fold{k}/"
-        fold_callbacks = [*callbacks, TrackerCallback(tracker, prefix=prefix)]
+        # The tracker first: a callback that stops the run (a pruner) must not hide the epoch.
+        fold_callbacks = [TrackerCallback(tracker, prefix=prefix), *callbacks]
         result = _train_fold(
             loaded, prepared, prepared.fold(k), fold_dir, resume, progress, fold_callbacks
         )

@@ -268,11 +268,15 @@ def promote_run(run: str | Path, *, alias: str, name: str | None = None) -> dict
     run_id = str(tracking["run_id"])
     model_name = name or str(config.get("name") or path.name)
     try:
-        client.log_artifacts(run_id, str(_model_dir(path)), "model")
         artifact_uri = client.get_run(run_id).info.artifact_uri.rstrip("/") + "/model"
         if client.search_registered_models(filter_string=f"name = '{model_name}'") == []:
             client.create_registered_model(model_name)
-        version = client.create_model_version(model_name, artifact_uri, run_id=run_id)
+        # A run promoted before keeps its version; the alias moves to it.
+        found = client.search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'")
+        version = next((v for v in found if v.source == artifact_uri), None)
+        if version is None:
+            client.log_artifacts(run_id, str(_model_dir(path)), "model")
+            version = client.create_model_version(model_name, artifact_uri, run_id=run_id)
         client.set_registered_model_alias(model_name, alias, version.version)
     except TrainspecError:
         raise

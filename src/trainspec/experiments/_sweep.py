@@ -14,6 +14,7 @@ import contextlib
 import datetime as _dt
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from trainspec.spec import LoadedSpec
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.storages import BaseStorage
     from optuna.trial import FrozenTrial
 
     from trainspec.tracking import Tracker
@@ -166,11 +168,28 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def worker_env(workers: int) -> dict[str, str]:
+    """The environment of a worker process: the cores shared out between the workers.
+
+    Two workers with two torch threads each on two cores spin against each other and run many
+    times slower than with one thread each. A user's OMP_NUM_THREADS is kept. A trial's numbers
+    repeat exactly only with the same thread count (``trainspec.torch_threads`` of the trial).
+    """
+    env = dict(os.environ)
+    if "OMP_NUM_THREADS" not in env:
+        threads = str(max(1, (os.cpu_count() or 1) // max(workers, 1)))
+        env["OMP_NUM_THREADS"] = threads
+        env.setdefault("MKL_NUM_THREADS", threads)
+    return env
+
+
 class _Pool:
     """Worker processes of one sweep, watched by the coordinator."""
 
-    def __init__(self, plan: SweepPlan, study: optuna.Study, deadline: float | None) -> None:
-        self.plan, self.study, self.deadline = plan, study, deadline
+    def __init__(
+        self, plan: SweepPlan, study: optuna.Study, deadline: float | None, workers: int
+    ) -> None:
+        self.plan, self.study, self.deadline, self.workers = plan, study, deadline, workers
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.restarts = 0
         self.interrupted = False
@@ -179,12 +198,12 @@ class _Pool:
         cmd = [
             sys.executable,
             "-m",
-            "trainspec.experiments._sweep_worker",
+            "trainspec.experiments._sweep_main",
             str(self.plan.sweep_dir),
             str(worker),
             "" if self.deadline is None else repr(self.deadline),
         ]
-        self.procs[worker] = subprocess.Popen(cmd)
+        self.procs[worker] = subprocess.Popen(cmd, env=worker_env(self.workers))
 
     def _work_left(self) -> bool:
         from optuna.trial import TrialState
@@ -194,7 +213,7 @@ class _Pool:
         trials = self.study.get_trials(deepcopy=False)
         if any(t.state == TrialState.WAITING for t in trials):
             return True
-        n = self.plan.sweep.n_trials
+        n = self.plan.budget
         return n is None or trials_used(trials) < n
 
     def check(self) -> bool:
@@ -209,7 +228,7 @@ class _Pool:
             elif rc != 0:
                 log.warning("sweep worker %d exited with status %d", worker, rc)
                 fail_dead_trials(self.study, self.plan.sweep.heartbeat)
-                if self._work_left() and self.restarts < 3 * self.plan.sweep.workers + 3:
+                if self._work_left() and self.restarts < 3 * self.workers + 3:
                     self.restarts += 1
                     self.spawn(worker)
         return bool(self.procs)
@@ -250,7 +269,7 @@ def _run_pool(
     on_trial: TrialHook | None,
 ) -> bool:
     seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
-    pool = _Pool(plan, study, deadline)
+    pool = _Pool(plan, study, deadline, workers)
     for worker in range(workers):
         pool.spawn(worker)
     try:
@@ -267,6 +286,7 @@ def _run_pool(
 def _run_trials(
     plan: SweepPlan,
     study: optuna.Study,
+    storage: BaseStorage,
     workers: int,
     deadline: float | None,
     parent_run_id: str | None,
@@ -281,6 +301,7 @@ def _run_trials(
                     parent_run_id=parent_run_id,
                     deadline=deadline,
                     on_trial=on_trial,
+                    study=(study, storage),
                 )
         except KeyboardInterrupt:
             fail_dead_trials(study, plan.sweep.heartbeat)
@@ -298,6 +319,7 @@ def trial_record(plan: SweepPlan, t: FrozenTrial) -> dict[str, Any]:
         "values": values,
         "params": plan.space.decode(t.params),
         "run_dir": t.user_attrs.get(RUN_DIR_ATTR),
+        "torch_threads": t.user_attrs.get("trainspec.torch_threads"),
     }
 
 
@@ -355,7 +377,7 @@ def run_sweep(
     items = [s.data if isinstance(s, LoadedSpec) else s for s in sources]
     plan = plan_sweep(*items, overrides=overrides)
     manifest = _prepare_dir(plan, resume)
-    study, _ = connect_study(plan, worker=0, create=True)
+    study, storage = connect_study(plan, worker=0, create=True)
     fail_dead_trials(study, plan.sweep.heartbeat)
     _queue_grid(plan, study)
     n_workers = workers or plan.sweep.workers
@@ -363,7 +385,7 @@ def run_sweep(
     tracker = _start_parent(plan, manifest)
     _write_manifest(plan, tracker.run_id)
     with tracker:
-        finished = _run_trials(plan, study, n_workers, deadline, tracker.run_id, on_trial)
+        finished = _run_trials(plan, study, storage, n_workers, deadline, tracker.run_id, on_trial)
         result = summarize_study(plan, study, "finished" if finished else "interrupted")
         write_json(plan.sweep_dir / "summary.json", result.to_json())
         _log_parent(tracker, result)

@@ -127,10 +127,15 @@ def export_best(
             strict=False,
         )
     )
+    threads = best.record.get("torch_threads")
+    repeat = f"trainspec train {Path(out).name}"
+    if threads is not None:
+        # The numbers of a CPU run depend on its thread count: name the trial's.
+        repeat = f"OMP_NUM_THREADS={threads} {repeat}   (the trial ran on {threads} thread(s))"
     header = (
         f"# trial {best.record['number']} of sweep {best.plan.name}: {values}\n"
         f"# its run: {best.record['run_dir']}\n"
-        f"# repeat it: trainspec train {Path(out).name}\n"
+        f"# repeat it: {repeat}\n"
     )
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from trainspec.experiments._sweep_study import storage_url
 from trainspec.spec import LoadedSpec, load_spec, spec_hash
 from trainspec.spec._schema_sweep import SweepSpec
 
-__all__ = ["PARAMS_METRIC", "Goal", "SweepPlan", "plan_sweep"]
+__all__ = ["PARAMS_METRIC", "Goal", "SweepPlan", "direction_of", "plan_from_data", "plan_sweep"]
 
 # The objective name that means "the model's parameter count".
 PARAMS_METRIC = "params"
@@ -62,6 +62,15 @@ class SweepPlan:
         }
         return spec_hash(keep)
 
+    @property
+    def budget(self) -> int | None:
+        """How many trials count in all: ``n_trials``; for a grid, at most its size; None for
+        a time budget only."""
+        if self.sweep.sampler.type == "grid":
+            size = len(self.space.grid())
+            return size if self.sweep.n_trials is None else min(size, self.sweep.n_trials)
+        return self.sweep.n_trials
+
     def trial_dir(self, number: int) -> Path:
         return self.sweep_dir / "trials" / f"{number:04d}"
 
@@ -96,7 +105,8 @@ def _logged_metrics(base: LoadedSpec) -> tuple[set[str], bool]:
     return keys, has_val
 
 
-def _direction(metric: str, given: str | None, base: LoadedSpec) -> str:
+def direction_of(metric: str, given: str | None, base: LoadedSpec) -> str:
+    """``given``, else minimize for losses, errors and ``params``, else maximize."""
     if given is not None:
         return given
     if metric == PARAMS_METRIC:
@@ -130,7 +140,7 @@ def _check_goals(sweep: SweepSpec, base: LoadedSpec) -> tuple[Goal, ...]:
             hint += f"it logs {', '.join(sorted(keys))}; add the metric to train.metrics"
             problems.append(Problem(why, where, hint=hint))
             continue
-        goals.append(Goal(goal.metric, _direction(goal.metric, goal.direction, base)))
+        goals.append(Goal(goal.metric, direction_of(goal.metric, goal.direction, base)))
     if problems:
         raise SpecError(problems)
     return tuple(goals)

@@ -7,13 +7,15 @@ Optuna is imported lazily, inside these functions; it is an optional extra
 from __future__ import annotations
 
 import contextlib
+import copy
+import datetime as _dt
 import hashlib
 import importlib.util
 import logging
 import os
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +29,7 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
 __all__ = [
-    "HOST_ATTR",
-    "PID_ATTR",
+    "OWNER_ATTR",
     "SweepError",
     "claim_trial",
     "fail_dead_trials",
@@ -39,6 +40,7 @@ __all__ = [
     "open_storage",
     "open_study",
     "require_optuna",
+    "retry_callback",
     "storage_url",
     "trials_used",
     "worker_seed",
@@ -46,9 +48,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-HOST_ATTR = "trainspec.host"
-PID_ATTR = "trainspec.pid"
-STARTED_ATTR = "trainspec.pid_started"
+# The worker running a trial: {"host", "pid", "started", "worker"}, one attribute (one write).
+OWNER_ATTR = "trainspec.owner"
 RUN_DIR_ATTR = "trainspec.run_dir"
 
 
@@ -95,13 +96,37 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     return {}
 
 
-def _driver_hint(exc: BaseException) -> str:
-    name = getattr(exc, "name", None) or str(exc)
-    packages = {"psycopg2": "psycopg2-binary", "pymysql": "pymysql", "MySQLdb": "mysqlclient"}
-    for module, package in packages.items():
-        if module in name:
-            return f"; install the database driver: pip install {package}"
-    return ""
+def _driver_hint(url: str, exc: BaseException) -> str:
+    if not isinstance(exc, ImportError):
+        return ""
+    scheme = url.split("://", 1)[0]
+    package = None
+    if scheme == "postgresql+psycopg":
+        package = "psycopg"
+    elif scheme.startswith("postgresql"):
+        package = "psycopg2-binary"
+    elif scheme.startswith("mysql"):
+        package = "pymysql"
+    if package is None:
+        return "; install the database driver that the URL names"
+    return f"; install the database driver: pip install {package}"
+
+
+def retry_callback(max_retry: int) -> Callable[[optuna.Study, FrozenTrial], None]:
+    """Queues a failed trial again with its parameters (up to ``max_retry`` times), without
+    its old owner: the worker that takes it signs it."""
+    import optuna
+
+    with quiet_optuna():
+        queue = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+
+    def retry(study: optuna.Study, trial: FrozenTrial) -> None:
+        unsigned = copy.deepcopy(trial)
+        unsigned.user_attrs.pop(OWNER_ATTR, None)
+        with quiet_optuna():
+            queue(study, unsigned)
+
+    return retry
 
 
 def open_storage(url: str, beat: HeartbeatSpec) -> BaseStorage:
@@ -127,16 +152,15 @@ def open_storage(url: str, beat: HeartbeatSpec) -> BaseStorage:
                 engine_kwargs=_engine_kwargs(url),
                 heartbeat_interval=beat.interval,
                 grace_period=beat.grace_period,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=beat.max_retry
-                ),
+                heartbeat_stale_trial_callback=retry_callback(beat.max_retry),
             )
     except Exception as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
         raise SweepError(
             f"cannot open the sweep storage {url!r} (sweep.storage): {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}{_driver_hint(exc)}. Check the URL, "
-            "that the database server runs and accepts this user, or remove sweep.storage to "
-            "use a SQLite file in the sweep folder"
+            f"{first_line}{_driver_hint(url, exc)}. Check the URL, that the database server "
+            "runs and accepts this user, or remove sweep.storage to use a SQLite file in the "
+            "sweep folder"
         ) from None
 
 
@@ -272,6 +296,11 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def _owner(worker: int) -> dict[str, Any]:
+    pid = os.getpid()
+    return {"host": host_name(), "pid": pid, "started": process_started(pid), "worker": worker}
+
+
 def claim_trial(
     study: optuna.Study, n_trials: int | None, lock: Path, worker: int
 ) -> optuna.Trial | None:
@@ -279,24 +308,37 @@ def claim_trial(
 
     Queued trials (retries, grid points) run first. A new trial is created only while fewer
     than ``n_trials`` count; the count and the creation happen under ``lock``, so parallel
-    workers never overshoot.
+    workers never overshoot. A new trial is queued with its owner before it is taken, so a
+    worker killed at any moment leaves no running trial without one.
     """
+    import optuna
     from optuna.trial import TrialState
 
+    owner = _owner(worker)
     with file_lock(lock), quiet_optuna():
+        # A trial silent past the heartbeat grace period is failed and queued again here.
+        optuna.storages.fail_stale_trials(study)
         trials = study.get_trials(deepcopy=False)
-        waiting = any(t.state == TrialState.WAITING for t in trials)
-        if not waiting and n_trials is not None and trials_used(trials) >= n_trials:
-            return None
+        queued = any(t.state == TrialState.WAITING for t in trials)
+        if not queued:
+            if n_trials is not None and trials_used(trials) >= n_trials:
+                return None
+            study.enqueue_trial({}, user_attrs={OWNER_ATTR: owner})
         trial = study.ask()
-    pid = os.getpid()
-    attrs = {HOST_ATTR: host_name(), PID_ATTR: pid, "trainspec.worker": worker}
-    started = process_started(pid)
-    if started is not None:
-        attrs[STARTED_ATTR] = started
-    for key, value in attrs.items():
-        trial.set_user_attr(key, value)
+        if queued:
+            trial.set_user_attr(OWNER_ATTR, owner)  # a queued retry or grid point: now ours
     return trial
+
+
+def _is_dead(trial: FrozenTrial, host: str, grace: float) -> bool:
+    owner = trial.user_attrs.get(OWNER_ATTR)
+    if not isinstance(owner, dict):
+        # Taken from the queue by a worker killed before it could sign it (a moment's window).
+        start = trial.datetime_start
+        return start is not None and (_dt.datetime.now() - start).total_seconds() > grace
+    if owner.get("host") != host:
+        return False  # another machine's: its heartbeats tell
+    return not process_alive(int(owner.get("pid", 0)), owner.get("started"))
 
 
 def fail_dead_trials(study: optuna.Study, beat: HeartbeatSpec) -> list[int]:
@@ -309,13 +351,10 @@ def fail_dead_trials(study: optuna.Study, beat: HeartbeatSpec) -> list[int]:
 
     host, dead = host_name(), []
     with quiet_optuna():
-        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=beat.max_retry)
+        retry = retry_callback(beat.max_retry)
         optuna.storages.fail_stale_trials(study)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            attrs = t.user_attrs
-            if attrs.get(HOST_ATTR) != host or PID_ATTR not in attrs:
-                continue
-            if process_alive(int(attrs[PID_ATTR]), attrs.get(STARTED_ATTR)):
+            if not _is_dead(t, host, beat.grace_period):
                 continue
             try:
                 study.tell(t.number, state=TrialState.FAIL)

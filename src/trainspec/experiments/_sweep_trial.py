@@ -15,14 +15,16 @@ from trainspec.engine import Callback
 from trainspec.errors import TrainspecError
 from trainspec.experiments._run import RunResult, run_experiment
 from trainspec.experiments._rundir import summarize_history, write_json
-from trainspec.experiments._sweep_plan import PARAMS_METRIC, Goal, SweepPlan
+from trainspec.experiments._sweep_plan import PARAMS_METRIC, Goal, SweepPlan, direction_of
 from trainspec.experiments._sweep_study import RUN_DIR_ATTR
 from trainspec.spec import LoadedSpec, load_spec
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["PruneCallback", "TrialOutcome", "objective_values", "run_trial"]
+__all__ = ["THREADS_ATTR", "PruneCallback", "TrialOutcome", "objective_values", "run_trial"]
+
+THREADS_ATTR = "trainspec.torch_threads"
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +129,11 @@ def _finish_pruned(loaded: LoadedSpec, run_dir: Path, reason: str) -> None:
         rows = [json.loads(x) for x in metrics.read_text(encoding="utf-8").splitlines() if x]
     job = loaded.job
     assert job is not None
-    mode = job.train.monitor.mode if job.train.monitor.mode != "auto" else "max"
-    summary = summarize_history(rows, monitor=job.train.monitor.metric, mode=mode)
+    monitor = job.train.monitor.metric
+    mode = job.train.monitor.mode
+    if mode == "auto":
+        mode = "min" if direction_of(monitor, None, loaded) == "minimize" else "max"
+    summary = summarize_history(rows, monitor=monitor, mode=mode)
     summary.update({"status": "pruned", "spec_hash": loaded.hash, "reason": reason})
     write_json(run_dir / "summary.json", summary)
     _retag(loaded, run_dir, {"trainspec.trial_state": "PRUNED"})
@@ -184,6 +189,10 @@ def run_trial(plan: SweepPlan, trial: optuna.Trial, *, parent_run_id: str | None
         log.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
         log.debug("trial %d traceback", trial.number, exc_info=True)
         return TrialOutcome("failed", run_dir=run_dir, error=f"{type(exc).__name__}: {exc}")
+    import torch
+
+    # CPU numbers repeat exactly only with the same number of threads.
+    trial.set_user_attr(THREADS_ATTR, torch.get_num_threads())
     if result.status == "interrupted":
         return TrialOutcome("interrupted", run_dir=run_dir)
     try:

@@ -1,20 +1,19 @@
 """A sweep's worker: claims trials from the study and runs them until the budget is spent.
 
-The sweep command starts ``python -m trainspec.experiments._sweep_worker SWEEP_DIR WORKER
-[DEADLINE]`` once per extra worker process; a one-worker sweep calls ``work`` in-process.
+A many-worker sweep starts ``python -m trainspec.experiments._sweep_main SWEEP_DIR WORKER
+[DEADLINE]`` per worker; a one-worker sweep calls ``work`` in-process.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainspec.experiments._sweep_plan import SweepPlan, plan_from_data
+from trainspec.experiments._sweep_plan import SweepPlan
 from trainspec.experiments._sweep_study import (
     claim_trial,
     heartbeat,
@@ -23,14 +22,16 @@ from trainspec.experiments._sweep_study import (
     open_storage,
     open_study,
     quiet_optuna,
+    retry_callback,
     worker_seed,
 )
-from trainspec.experiments._sweep_trial import TrialOutcome, run_trial
 
 if TYPE_CHECKING:
     import optuna
     from optuna.storages import BaseStorage
     from optuna.trial import FrozenTrial
+
+    from trainspec.experiments._sweep_trial import TrialOutcome
 
 __all__ = ["MANIFEST", "connect_study", "read_manifest", "work"]
 
@@ -76,7 +77,6 @@ def connect_study(
 
 def tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome, max_retry: int) -> None:
     """Record the outcome. An interrupted trial is failed and queued again, like a dead one."""
-    import optuna
     from optuna.trial import TrialState
 
     with quiet_optuna():
@@ -91,7 +91,7 @@ def tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome, max_re
         study.tell(trial, state=TrialState.FAIL)
         if outcome.state == "interrupted":
             frozen = study.get_trials(deepcopy=True)[trial.number]
-            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, frozen)
+            retry_callback(max_retry)(study, frozen)
 
 
 def work(
@@ -101,17 +101,23 @@ def work(
     parent_run_id: str | None,
     deadline: float | None,
     on_trial: Callable[[FrozenTrial], None] | None = None,
+    study: tuple[optuna.Study, BaseStorage] | None = None,
 ) -> bool:
     """Claim and run trials until the budget or the deadline is reached.
 
     Returns False when a trial was interrupted (Ctrl-C, SIGTERM): the worker stops and the
-    trial is queued again for the next run of the sweep.
+    trial is queued again for the next run of the sweep. ``study`` (and its storage) is the
+    one already open in this process, if any.
     """
-    study, storage = connect_study(plan, worker=worker, create=False)
+    # Trials import torch; the coordinator of a many-worker sweep never needs it.
+    from trainspec.experiments._sweep_trial import TrialOutcome, run_trial
+
+    opened, storage = study or connect_study(plan, worker=worker, create=False)
     lock = plan.sweep_dir / ".claim.lock"
+    budget = plan.budget
     max_retry = plan.sweep.heartbeat.max_retry
     while deadline is None or time.time() < deadline:
-        trial = claim_trial(study, plan.sweep.n_trials, lock, worker)
+        trial = claim_trial(opened, budget, lock, worker)
         if trial is None:
             break
         try:
@@ -120,27 +126,9 @@ def work(
                 outcome = run_trial(plan, trial, parent_run_id=parent_run_id)
         except KeyboardInterrupt:
             outcome = TrialOutcome("interrupted")
-        tell(study, trial, outcome, max_retry)
+        tell(opened, trial, outcome, max_retry)
         if on_trial is not None:
-            on_trial(study.get_trials(deepcopy=True)[trial.number])
+            on_trial(opened.get_trials(deepcopy=False)[trial.number])
         if outcome.state == "interrupted":
             return False
     return True
-
-
-def main(argv: list[str]) -> int:
-    sweep_dir, worker = Path(argv[0]), int(argv[1])
-    deadline = float(argv[2]) if len(argv) > 2 and argv[2] else None
-    logging.basicConfig(
-        level=logging.WARNING, format=f"[sweep worker {worker}] %(levelname)s %(message)s"
-    )
-    manifest = read_manifest(sweep_dir)
-    plan = plan_from_data(manifest["spec"], files=manifest.get("files", ()), check=False)
-    finished = work(
-        plan, worker=worker, parent_run_id=manifest.get("parent_run_id"), deadline=deadline
-    )
-    return 0 if finished else 130
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -17,6 +17,7 @@ from trainspec.spec._schema import JobSpec, RunSpec
 from trainspec.spec._schema_data import DataSpec, LoaderSpec, SplitSpec, TransformSpec
 from trainspec.spec._schema_finetune import FinetuneSpec, InitSpec, ParamGroupSpec, UnfreezeSpec
 from trainspec.spec._schema_model import ArchSpec, GraphArch, ImportedModel, SequentialArch
+from trainspec.spec._schema_sweep import SweepSpec
 from trainspec.spec._schema_tracking import TrackingSpec
 from trainspec.spec._schema_train import (
     CheckpointSpec,
@@ -53,6 +54,7 @@ __all__ = [
     "Section",
     "SequentialArch",
     "SplitSpec",
+    "SweepSpec",
     "TrackingSpec",
     "TrainSpec",
     "TransformSpec",

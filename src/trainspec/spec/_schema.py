@@ -10,6 +10,7 @@ from trainspec.spec._base import Section
 from trainspec.spec._schema_data import DataSpec
 from trainspec.spec._schema_finetune import FinetuneSpec
 from trainspec.spec._schema_model import ArchSpec
+from trainspec.spec._schema_sweep import SweepSpec
 from trainspec.spec._schema_tracking import TrackingSpec
 from trainspec.spec._schema_train import TrainSpec
 
@@ -36,4 +37,7 @@ class JobSpec(Section):
         default=None, description="Start from pretrained weights; freeze, unfreeze, group lrs."
     )
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+    sweep: SweepSpec | None = Field(
+        default=None, description="A hyperparameter search over this job spec (trainspec sweep)."
+    )
     run: RunSpec = Field(default_factory=RunSpec)

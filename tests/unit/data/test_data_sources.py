@@ -257,3 +257,34 @@ def test_dataset_source_refuses_fitted_transforms() -> None:
         prepare_data(
             DataSpec.model_validate(raw), seed=0, allow_imports=["trainspec_data_fixtures"]
         )
+
+
+def test_integer_labels_with_source_names_keep_their_codes_when_a_class_is_absent(
+    tmp_path: Path,
+) -> None:
+    """A cohort without one stage must not shift the codes of the others (fine-tuning reads
+    it with the pretrained head)."""
+    import h5py
+
+    from trainspec.data import prepare_data
+    from trainspec.spec import DataSpec
+
+    path = tmp_path / "t.h5"
+    y = np.array([0, 1, 2, 4] * 10, dtype=np.int64)  # no class 3
+    with h5py.File(path, "w") as f:
+        f["X"] = np.random.default_rng(0).normal(size=(len(y), 3)).astype(np.float32)
+        f["y"] = y
+        f.attrs["y_names"] = ["W", "N1", "N2", "N3", "REM"]
+    spec = DataSpec.model_validate(
+        {
+            "source": {"type": "hdf5", "path": str(path), "unit": "rows"},
+            "features": "X",
+            "target": "y",
+            "split": {"method": "stratified", "ratios": {"train": 0.75, "val": 0.25}},
+        }
+    )
+    prepared = prepare_data(spec, seed=0)
+    assert prepared.class_names == ["W", "N1", "N2", "N3", "REM"]
+    fold = prepared.fold(0)
+    batch = next(iter(fold.source("train").iter_batches(np.arange(30), 30)))
+    assert set(batch["target"].tolist()) == {0, 1, 2, 4}

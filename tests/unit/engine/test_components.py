@@ -193,3 +193,26 @@ def test_sequence_outputs_ignore_padded_positions() -> None:
     weighted = loss(out, {"target": target, "weight": torch.tensor([1.0, 1.0])})
     assert weighted.item() == pytest.approx(expected.item())
     assert not math.isnan(weighted.item())
+
+
+def test_predict_outputs_pads_sequences_of_different_lengths_with_nan() -> None:
+    import numpy as np
+    import torch
+
+    from trainspec.engine import predict_outputs
+
+    class Nights:
+        lengths = [3, 5, 2]
+
+        def __len__(self) -> int:
+            return 3
+
+        def iter_batches(self, order, batch_size, *, drop_last=False, generator=None):  # type: ignore[no-untyped-def]
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                t = max(self.lengths[i] for i in idx)
+                yield {"x": torch.ones(len(idx), t, 2)}
+
+    out = predict_outputs(torch.nn.Linear(2, 4), Nights(), batch_size=1)
+    assert out.shape == (3, 5, 4)
+    assert np.isnan(out[0, 3:]).all() and not np.isnan(out[1]).any()

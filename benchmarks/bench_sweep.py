@@ -1,0 +1,182 @@
+"""Overhead of a trainspec sweep per trial, against a plain Optuna script with the same objective.
+
+Both train the same MLP (64-32-10, AdamW, batch 64) on scikit-learn's digits, standardised,
+with the same stratified 80/20 split, for the same epochs, and report validation accuracy,
+with the learning rate drawn by a seeded random sampler from a study in a SQLite file:
+
+- **plain**: ``study.optimize`` over a hand-written objective (numpy split, a plain PyTorch
+  loop with batch indexing);
+- **trainspec**: ``run_sweep`` on a job spec with a ``sweep:`` block (one worker, in this
+  process), with tracking off and with the embedded MLflow store: every trial is a full run
+  (spec validation, data preparation, run directory, checkpoints, metrics file, summary).
+
+Both run in this process, on one torch thread, after a warm-up, so imports are not counted;
+the variants are interleaved over the repeats and medians printed. Printed, not asserted:
+``python benchmarks/bench_sweep.py [--trials 6] [--epochs 2] [--repeats 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HIDDEN, BATCH, SEED = 32, 64, 0
+
+
+def job(root: Path, name: str, *, trials: int, epochs: int, tracking: str) -> dict[str, Any]:
+    return {
+        "name": "bench-sweep",
+        "seed": SEED,
+        "task": "classification",
+        "model": {
+            "inputs": [64],
+            "layers": [
+                {"type": "Linear", "out_features": HIDDEN},
+                "ReLU",
+                {"type": "Linear", "out_features": 10},
+            ],
+        },
+        "data": {
+            "source": {"type": "sklearn", "name": "digits"},
+            "transforms": [{"type": "standardize"}],
+            "split": {"method": "stratified", "ratios": {"train": 0.8, "val": 0.2}},
+        },
+        "train": {
+            "epochs": epochs,
+            "batch_size": BATCH,
+            "optimizer": {"name": "AdamW", "lr": 0.002},
+            "metrics": ["accuracy"],
+            "monitor": {"metric": "val/accuracy", "mode": "max"},
+            "progress": "none",
+        },
+        "tracking": {"backend": tracking},
+        "run": {"root": str(root)},
+        "sweep": {
+            "name": name,
+            "metric": "val/accuracy",
+            "direction": "maximize",
+            "n_trials": trials,
+            "sampler": {"type": "random", "seed": SEED},
+            "pruner": "none",
+            "params": {
+                "train.optimizer.lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}
+            },
+        },
+    }
+
+
+def digits_split() -> tuple[np.ndarray, ...]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    xt, xv, yt, yv = train_test_split(x, y, test_size=0.2, stratify=y, random_state=SEED)
+    mean, std = xt.mean(0), xt.std(0)
+    std[std == 0] = 1.0
+    return (xt - mean) / std, (xv - mean) / std, yt, yv
+
+
+def plain_objective(epochs: int) -> Any:
+    import torch
+    from torch import nn
+
+    def objective(trial: Any) -> float:
+        lr = trial.suggest_float("train.optimizer.lr", 1e-3, 1e-1, log=True)
+        xt, xv, yt, yv = digits_split()
+        x = torch.tensor(xt, dtype=torch.float32)
+        y = torch.tensor(yt)
+        torch.manual_seed(SEED)
+        net = nn.Sequential(nn.Linear(64, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 10))
+        opt = torch.optim.AdamW(net.parameters(), lr=lr)
+        loss_fn = nn.CrossEntropyLoss()
+        gen = torch.Generator().manual_seed(SEED)
+        best = 0.0
+        for _ in range(epochs):
+            net.train()
+            order = torch.randperm(len(x), generator=gen)
+            for start in range(0, len(x), BATCH):
+                rows = order[start : start + BATCH]
+                opt.zero_grad()
+                loss_fn(net(x[rows]), y[rows]).backward()
+                opt.step()
+            net.eval()
+            with torch.no_grad():
+                pred = net(torch.tensor(xv, dtype=torch.float32)).argmax(1).numpy()
+            best = max(best, float((pred == yv).mean()))
+        return best
+
+    return objective
+
+
+def run_plain(tmp: Path, trials: int, epochs: int) -> float:
+    import optuna
+
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp / 'plain.db'}",
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed=SEED),
+    )
+    start = time.perf_counter()
+    study.optimize(plain_objective(epochs), n_trials=trials)
+    return (time.perf_counter() - start) / trials
+
+
+def run_trainspec(tmp: Path, trials: int, epochs: int, tracking: str) -> float:
+    """One sweep in a shared runs root (one MLflow store, made during the warm-up)."""
+    from trainspec.experiments._sweep import run_sweep
+
+    spec = job(tmp.parent / "runs", tmp.name, trials=trials, epochs=epochs, tracking=tracking)
+    start = time.perf_counter()
+    result = run_sweep(spec)
+    assert result.counts.get("complete") == trials, result.counts
+    return (time.perf_counter() - start) / trials
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args, _ = parser.parse_known_args()
+    import optuna
+    import torch
+
+    optuna.logging.set_verbosity(logging.WARNING)
+    # One thread for both: a tiny MLP gains nothing from more, and a busy machine makes
+    # OpenMP threads spin against each other.
+    torch.set_num_threads(1)
+
+    def trainspec(tracking: str) -> Any:
+        return lambda t: run_trainspec(t, args.trials, args.epochs, tracking)
+
+    variants = {
+        "plain Optuna + PyTorch loop": lambda t: run_plain(t, args.trials, args.epochs),
+        "trainspec sweep, tracking none": trainspec("none"),
+        "trainspec sweep, MLflow store": trainspec("mlflow"),
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    with tempfile.TemporaryDirectory() as warm:  # imports, first MLflow store: not counted
+        for run in variants.values():
+            run(Path(tempfile.mkdtemp(dir=warm)))
+        for _ in range(args.repeats):
+            for name, run in variants.items():
+                times[name].append(run(Path(tempfile.mkdtemp(dir=warm))))
+    med = {name: statistics.median(t) for name, t in times.items()}
+    plain = med["plain Optuna + PyTorch loop"]
+    print(f"{args.trials} trials x {args.epochs} epochs of digits, median of {args.repeats}")
+    for name, seconds in med.items():
+        line = f"  {name:32s} {1000 * seconds:7.0f} ms/trial"
+        if not name.startswith("plain"):
+            line += f"  ratio {seconds / plain:5.2f}  overhead {1000 * (seconds - plain):7.0f} ms"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The Optuna side: storage errors, the trial budget, dead workers, seeds, samplers."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from trainspec.experiments._sweep_study import (
+    OWNER_ATTR,
+    SweepError,
+    claim_trial,
+    fail_dead_trials,
+    make_pruner,
+    make_sampler,
+    open_storage,
+    open_study,
+    trials_used,
+    worker_seed,
+)
+from trainspec.spec._schema_sweep import HeartbeatSpec, PrunerSpec, SamplerSpec
+
+BEAT = HeartbeatSpec()
+
+
+def _study(tmp: Path, url: str | None = None) -> optuna.Study:
+    storage = open_storage(url or f"sqlite:///{tmp / 'study.db'}", BEAT)
+    return open_study(
+        storage, "s", ["maximize"], make_sampler(SamplerSpec(type="random"), seed=0),
+        make_pruner(PrunerSpec(type="none"), prunes=False, epochs=1), create=True,
+    )  # fmt: skip
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_unreachable_storage_fails_before_any_trial(tmp_path: Path) -> None:
+    with pytest.raises(SweepError) as err:
+        open_storage(f"sqlite:///{tmp_path}/no/such/dir/study.db", BEAT)
+    assert "cannot open the sweep storage" in str(err.value)
+    assert "sweep.storage" in str(err.value)
+
+
+def test_missing_database_driver_names_the_package() -> None:
+    with pytest.raises(SweepError, match="pip install psycopg2-binary"):
+        open_storage("postgresql://user@127.0.0.1:1/db", BEAT)
+
+
+def test_journal_storage(tmp_path: Path) -> None:
+    study = _study(tmp_path, f"journal:{tmp_path / 'study.journal'}")
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    assert (tmp_path / "study.journal").is_file()
+    assert len(_study(tmp_path, f"journal:{tmp_path / 'study.journal'}").trials) == 1
+
+
+def test_a_study_with_other_directions_is_refused(tmp_path: Path) -> None:
+    _study(tmp_path)
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", BEAT)
+    with pytest.raises(SweepError, match="optimises"):
+        open_study(storage, "s", ["minimize"], optuna.samplers.RandomSampler(),
+                   optuna.pruners.NopPruner(), create=True)  # fmt: skip
+
+
+def test_claims_stop_at_the_budget(tmp_path: Path) -> None:
+    study = _study(tmp_path)
+    lock = tmp_path / "lock"
+    trials = [claim_trial(study, 3, lock, 0) for _ in range(4)]
+    assert [t is not None for t in trials] == [True, True, True, False]
+    first = trials[0]
+    assert first is not None
+    owner = first.user_attrs[OWNER_ATTR]
+    assert owner["pid"] > 0 and owner["host"] and owner["worker"] == 0
+
+
+def test_dead_workers_trials_are_failed_and_queued_again(tmp_path: Path) -> None:
+    study = _study(tmp_path)
+    lock = tmp_path / "lock"
+    done = claim_trial(study, 3, lock, 0)
+    assert done is not None
+    done.suggest_float("x", 0, 1)
+    study.tell(done, 0.5)
+    lost = claim_trial(study, 3, lock, 0)
+    assert lost is not None
+    x = lost.suggest_float("x", 0, 1)
+    owner = {**lost.user_attrs[OWNER_ATTR], "pid": _dead_pid(), "started": None}
+    lost.set_user_attr(OWNER_ATTR, owner)  # as if its worker had been killed
+    alive = claim_trial(study, 3, lock, 0)  # this process: alive, left alone
+    assert alive is not None
+
+    assert fail_dead_trials(study, BEAT) == [lost.number]
+    states = [t.state for t in study.get_trials()]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING]
+    retry = study.get_trials()[3]
+    assert retry.params == {"x": x} and retry.system_attrs["retry_history"] == [lost.number]
+    # The retry stands in for the failed trial: the budget is spent, but the retry still runs.
+    assert trials_used(study.get_trials()) == 3
+    again = claim_trial(study, 3, lock, 0)
+    assert again is not None and again.number == 3 and again.suggest_float("x", 0, 1) == x
+    assert claim_trial(study, 3, lock, 0) is None
+
+
+def test_a_failure_without_retry_counts_against_the_budget(tmp_path: Path) -> None:
+    study = _study(tmp_path)
+    trial = claim_trial(study, 2, tmp_path / "lock", 0)
+    assert trial is not None
+    study.tell(trial, state=TrialState.FAIL)
+    assert trials_used(study.get_trials()) == 1
+
+
+def test_worker_seeds() -> None:
+    assert worker_seed(7, 0, 0) == 7  # a fresh one-worker sweep keeps the spec's seed
+    seeds = {worker_seed(7, w, n) for w in range(3) for n in (0, 5)}
+    assert len(seeds) == 6
+
+
+@pytest.mark.parametrize("kind", ["grid", "random", "tpe", "cmaes", "qmc", "nsga2"])
+def test_every_sampler_builds(kind: str) -> None:
+    assert isinstance(make_sampler(SamplerSpec(type=kind), seed=1), optuna.samplers.BaseSampler)
+
+
+def test_sampler_settings_are_checked() -> None:
+    spec = SamplerSpec.model_validate({"type": "tpe", "n_startup_trail": 3})
+    with pytest.raises(SweepError, match="does not take these settings"):
+        make_sampler(spec, seed=0)
+
+
+def test_pruners() -> None:
+    hyper = make_pruner(PrunerSpec(type="hyperband"), prunes=True, epochs=9)
+    assert isinstance(hyper, optuna.pruners.HyperbandPruner)
+    median = make_pruner(PrunerSpec.model_validate({"type": "median", "n_warmup_steps": 2}),
+                         prunes=True, epochs=9)  # fmt: skip
+    assert isinstance(median, optuna.pruners.MedianPruner)
+    off = make_pruner(PrunerSpec(type="median"), prunes=False, epochs=9)
+    assert isinstance(off, optuna.pruners.NopPruner)
+
+
+def test_a_trial_whose_heartbeat_stops_is_failed_and_queued_again(tmp_path: Path) -> None:
+    import time
+
+    from trainspec.experiments._sweep_study import heartbeat
+
+    beat = HeartbeatSpec(interval=1, grace_period=2, max_retry=1)
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", beat)
+    study = open_study(storage, "s", ["maximize"], optuna.samplers.RandomSampler(seed=0),
+                       optuna.pruners.NopPruner(), create=True)  # fmt: skip
+    trial = claim_trial(study, 5, tmp_path / "lock", 0)
+    assert trial is not None
+    trial.suggest_int("n", 1, 9)
+    with heartbeat(storage, trial._trial_id):
+        time.sleep(0.2)
+    assert fail_dead_trials(study, beat) == []  # beating recently, and this process lives
+    time.sleep(2.5)  # silent for longer than the grace period: another host would see it dead
+    fail_dead_trials(study, beat)
+    states = [t.state for t in study.get_trials()]
+    assert states == [TrialState.FAIL, TrialState.WAITING]
+    assert study.get_trials()[1].params == trial.params
+
+
+def test_an_unsigned_running_trial_is_dead_after_the_grace_period() -> None:
+    import datetime as dt
+
+    from trainspec.experiments._sweep_study import _is_dead
+
+    def running(age: float, owner: dict[str, object] | None) -> optuna.trial.FrozenTrial:
+        trial = optuna.trial.create_trial(state=TrialState.RUNNING)
+        trial.datetime_start = dt.datetime.now() - dt.timedelta(seconds=age)
+        if owner is not None:
+            trial.set_user_attr(OWNER_ATTR, owner)
+        return trial
+
+    assert not _is_dead(running(5, None), "h", grace=60)  # may be signing itself right now
+    assert _is_dead(running(61, None), "h", grace=60)
+    assert not _is_dead(running(600, {"host": "other", "pid": 1}), "h", grace=60)
+    assert _is_dead(running(0, {"host": "h", "pid": _dead_pid()}), "h", grace=60)
