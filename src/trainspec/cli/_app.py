@@ -197,7 +197,14 @@ def model_summary(
     job = loaded.job
     allow = job.allow_imports if job is not None else []
     seed = job.seed if job is not None else None
-    model = build_model(loaded.arch, allow_imports=allow, seed=seed)
+    shapes = None
+    if job is not None:
+        # A job spec's data fixes the shapes the architecture leaves open (samples per epoch).
+        from trainspec.data import prepare_data
+
+        prepared = prepare_data(job.data, seed=job.seed, task=job.task, allow_imports=allow)
+        shapes = prepared.input_shapes
+    model = build_model(loaded.arch, input_shapes=shapes, allow_imports=allow, seed=seed)
     if not isinstance(model, TorchModel):
         out.print(f"{type(model).__name__}: a scikit-learn estimator has no layer summary")
         return
