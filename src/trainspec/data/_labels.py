@@ -121,8 +121,8 @@ def encode_target(data: Assembled, task: str, ignore: Sequence[int | str] = ()) 
     ):
         codes[~ignored] = target[~ignored].astype(np.int64)
         names = [str(n) for n in meta_names]
-        values = [str(i) for i in range(len(names))]
-        return Labels("classification", codes, names, values)
+        raw_values = [str(i) for i in range(len(names))]
+        return Labels("classification", codes, names, raw_values)
     codes[~ignored] = np.searchsorted(classes, target[~ignored])
     names = [str(c.item() if isinstance(c, np.generic) else c) for c in classes]
     return Labels("classification", codes, names)

@@ -202,7 +202,7 @@ def test_predict_outputs_pads_sequences_of_different_lengths_with_nan() -> None:
     from trainspec.engine import predict_outputs
 
     class Nights:
-        lengths = [3, 5, 2]
+        lengths = (3, 5, 2)
 
         def __len__(self) -> int:
             return 3
