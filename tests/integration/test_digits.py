@@ -41,11 +41,12 @@ def test_digits_trains_and_writes_the_run_files(cli, tmp_path: Path) -> None:  #
 def test_default_run_dir_is_fresh_under_runs(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     res = cli("train", str(DIGITS), "train.epochs=1", "--quiet")
     assert res.returncode == 0, res.stderr
-    created = [
-        p for p in (tmp_path / "runs").iterdir() if p.is_dir() and not p.name.startswith(".")
-    ]
-    assert len(created) == 1
+    runs = tmp_path / "runs"
+    created = [p for p in runs.iterdir() if (p / "config.yaml").is_file()]
+    assert len(created) == 1, created
     assert created[0].name.startswith("digits-mlp-")
+    # The embedded MLflow store lives beside the runs.
+    assert (runs / "mlflow.db").is_file()
     assert str(created[0].name) in res.stdout
 
 
