@@ -156,7 +156,7 @@ def test_a_trial_whose_heartbeat_stops_is_failed_and_queued_again(tmp_path: Path
     with heartbeat(storage, trial._trial_id):
         time.sleep(0.2)
     assert fail_dead_trials(study, beat) == []  # beating recently, and this process lives
-    time.sleep(2.5)  # silent for longer than the grace period: another host would see it dead
+    time.sleep(4.0)  # silent for twice the grace period: another host would see it dead
     fail_dead_trials(study, beat)
     states = [t.state for t in study.get_trials()]
     assert states == [TrialState.FAIL, TrialState.WAITING]
