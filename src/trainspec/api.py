@@ -9,10 +9,23 @@ from trainspec.errors import TrainspecError
 from trainspec.spec import JobSpec, load_spec
 
 if TYPE_CHECKING:
-    from trainspec.data import FoldData
+    from trainspec.data import FoldData, PreparedData
     from trainspec.models import Model
 
-__all__ = ["split_arrays", "train_model"]
+__all__ = ["build_job_model", "split_arrays", "train_model"]
+
+
+def build_job_model(job: JobSpec, prepared: PreparedData) -> Model:
+    """The job's model, sized by the prepared data's input shapes and task."""
+    from trainspec.models import build_model
+
+    return build_model(
+        job.model,
+        input_shapes=prepared.input_shapes,
+        allow_imports=job.allow_imports,
+        seed=job.seed,
+        task=prepared.task,
+    )
 
 
 def split_arrays(fold: FoldData, name: str) -> tuple[Any, Any]:
@@ -61,20 +74,14 @@ def train_model(X: Any, y: Any, config: Mapping[str, Any] | JobSpec) -> Model:
     """
     from trainspec.data import prepare_data
     from trainspec.engine import fit
-    from trainspec.models import SklearnModel, TorchModel, build_model
+    from trainspec.models import SklearnModel, TorchModel
 
     job = _job_from_config(config)
     prepared = prepare_data(
         job.data, seed=job.seed, task=job.task, allow_imports=job.allow_imports, arrays=(X, y)
     )
     fold = prepared.fold(0)
-    model = build_model(
-        job.model,
-        input_shapes=prepared.input_shapes,
-        allow_imports=job.allow_imports,
-        seed=job.seed,
-        task=prepared.task,
-    )
+    model = build_job_model(job, prepared)
     if isinstance(model, SklearnModel):
         x_train, y_train = split_arrays(fold, "train")
         model.fit(x_train, y_train)

@@ -146,20 +146,15 @@ def _print_result(result: Any) -> None:
 
 
 def _dry_run(loaded: Any) -> None:
+    from trainspec.api import build_job_model
     from trainspec.data import prepare_data
-    from trainspec.models import TorchModel, build_model, summarize
+    from trainspec.models import TorchModel, summarize
 
     job = loaded.job
     if job is None:
         raise typer.BadParameter("--dry-run needs a job spec", param_hint="SPEC")
     prepared = prepare_data(job.data, seed=job.seed, task=job.task, allow_imports=job.allow_imports)
-    model = build_model(
-        job.model,
-        input_shapes=prepared.input_shapes,
-        allow_imports=job.allow_imports,
-        seed=job.seed,
-        task=prepared.task,
-    )
+    model = build_job_model(job, prepared)
     sizes = {name: len(idx) for name, idx in prepared.splits.folds[0].items()}
     out.print(f"data: {prepared.n_samples} samples, task {prepared.task}, splits {sizes}")
     if not isinstance(model, TorchModel):

@@ -230,19 +230,14 @@ def _train_fold(
     progress: str | None,
     callbacks: Sequence[Callback],
 ) -> dict[str, Any]:
-    from trainspec.models import SklearnModel, TorchModel, build_model
+    from trainspec.api import build_job_model
+    from trainspec.models import SklearnModel, TorchModel
 
     job = loaded.job
     assert job is not None
     fold_dir.mkdir(parents=True, exist_ok=True)
     fold.transforms.save(fold_dir / "transforms")
-    model = build_model(
-        job.model,
-        input_shapes=prepared.input_shapes,
-        allow_imports=job.allow_imports,
-        seed=job.seed,
-        task=prepared.task,
-    )
+    model = build_job_model(job, prepared)
     if isinstance(model, SklearnModel):
         return _fit_sklearn(model, job, prepared, fold, fold_dir, callbacks)
     assert isinstance(model, TorchModel)
