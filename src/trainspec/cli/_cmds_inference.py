@@ -1,4 +1,4 @@
-"""``trainspec predict | export | serve | monitor``: a trained run put to use.
+"""``trainspec predict | evaluate | export | serve | monitor``: a trained run put to use.
 
 Heavy modules (torch, pandas, FastAPI) are imported inside the commands, so ``--help`` stays
 fast. Errors are ``TrainspecError``s: the CLI prints them and exits 2.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -65,6 +65,75 @@ def predict(
         allow_imports=allow_import or (),
     )
     out.print(f"wrote predictions to {path}")
+
+
+def evaluate(
+    run: RunArg,
+    data: Annotated[
+        Path, typer.Option("--data", help="Labelled data: CSV, Parquet, NPY, NPZ or HDF5.")
+    ],
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split",
+            help="train, val, test (samples of the run's split, from splits.json) or all.",
+        ),
+    ] = "all",
+    fold: Fold = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Also score per value of this key (a subject).")
+    ] = None,
+    splits_from: Annotated[
+        Path | None,
+        typer.Option("--splits-from", help="Take the split from this run's splits.json."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Also write the JSON object to this file.")
+    ] = None,
+    checkpoint: Checkpoint = "best",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
+    allow_import: Allow = None,
+) -> None:
+    """Score a run on labelled data with its own metrics (plus a confusion matrix)."""
+    from trainspec.inference import evaluate_run
+
+    result = evaluate_run(
+        run,
+        data,
+        split=split,
+        fold=fold,
+        by=by,
+        splits_from=splits_from,
+        checkpoint=checkpoint,
+        batch_size=batch_size,
+        allow_imports=allow_import or (),
+    )
+    report = result.to_dict()
+    if out_file is not None:
+        from trainspec.experiments import write_json
+
+        write_json(out_file, report)
+    if as_json:
+        out.print(json.dumps(report), markup=False)
+        return
+    _render_evaluation(report)
+    if out_file is not None:
+        out.print(f"wrote {out_file}")
+
+
+def _render_evaluation(report: dict[str, Any]) -> None:
+    split = report["split"] if report["split"] == "all" else f"{report['split']} split"
+    title = f"{report['run']} on {report['data']} ({split}, {report['n']} samples)"
+    render_table(title, ["metric", "value"], [[k, v] for k, v in report["metrics"].items()])
+    if report["confusion"] is not None:
+        names = report["classes"] or [str(i) for i in range(len(report["confusion"]))]
+        rows = [[f"true {n}", *row] for n, row in zip(names, report["confusion"], strict=True)]
+        render_table("confusion (rows: true, columns: predicted)", ["", *names], rows)
+    if report["by"]:
+        names = list(next(iter(report["by"].values()))["metrics"])
+        rows = [[g, v["n"], *v["metrics"].values()] for g, v in report["by"].items()]
+        render_table(f"by {report['by_key']}", [report["by_key"], "n", *names], rows)
 
 
 def export(
@@ -174,6 +243,7 @@ def monitor(
 def register(app: typer.Typer) -> None:
     """Add the inference commands to the ``trainspec`` app."""
     app.command()(predict)
+    app.command()(evaluate)
     app.command()(export)
     app.command()(serve)
     app.command()(monitor)

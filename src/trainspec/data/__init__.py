@@ -14,7 +14,7 @@ from trainspec.data._batch import (
     Batch,
     BatchSource,
 )
-from trainspec.data._inference import InferenceData, prepare_inference
+from trainspec.data._inference import InferenceData, encode_labels, prepare_inference
 from trainspec.data._inspect import inspect_data
 from trainspec.data._loaders import DatasetBatchSource, TensorBatchSource
 from trainspec.data._pipeline import FittedTransforms
@@ -39,6 +39,7 @@ __all__ = [
     "SplitPlan",
     "TensorBatchSource",
     "Transform",
+    "encode_labels",
     "inspect_data",
     "prepare_data",
     "prepare_inference",

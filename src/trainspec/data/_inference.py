@@ -19,7 +19,7 @@ from trainspec.data._sources import SourceContext, get_source
 from trainspec.errors import DataError
 from trainspec.spec import DataSpec
 
-__all__ = ["InferenceData", "prepare_inference"]
+__all__ = ["InferenceData", "encode_labels", "prepare_inference"]
 
 
 @dataclass
@@ -30,7 +30,8 @@ class InferenceData:
     has_target: bool
 
 
-def _encode(target: np.ndarray, transforms: FittedTransforms) -> np.ndarray:
+def encode_labels(target: np.ndarray, transforms: FittedTransforms) -> np.ndarray:
+    """Raw targets as the run's training codes (classes it never saw: ``IGNORE_INDEX``)."""
     if transforms.info.get("task") != "classification":
         return target.astype(np.float32)
     names = [str(n) for n in transforms.info.get("class_names") or []]
@@ -74,7 +75,7 @@ def prepare_inference(
     target = None
     if keep_target and data.target is not None:
         dtype = torch.int64 if transforms.info.get("task") == "classification" else torch.float32
-        target = torch.from_numpy(_encode(data.target, transforms)).to(dtype)
+        target = torch.from_numpy(encode_labels(data.target, transforms)).to(dtype)
     source = TensorBatchSource(
         {k: torch.from_numpy(v) for k, v in inputs.items()},
         positions=np.arange(data.n_samples),

@@ -9,7 +9,7 @@ section (initial weights, freezing, parameter groups, unfreezing schedule) befor
 from trainspec.engine._callbacks import Callback, LogLines
 from trainspec.engine._checkpoint import MODEL_FILE, Checkpoint, load_checkpoint, load_latest
 from trainspec.engine._device import AnyForward, Forward, default_forward, resolve_device
-from trainspec.engine._evaluate import evaluate, predict_outputs
+from trainspec.engine._evaluate import evaluate, predict_outputs, resolve_metrics
 from trainspec.engine._finetune import (
     LOAD_REPORT_FILE,
     FinetunePlan,
@@ -47,6 +47,7 @@ __all__ = [
     "prepare_finetune",
     "resolve_device",
     "resolve_init_path",
+    "resolve_metrics",
     "seed_everything",
     "seed_worker",
 ]

@@ -7,6 +7,7 @@ lists, compares and promotes runs; ``write_report`` makes a self-contained HTML 
 
 from trainspec.experiments._report import write_report
 from trainspec.experiments._run import RunResult, compat_fields, run_experiment
+from trainspec.experiments._rundir import atomic_write_text, read_json, write_json
 from trainspec.experiments._runs import (
     RunInfo,
     compare_runs,
@@ -25,15 +26,18 @@ __all__ = [
     "RunResult",
     "SweepError",
     "SweepResult",
+    "atomic_write_text",
     "best_trial_spec",
     "compare_runs",
     "compat_fields",
     "export_best",
     "find_runs",
     "promote_run",
+    "read_json",
     "resolve_run",
     "run_details",
     "run_experiment",
     "run_sweep",
+    "write_json",
     "write_report",
 ]

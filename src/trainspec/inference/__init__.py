@@ -16,6 +16,7 @@ from trainspec.inference._drift import (
     ks_statistic,
     psi,
 )
+from trainspec.inference._evaluate import SPLITS, Evaluation, evaluate_run
 from trainspec.inference._export import EXPORT_FORMATS, ExportResult, export_run
 from trainspec.inference._monitor import build_reference, load_reference, monitor_run
 from trainspec.inference._predict import predict_run
@@ -25,8 +26,10 @@ from trainspec.inference._service import ModelService, ServeOptions
 
 __all__ = [
     "EXPORT_FORMATS",
+    "SPLITS",
     "DriftAccumulator",
     "DriftReport",
+    "Evaluation",
     "ExportResult",
     "FeatureDrift",
     "InferenceError",
@@ -38,6 +41,7 @@ __all__ = [
     "ServeOptions",
     "build_reference",
     "create_app",
+    "evaluate_run",
     "export_run",
     "feature_matrix",
     "ks_statistic",

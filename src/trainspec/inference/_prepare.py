@@ -30,6 +30,7 @@ class PreparedChunk:
     offsets: np.ndarray | None  # (N + 1,) row offsets when a sample is a record
     ids: np.ndarray | None  # (N,) the id key, or record names
     target: np.ndarray | None  # raw target values, per sample or per row
+    groups: np.ndarray | None = None  # (N,) a grouping key's values, when asked for
 
     @property
     def n_rows(self) -> int:
@@ -74,12 +75,28 @@ def inference_spec(spec: DataSpec, transforms: FittedTransforms, table: KeyTable
     return spec.model_copy(update=update)
 
 
-def prepare_chunk(spec: DataSpec, transforms: FittedTransforms, table: KeyTable) -> PreparedChunk:
-    """Inputs, ids and targets of ``table`` as the run's model takes them."""
-    data = assemble(inference_spec(spec, transforms, table), table)
+def prepare_chunk(
+    spec: DataSpec,
+    transforms: FittedTransforms,
+    table: KeyTable,
+    *,
+    group: str | None = None,
+    id_key: str | None = None,
+) -> PreparedChunk:
+    """Inputs, ids and targets of ``table`` as the run's model takes them; ``group`` names a
+    key whose per-sample values to keep, ``id_key`` one to use for the ids instead of the
+    spec's ``data.id``."""
+    mapped = inference_spec(spec, transforms, table)
+    if group is not None or id_key is not None:
+        names = table.names()
+        update = {"group": group} if group is not None else {}
+        if id_key is not None and id_key in names:
+            update["id"] = id_key
+        mapped = mapped.model_copy(update=update)
+    data = assemble(mapped, table)
     data = apply_signal(transforms.steps, data)
     inputs = transforms.transform(data)
     ids = data.ids
     if ids is None and data.offsets is not None and "record" in table.record_keys:
         ids = table.record_keys["record"]
-    return PreparedChunk(inputs, data.n_samples, data.offsets, ids, data.target)
+    return PreparedChunk(inputs, data.n_samples, data.offsets, ids, data.target, data.groups)
