@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "DataError",
+    "IntegrityError",
     "ModelError",
     "Problem",
     "RegistryError",
     "SpecError",
+    "StorageError",
     "TrainingError",
     "TrainspecError",
     "closest",
@@ -116,3 +118,12 @@ class ModelError(TrainspecError):
 
 class TrainingError(TrainspecError):
     """Training that cannot start or go on: a bad optimiser, a non-finite loss, a bad resume."""
+
+
+class IntegrityError(TrainspecError):
+    """A checkpoint or model directory whose files do not match their manifest's checksums."""
+
+
+class StorageError(TrainspecError):
+    """A write that failed for want of space or permission: a full disk, a read-only file
+    system, a folder the user may not write to."""

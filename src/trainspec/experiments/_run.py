@@ -93,7 +93,8 @@ def _choose_run_dir(loaded: LoadedSpec, run_dir: Path | None, resume: bool) -> P
             raise TrainspecError("--resume needs --run-dir naming the run to continue")
         fallback = Path(loaded.files[0]).stem if loaded.files else "run"
         name = job.run.name or job.name or fallback
-        return new_run_dir(Path(job.run.root), name, loaded.hash)
+        what = "run.name" if job.run.name else ("job name" if job.name else "spec file name")
+        return new_run_dir(Path(job.run.root), name, loaded.hash, what=what)
     if resume:
         if not run_dir.is_dir():
             raise TrainspecError(f"cannot resume: run directory {run_dir} does not exist")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
-import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -15,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from trainspec.errors import TrainspecError
+from trainspec.files import atomic_write_text, path_under, safe_name
 
 __all__ = [
     "atomic_write_text",
@@ -27,17 +26,6 @@ __all__ = [
 _PACKAGES = ("trainspec", "torch", "numpy", "pandas", "scikit-learn", "pydantic", "safetensors")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` so that a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
@@ -46,15 +34,15 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "run"
+def new_run_dir(root: Path, name: str, spec_hash: str, *, what: str = "run name") -> Path:
+    """A fresh directory under ``root``: ``NAME-YYYYmmdd-HHMMSS-HASH6`` (suffixed if taken).
 
-
-def new_run_dir(root: Path, name: str, spec_hash: str) -> Path:
-    """A fresh directory under ``root``: ``NAME-YYYYmmdd-HHMMSS-HASH6`` (suffixed if taken)."""
+    ``name`` goes through ``safe_name`` (the cleaned name is logged when it changes), so the
+    directory is always a child of ``root``.
+    """
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = f"{_slug(name)}-{stamp}-{spec_hash[:6]}"
-    candidate = root / base
+    base = f"{safe_name(name, what=what, fallback='run')}-{stamp}-{spec_hash[:6]}"
+    candidate = path_under(root, base)
     n = 1
     while True:
         try:
@@ -62,7 +50,7 @@ def new_run_dir(root: Path, name: str, spec_hash: str) -> Path:
             return candidate
         except FileExistsError:
             n += 1
-            candidate = root / f"{base}-{n}"
+            candidate = path_under(root, f"{base}-{n}")
 
 
 def _git(args: list[str], cwd: Path) -> str | None:

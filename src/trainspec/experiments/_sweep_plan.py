@@ -11,6 +11,7 @@ from typing import Any
 from trainspec.errors import Problem, SpecError, TrainspecError, closest
 from trainspec.experiments._sweep_space import SearchSpace
 from trainspec.experiments._sweep_study import storage_url
+from trainspec.files import path_under, safe_name
 from trainspec.spec import LoadedSpec, load_spec, spec_hash
 from trainspec.spec._schema_sweep import SweepSpec
 
@@ -191,8 +192,9 @@ def plan_from_data(
     if sweep.sampler.type == "grid":
         space.grid()  # a float without a step fails here, before any trial
     fallback = Path(files[0]).stem if files else "sweep"
-    name = sweep.name or job.name or fallback
-    sweep_dir = Path(job.run.root) / "sweeps" / name
+    what = "sweep.name" if sweep.name else ("job name" if job.name else "spec file name")
+    name = safe_name(sweep.name or job.name or fallback, what=what, fallback="sweep")
+    sweep_dir = path_under(Path(job.run.root), "sweeps", name)
     return SweepPlan(
         name=name,
         sweep_dir=sweep_dir,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainspec.files import safe_name, safe_relpath
 from trainspec.tracking._base import RunStatus, TrackerBase, TrackingError, check_status
 from trainspec.tracking._buffer import MetricBuffer, MetricPoint
 from trainspec.tracking._mlflow_store import connect, ensure_experiment, mlflow_errors
@@ -263,13 +264,16 @@ class MlflowTracker(TrackerBase):
             log.debug("tracking.log_artifacts is off: %s not logged", path)
             return
         client = self.connect()
+        # The artifact path becomes a folder of the artifact store (a local one included).
+        where = safe_relpath(artifact_path, what="artifact path") if artifact_path else None
         try:
             with mlflow_errors(self.uri, f"store artifact {path}"):
                 if path.is_dir():
                     # A directory keeps its own name: checkpoints/best -> best/...
-                    client.log_artifacts(run_id, str(path), artifact_path or path.name)
+                    name = safe_name(path.name, what="artifact name", fallback="artifact")
+                    client.log_artifacts(run_id, str(path), where or name)
                 else:
-                    client.log_artifact(run_id, str(path), artifact_path)
+                    client.log_artifact(run_id, str(path), where or None)
         except TrackingError as exc:
             self._failed(f"store artifact {path}", exc)
 

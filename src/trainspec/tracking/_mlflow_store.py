@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainspec.files import path_under, safe_name
 from trainspec.tracking._base import TrackingError
 
 if TYPE_CHECKING:
@@ -48,10 +48,6 @@ def _sqlite_file(uri: str) -> Path | None:
     return None if path in ("", ":memory:") else Path(path)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "experiment"
-
-
 def default_artifact_location(uri: str, experiment: str) -> str | None:
     """Artifacts of a new experiment in a SQLite store go beside the database file.
 
@@ -61,7 +57,8 @@ def default_artifact_location(uri: str, experiment: str) -> str | None:
     db = _sqlite_file(uri)
     if db is None:
         return None
-    return (db.resolve().parent / ARTIFACTS_DIR / _slug(experiment)).as_uri()
+    folder = safe_name(experiment, what="tracking.experiment", fallback="experiment")
+    return path_under(db.resolve().parent / ARTIFACTS_DIR, folder).as_uri()
 
 
 def _probe(uri: str, timeout: float) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from trainspec.files import safe_relpath
 from trainspec.tracking._base import RunStatus, TrackerBase, TrackingError, check_status
 from trainspec.tracking._buffer import MetricBuffer
 from trainspec.tracking._params import flatten_params
@@ -139,6 +140,8 @@ class WandbTracker(TrackerBase):
         if not self.log_artifacts:
             return
         wandb = _import_wandb()
+        if artifact_path:
+            artifact_path = safe_relpath(artifact_path, what="artifact path") or None
         name = _safe(artifact_path or path.name)
         artifact = wandb.Artifact(name=f"{self._run_id}-{name}", type="trainspec")
         if path.is_dir():

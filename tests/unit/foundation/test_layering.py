@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[3] / "src" / "trainspec"
 # Lower number = lower layer. A module may import its own layer or any lower one.
 LAYERS = {
     "errors": 0,
+    "files": 0,
     "spec": 0,
     "registry": 1,
     "metrics": 2,

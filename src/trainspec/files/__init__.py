@@ -1,0 +1,40 @@
+"""Files a run writes and reads: safe names, atomic writes, checksummed directories.
+
+This package sits with ``errors`` and ``spec`` at the bottom of the layers and imports nothing
+heavy, so every layer (pipelines included) cleans names and verifies manifests the same way.
+"""
+
+from trainspec.files._manifest import (
+    MANIFEST,
+    fsync_dir,
+    sha256_file,
+    verify_manifest,
+    write_manifest,
+)
+from trainspec.files._names import MAX_NAME_LENGTH, path_under, safe_name, safe_relpath
+from trainspec.files._write import (
+    atomic_write_bytes,
+    atomic_write_text,
+    free_space,
+    is_storage_error,
+    storage_error,
+    storage_errors,
+)
+
+__all__ = [
+    "MANIFEST",
+    "MAX_NAME_LENGTH",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "free_space",
+    "fsync_dir",
+    "is_storage_error",
+    "path_under",
+    "safe_name",
+    "safe_relpath",
+    "sha256_file",
+    "storage_error",
+    "storage_errors",
+    "verify_manifest",
+    "write_manifest",
+]
