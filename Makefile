@@ -8,6 +8,8 @@ EXTRAS ?= all,dev
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.trainspec-installed
 PYTEST_ARGS ?=
+# Tests run in parallel (pytest-xdist), one worker per core; `make pytest PYTEST_WORKERS=0` runs serially.
+PYTEST_WORKERS ?= auto
 
 .PHONY: install demo test lint typecheck pytest bench clean
 
@@ -33,7 +35,7 @@ typecheck: install
 	$(BIN)/mypy src/trainspec
 
 pytest: install
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -8,6 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# A loaded 2-core machine (or a cold start, when the strategies' first draws are slow) must not
+# turn property tests into flaky "too slow" failures: no deadline, no too_slow health check.
+# CI draws the same number of examples as a developer's run, so a failure reproduces locally.
+settings.register_profile(
+    "trainspec",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    max_examples=60,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "trainspec"))
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

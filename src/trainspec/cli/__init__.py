@@ -22,6 +22,8 @@ def _configure_logging() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from rich.markup import escape
+
     from trainspec.cli._app import app
     from trainspec.cli._console import err
     from trainspec.errors import TrainspecError
@@ -30,7 +32,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="trainspec")
     except TrainspecError as exc:
-        err.print(f"[bold red]error[/]: {exc}", markup=True, highlight=False)
+        # Messages hold brackets (``pip install 'trainspec[tracking]'``, ``layers[2]``): escape
+        # them, or rich would read them as markup and drop them.
+        err.print(f"[bold red]error[/]: {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")

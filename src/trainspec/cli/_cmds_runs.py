@@ -166,7 +166,7 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 5000,
     ) -> None:
         """MLflow's UI over the runs' tracking store, on 127.0.0.1."""
-        from trainspec.experiments._runs import run_ui
+        from trainspec.experiments._ui import run_ui
 
         run_ui(root=root, uri=uri, port=port, announce=lambda line: out.print(line, markup=False))
 

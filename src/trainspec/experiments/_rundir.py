@@ -1,4 +1,4 @@
-"""The run directory: the unit of reproducibility (see DESIGN, "A run on disk")."""
+"""The run directory: the unit of reproducibility (see docs/architecture.md, "A run on disk")."""
 
 from __future__ import annotations
 

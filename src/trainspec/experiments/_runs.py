@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,6 @@ __all__ = [
     "promote_run",
     "resolve_run",
     "run_details",
-    "run_ui",
     "ui_command",
 ]
 
@@ -311,20 +309,3 @@ def ui_command(*, root: str | Path = "runs", uri: str | None = None, port: int =
         "--host", "127.0.0.1",
         "--port", str(port),
     ]  # fmt: skip
-
-
-def run_ui(
-    *,
-    root: str | Path = "runs",
-    uri: str | None = None,
-    port: int = 5000,
-    announce: Callable[[str], None] | None = None,
-) -> int:
-    """Run MLflow's UI until it is stopped (Ctrl-C); returns its exit status."""
-    command = ui_command(root=root, uri=uri, port=port)
-    if announce is not None:
-        announce(f"MLflow UI on http://127.0.0.1:{port} over {command[5]} (Ctrl-C stops it)")
-    try:
-        return subprocess.run(command, check=False).returncode
-    except KeyboardInterrupt:
-        return 130

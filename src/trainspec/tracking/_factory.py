@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 from pathlib import Path
 
 from trainspec.spec._schema_tracking import TrackingSpec
@@ -15,6 +17,12 @@ __all__ = ["DEFAULT_EXPERIMENT", "create_tracker"]
 
 DEFAULT_EXPERIMENT = "trainspec"
 
+log = logging.getLogger(__name__)
+
+
+def _mlflow_installed() -> bool:
+    return importlib.util.find_spec("mlflow") is not None
+
 
 def create_tracker(
     spec: TrackingSpec | None = None,
@@ -27,12 +35,25 @@ def create_tracker(
     ``runs_root`` holds the embedded MLflow store (``mlflow.db``, ``mlartifacts/``) when no
     tracking URI is set. The experiment is ``spec.experiment``, else ``job_name``, else
     ``"trainspec"``. A wandb backend without the wandb package fails here, with the install
-    command.
+    command. The default backend (MLflow, not named in the spec) falls back to recording in the
+    run directory only when MLflow is not installed (the bare ``pip install trainspec``).
     """
     spec = spec if spec is not None else TrackingSpec()
     root = Path(runs_root)
     experiment = spec.experiment or job_name or DEFAULT_EXPERIMENT
     if spec.backend == "none":
+        return NullTracker()
+    if (
+        spec.backend == "mlflow"
+        and "backend" not in spec.model_fields_set
+        and not (_mlflow_installed())
+    ):
+        # The default install has no MLflow: the run directory still records everything, and
+        # a spec that asks for MLflow by name still fails with the install command.
+        log.warning(
+            "MLflow is not installed: this run is recorded in its run directory only "
+            "(pip install 'trainspec[tracking]' to track runs in MLflow)"
+        )
         return NullTracker()
     if spec.backend == "wandb":
         require_wandb()

@@ -1,4 +1,4 @@
-"""Imports go down the layers of DESIGN.md, never up: checked over the package's source."""
+"""Imports go down the layers of docs/architecture.md, never up: checked over the source."""
 
 from __future__ import annotations
 
@@ -65,7 +65,9 @@ def test_imports_only_go_down(path: Path) -> None:
     own = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
     if own in NEUTRAL:
         return
-    assert own in LAYERS, f"{own} is not placed in a layer: add it to LAYERS and DESIGN.md"
+    assert own in LAYERS, (
+        f"{own} is not placed in a layer: add it to LAYERS and docs/architecture.md"
+    )
     for line, name in _imports(path):
         layer = _layer_of(name)
         if layer is None or layer in NEUTRAL or layer == own:
