@@ -299,12 +299,14 @@ def _render_inspection(report: dict[str, Any]) -> None:
 def _register_command_groups() -> None:
     # Each command group lives in its own module, importing only typer at module level.
     from trainspec.cli._cmds_inference import register as register_inference
+    from trainspec.cli._cmds_pipeline import register as register_pipeline
     from trainspec.cli._cmds_runs import register as register_runs
     from trainspec.cli._cmds_sweep import register as register_sweep
 
     register_inference(app)
     register_sweep(app)
     register_runs(app)
+    register_pipeline(app)
 
 
 _register_command_groups()

@@ -13,10 +13,32 @@ from trainspec.spec._jsonschema import SCHEMA_FILES, json_schemas, write_schemas
 from trainspec.spec._load import LoadedSpec, load_spec
 from trainspec.spec._override import Override, apply_overrides, parse_overrides
 from trainspec.spec._paths import Origin
+from trainspec.spec._pipeline import (
+    OWN,
+    REF,
+    LoadedPipeline,
+    StepRef,
+    is_pipeline_spec,
+    load_pipeline,
+    step_refs,
+)
 from trainspec.spec._schema import JobSpec, RunSpec
 from trainspec.spec._schema_data import DataSpec, LoaderSpec, SplitSpec, TransformSpec
 from trainspec.spec._schema_finetune import FinetuneSpec, InitSpec, ParamGroupSpec, UnfreezeSpec
 from trainspec.spec._schema_model import ArchSpec, GraphArch, ImportedModel, SequentialArch
+from trainspec.spec._schema_pipeline import (
+    STEP_OUTPUTS,
+    CommandStep,
+    EvaluateStep,
+    ExportStep,
+    PipelineSpec,
+    PredictStep,
+    PromoteStep,
+    ReportStep,
+    StepSpec,
+    SweepStep,
+    TrainStep,
+)
 from trainspec.spec._schema_sweep import SweepSpec
 from trainspec.spec._schema_tracking import TrackingSpec
 from trainspec.spec._schema_train import (
@@ -30,16 +52,23 @@ from trainspec.spec._schema_train import (
 )
 
 __all__ = [
+    "OWN",
+    "REF",
     "SCHEMA_FILES",
+    "STEP_OUTPUTS",
     "ArchSpec",
     "CheckpointSpec",
+    "CommandStep",
     "DataSpec",
     "EarlyStoppingSpec",
+    "EvaluateStep",
+    "ExportStep",
     "FinetuneSpec",
     "GraphArch",
     "ImportedModel",
     "InitSpec",
     "JobSpec",
+    "LoadedPipeline",
     "LoadedSpec",
     "LoaderSpec",
     "LossSpec",
@@ -49,23 +78,34 @@ __all__ = [
     "Origin",
     "Override",
     "ParamGroupSpec",
+    "PipelineSpec",
+    "PredictStep",
+    "PromoteStep",
+    "ReportStep",
     "RunSpec",
     "SchedulerSpec",
     "Section",
     "SequentialArch",
     "SplitSpec",
+    "StepRef",
+    "StepSpec",
     "SweepSpec",
+    "SweepStep",
     "TrackingSpec",
     "TrainSpec",
+    "TrainStep",
     "TransformSpec",
     "UnfreezeSpec",
     "apply_overrides",
     "dump_json",
     "dump_yaml",
+    "is_pipeline_spec",
     "json_schemas",
+    "load_pipeline",
     "load_spec",
     "merge",
     "parse_overrides",
     "spec_hash",
+    "step_refs",
     "write_schemas",
 ]

@@ -19,11 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from trainspec.spec._schema import JobSpec
+from trainspec.spec._schema_pipeline import PipelineSpec
 from trainspec.spec._validate import arch_adapter
 
 __all__ = ["SCHEMA_FILES", "json_schemas", "write_schemas"]
 
-SCHEMA_FILES = {"job": "trainspec-job.schema.json", "arch": "trainspec-arch.schema.json"}
+SCHEMA_FILES = {
+    "job": "trainspec-job.schema.json",
+    "arch": "trainspec-arch.schema.json",
+    "pipeline": "trainspec-pipeline.schema.json",
+}
 
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _FILE_REF = {
@@ -74,10 +79,13 @@ def _top_members(schema: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
-    """``{"job": ..., "arch": ...}``: the JSON Schemas of a job spec and an architecture spec."""
+    """``{"job": ..., "arch": ..., "pipeline": ...}``: the JSON Schemas of the three spec kinds."""
     job = _finish(JobSpec.model_json_schema(), "trainspec job spec", model_ref=True)
     arch = _finish(arch_adapter().json_schema(), "trainspec architecture spec", model_ref=False)
-    return {"job": job, "arch": arch}
+    pipeline = PipelineSpec.model_json_schema()
+    pipeline["properties"]["extends"] = _EXTENDS
+    pipeline = {"$schema": _DIALECT, **pipeline, "title": "trainspec pipeline spec"}
+    return {"job": job, "arch": arch, "pipeline": pipeline}
 
 
 def write_schemas(out_dir: Path) -> list[Path]:

@@ -1,0 +1,30 @@
+"""trainspec.pipelines: workflows of trainspec commands as a spec.
+
+``load_pipeline`` (from ``trainspec.spec``) reads and checks a pipeline file; ``run_pipeline``
+runs its steps in dependency order on this machine, each as the CLI command it stands for,
+with a content-addressed cache; ``build_step`` gives any step's command lines, which the
+Kubeflow and Airflow exports run unchanged.
+"""
+
+from trainspec.pipelines._graph import describe, mermaid, symbolic_command
+from trainspec.pipelines._runner import PipelineInterrupted, PlanRow, RunOptions, run_pipeline
+from trainspec.pipelines._state import PIPELINE_FILE, STATES, Cache, RunRecord
+from trainspec.pipelines._steps import StepCommand, build_step, check_job_specs, step_outputs
+
+__all__ = [
+    "PIPELINE_FILE",
+    "STATES",
+    "Cache",
+    "PipelineInterrupted",
+    "PlanRow",
+    "RunOptions",
+    "RunRecord",
+    "StepCommand",
+    "build_step",
+    "check_job_specs",
+    "describe",
+    "mermaid",
+    "run_pipeline",
+    "step_outputs",
+    "symbolic_command",
+]
