@@ -74,11 +74,15 @@ def test_show_applies_overrides(cli) -> None:  # type: ignore[no-untyped-def]
     assert data["model"]["layers"][0]["out_features"] == 128
 
 
-def test_schema_writes_both_schemas(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_schema_writes_every_schema(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     res = cli("schema", "--out", str(tmp_path / "s"))
     assert res.returncode == 0, res.stderr
     names = sorted(p.name for p in (tmp_path / "s").iterdir())
-    assert names == ["trainspec-arch.schema.json", "trainspec-job.schema.json"]
+    assert names == [
+        "trainspec-arch.schema.json",
+        "trainspec-job.schema.json",
+        "trainspec-pipeline.schema.json",
+    ]
     job = json.loads((tmp_path / "s" / "trainspec-job.schema.json").read_text())
     assert "train" in job["properties"]
 

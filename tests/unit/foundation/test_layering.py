@@ -23,7 +23,8 @@ LAYERS = {
     "tracking": 7,
     "inference": 8,
     "experiments": 9,
-    "cli": 10,
+    "pipelines": 10,
+    "cli": 11,
 }
 # Loaded lazily by every layer: the package root and its __main__.
 NEUTRAL = {"__init__", "__main__"}

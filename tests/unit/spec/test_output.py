@@ -106,7 +106,7 @@ def test_dump_yaml_round_trips_special_floats() -> None:
 
 def test_json_schemas() -> None:
     schemas = json_schemas()
-    assert set(schemas) == {"job", "arch"}
+    assert set(schemas) == {"job", "arch", "pipeline"}
     job, arch = schemas["job"], schemas["arch"]
     assert job["$schema"].startswith("https://json-schema.org/")
     assert job["additionalProperties"] is False
