@@ -7,7 +7,6 @@ lists, compares and promotes runs; ``write_report`` makes a self-contained HTML 
 
 from trainspec.experiments._report import write_report
 from trainspec.experiments._run import RunResult, compat_fields, run_experiment
-from trainspec.experiments._rundir import _slug as slug
 from trainspec.experiments._rundir import atomic_write_text, read_json, write_json
 from trainspec.experiments._runs import (
     RunInfo,
@@ -39,7 +38,6 @@ __all__ = [
     "run_details",
     "run_experiment",
     "run_sweep",
-    "slug",
     "write_json",
     "write_report",
 ]

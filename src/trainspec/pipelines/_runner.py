@@ -109,7 +109,10 @@ def _check_names(pipeline: LoadedPipeline, options: RunOptions) -> None:
 
 def _default_run_dir(pipeline: LoadedPipeline, root: Path) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return root / "pipelines" / step_folder_name(pipeline.spec.name) / stamp
+    from trainspec.files import safe_name
+
+    name = safe_name(pipeline.spec.name, what="pipeline name", fallback="pipeline")
+    return root / "pipelines" / name / stamp
 
 
 def _absolute(outputs: dict[str, str]) -> dict[str, str]:

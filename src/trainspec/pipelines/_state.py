@@ -33,9 +33,9 @@ def now() -> str:
 
 
 def _write(path: Path, data: Any) -> None:
-    from trainspec.experiments import write_json
+    from trainspec.files import atomic_write_text
 
-    write_json(path, data)
+    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def outputs_intact(outputs: dict[str, str], prints: dict[str, str | None]) -> bool:

@@ -56,10 +56,10 @@ def _shown_arg(arg: str) -> str:
 
 
 def step_folder_name(name: str) -> str:
-    """The folder a step writes in, through the name cleaning runs use."""
-    from trainspec.experiments import slug
+    """The folder a step writes in, through the project's one name sanitiser."""
+    from trainspec.files import safe_name
 
-    return slug(name)
+    return safe_name(name, what="pipeline step name", fallback="step")
 
 
 def step_outputs(
