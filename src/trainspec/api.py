@@ -96,7 +96,7 @@ def train_model(X: Any, y: Any, config: Mapping[str, Any] | JobSpec) -> Model:
         task=prepared.task,
         num_classes=prepared.num_classes,
         seed=job.seed,
-        forward=model.forward_batch,
+        forward=model.forward_with,
         allow_imports=job.allow_imports,
     )
     model.attach_transforms(fold.transforms)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -111,17 +112,45 @@ def train(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Build data and model, show them, train nothing.")
     ] = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Train data-parallel in N processes on this machine (torch.distributed).",
+        ),
+    ] = 1,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Log lines from every process, not only rank 0.")
+    ] = False,
 ) -> None:
     """Train the model a job spec describes and write its run directory."""
+    from trainspec.cli._launch import launch_local, quiet_other_ranks, this_rank
+
     loaded = _load(args)
     if dry_run:
         _dry_run(loaded)
         return
+    if nproc > 1:
+        if os.environ.get("WORLD_SIZE"):
+            raise typer.BadParameter(
+                "this process already runs under a launcher (torchrun); drop --nproc",
+                param_hint="--nproc",
+            )
+        flags = [*(["--run-dir", str(run_dir)] if run_dir else []), *(["--resume"] * resume)]
+        flags += ["--quiet"] * quiet + ["--verbose"] * verbose
+        launch_local(nproc, ["train", *args, *flags])
+        return
+    quiet_other_ranks(verbose)
     from trainspec.experiments import run_experiment
 
     result = run_experiment(
         loaded, run_dir=run_dir, resume=resume or None, progress="none" if quiet else None
     )
+    if this_rank() != 0:
+        if result.status == "interrupted":
+            raise typer.Exit(130)
+        return
     _print_result(result)
     if result.status == "interrupted":
         err.print(

@@ -8,7 +8,15 @@ section (initial weights, freezing, parameter groups, unfreezing schedule) befor
 
 from trainspec.engine._callbacks import Callback, LogLines
 from trainspec.engine._checkpoint import MODEL_FILE, Checkpoint, load_checkpoint, load_latest
-from trainspec.engine._device import AnyForward, Forward, default_forward, resolve_device
+from trainspec.engine._device import (
+    AnyForward,
+    Forward,
+    default_forward,
+    rank,
+    resolve_device,
+    world_size,
+)
+from trainspec.engine._dist import broadcast_object, process_group
 from trainspec.engine._evaluate import evaluate, predict_outputs, resolve_metrics
 from trainspec.engine._finetune import (
     LOAD_REPORT_FILE,
@@ -38,6 +46,7 @@ __all__ = [
     "ParamGroupSpec",
     "UnfreezeSpec",
     "WarmupCosineLR",
+    "broadcast_object",
     "default_forward",
     "evaluate",
     "fit",
@@ -45,9 +54,12 @@ __all__ = [
     "load_latest",
     "predict_outputs",
     "prepare_finetune",
+    "process_group",
+    "rank",
     "resolve_device",
     "resolve_init_path",
     "resolve_metrics",
     "seed_everything",
     "seed_worker",
+    "world_size",
 ]

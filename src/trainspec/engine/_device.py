@@ -23,6 +23,7 @@ __all__ = [
     "deterministic",
     "rank",
     "resolve_device",
+    "takes_module",
     "to_device",
     "world_size",
 ]
@@ -53,6 +54,11 @@ def as_forward(forward: AnyForward | None) -> Forward:
     return call
 
 
+def takes_module(forward: AnyForward) -> bool:
+    """Whether ``forward`` is ``forward(module, batch)`` (rather than bound to a model)."""
+    return _positional(forward) >= 2
+
+
 def _positional(fn: Callable[..., Any]) -> int:
     try:
         params = inspect.signature(fn).parameters.values()
@@ -66,6 +72,9 @@ def _positional(fn: Callable[..., Any]) -> int:
 def resolve_device(name: str) -> torch.device:
     """``auto`` is CUDA, then MPS, then CPU; an unavailable device is a ``SpecError``."""
     path = ("train", "device")
+    if name in ("auto", "cuda") and torch.cuda.is_available() and _launched_ranks() > 1:
+        # One device per process on a node: the launcher's LOCAL_RANK picks it.
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -89,6 +98,13 @@ def resolve_device(name: str) -> torch.device:
             f"device {name!r} is not available", path=path, hint="use device: auto or cpu"
         )
     return device
+
+
+def _launched_ranks() -> int:
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
 
 
 def check_precision(precision: str, device: torch.device) -> None:

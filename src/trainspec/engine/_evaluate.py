@@ -13,7 +13,17 @@ from trainspec.data._batch import TARGET, Batch, BatchSource
 from trainspec.metrics import DEFAULT_METRICS, MetricFn, compute_metrics, get_metric
 from trainspec.spec._schema_train import TrainSpec
 
-from ._device import AnyForward, Forward, as_forward, autocast, resolve_device, to_device
+from ._device import (
+    AnyForward,
+    Forward,
+    as_forward,
+    autocast,
+    rank,
+    resolve_device,
+    to_device,
+    world_size,
+)
+from ._dist import broadcast_object, gather_objects
 from ._losses import LossFn, build_loss
 
 __all__ = ["Outputs", "evaluate", "predict_outputs", "resolve_metrics", "run_eval"]
@@ -68,6 +78,14 @@ class Outputs:
             self.y_pred.append(pred.float().cpu())
         self.y_true.append(target.cpu())
 
+    def arrays(self) -> tuple[list[np.ndarray], ...]:
+        """The accumulated tensors as NumPy arrays (to send to another process)."""
+        return tuple([t.numpy() for t in part] for part in (self.y_true, self.y_pred, self.y_score))
+
+    def extend(self, arrays: tuple[list[np.ndarray], ...]) -> None:
+        for part, more in zip((self.y_true, self.y_pred, self.y_score), arrays, strict=True):
+            part.extend(torch.from_numpy(a) for a in more)
+
     def metrics(self, metrics: Sequence[MetricFn]) -> dict[str, float]:
         if not metrics:
             return {}
@@ -88,10 +106,14 @@ def run_eval(
     forward: Forward,
     device: torch.device,
     precision: str = "fp32",
+    sharded: bool = False,
 ) -> dict[str, float]:
     """``{"loss": ..., <metric>: ...}`` over ``source`` in its natural order, no augmentation.
 
-    The loss is the mean of the batch losses weighted by batch size.
+    The loss is the mean of the batch losses weighted by batch size. ``sharded`` (data-parallel
+    training): each rank scores every ``world``-th sample, rank 0 gathers the predictions and
+    targets and computes the metrics over all of them (so kappa, F1 or AUC are those of one
+    process, not a mean of per-rank values), and every rank gets rank 0's result.
     """
     was_training = module.training
     module.eval()
@@ -99,6 +121,8 @@ def run_eval(
     total = torch.zeros((), dtype=torch.float64, device=device)
     count = 0
     order = np.arange(len(source), dtype=np.int64)
+    if sharded:
+        order = order[rank() :: world_size()]
     try:
         with torch.no_grad(), autocast(precision, device):
             for raw in source.iter_batches(order, batch_size, drop_last=False, generator=None):
@@ -110,9 +134,26 @@ def run_eval(
                 outputs.add(out, batch, loss_fn, task)
     finally:
         module.train(was_training)
+    if sharded:
+        return _gathered(float(total), count, outputs, metrics)
     result = {"loss": float(total) / count if count else float("nan")}
     result.update(outputs.metrics(metrics))
     return result
+
+
+def _gathered(
+    total: float, count: int, outputs: Outputs, metrics: Sequence[MetricFn]
+) -> dict[str, float]:
+    parts = gather_objects((total, count, outputs.arrays()))
+    result: dict[str, float] = {}
+    if parts is not None:
+        merged = Outputs()
+        for _, _, arrays in parts:
+            merged.extend(arrays)
+        n = sum(c for _, c, _ in parts)
+        result = {"loss": sum(t for t, _, _ in parts) / n if n else float("nan")}
+        result.update(merged.metrics(metrics))
+    return broadcast_object(result)
 
 
 def evaluate(

@@ -8,6 +8,7 @@ later step depends on is in the checkpoint, so a resumed run repeats an uninterr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -24,9 +25,11 @@ from trainspec.spec._schema_finetune import ParamGroupSpec, UnfreezeSpec
 from trainspec.spec._schema_train import TrainSpec
 
 from ._callbacks import Callback, Progress, call, make_progress
-from ._checkpoint import load_latest, prune, publish, write_checkpoint
-from ._device import AnyForward, autocast, deterministic, rank, to_device
+from ._checkpoint import Checkpoint, load_checkpoint, load_latest, prune, publish, write_checkpoint
+from ._device import AnyForward, autocast, deterministic, rank, takes_module, to_device, world_size
+from ._dist import agree_stop, broadcast_object, mean_loss_and_stop, process_group
 from ._evaluate import run_eval
+from ._meter import LossMeter
 from ._result import FitContext, FitResult
 from ._rng import augmentation_generator, seed_everything
 from ._serialize import flatten, unflatten
@@ -39,69 +42,6 @@ __all__ = ["fit"]
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
-
-
-class _LossMeter:
-    """The epoch's training loss and the NaN policy.
-
-    On the CPU each loss is read at once (cheap); on an accelerator losses are kept as tensors
-    and read in groups, so the loop does not wait for the device every step. Either way the
-    epoch mean is the same sequence of float additions.
-    """
-
-    def __init__(self, policy: str, device: torch.device, state: TrainState) -> None:
-        self.policy = policy
-        self.eager = device.type == "cpu" or policy == "skip"
-        self.state = state
-        self.pending: list[tuple[int, int, Tensor]] = []
-
-    def add(self, loss: Tensor, epoch: int, step: int) -> bool:
-        """Record ``loss``; False when the batch is to be skipped (non-finite, policy skip)."""
-        if not self.eager:
-            self.pending.append((epoch, step, loss.detach()))
-            if len(self.pending) >= 64:
-                self.flush()
-            return True
-        value = loss.item()
-        if math.isfinite(value):
-            self.state.loss_total += value
-            self.state.loss_count += 1
-            return True
-        if self.policy == "fail":
-            raise self._error(value, epoch, step)
-        self.state.skipped += 1
-        log.warning(
-            "skipping a batch with non-finite loss %s at epoch %d, step %d",
-            value,
-            epoch + 1,
-            step + 1,
-        )
-        return False
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        values = torch.stack([v for _, _, v in self.pending]).double().cpu().tolist()
-        for (epoch, step, _), value in zip(self.pending, values, strict=True):
-            if not math.isfinite(value):
-                self.pending.clear()
-                raise self._error(value, epoch, step)
-            self.state.loss_total += value
-            self.state.loss_count += 1
-        self.pending.clear()
-
-    def mean(self) -> float:
-        self.flush()
-        count = self.state.loss_count
-        return self.state.loss_total / count if count else math.nan
-
-    @staticmethod
-    def _error(value: float, epoch: int, step: int) -> TrainingError:
-        return TrainingError(
-            f"non-finite training loss {value} at epoch {epoch + 1}, step {step + 1} "
-            "(train.nan_policy: fail); lower the learning rate, clip gradients "
-            "(train.grad_clip_norm), check the data for NaN, or set train.nan_policy: skip"
-        )
 
 
 class _Saver:
@@ -166,7 +106,8 @@ class _Loop:
         self.progress = progress
         self.callbacks = callbacks
         self.metrics_file = metrics_file
-        self.meter = _LossMeter(setup.config.nan_policy, setup.device, state)
+        self.meter = LossMeter(setup.config.nan_policy, setup.device, state)
+        self.stop_seen = False
         self.checked = False
         sched = setup.config.scheduler
         self.step_scheduler = (
@@ -192,7 +133,7 @@ class _Loop:
                 self.saver.save(self.st)
                 return True
             saved = self.end_epoch(time.perf_counter() - started)
-            if stop and self._more():
+            if agree_stop(bool(stop)) and self._more():
                 if not saved:
                     self.saver.save(self.st)
                 return True
@@ -207,6 +148,8 @@ class _Loop:
             flipped = [p for p in item.params if not p.requires_grad]
             for p in flipped:
                 p.requires_grad_(True)
+            if flipped and self.s.world > 1:
+                self.s.wrap()
             if flipped:
                 log.info(
                     "epoch %d: unfroze %d parameter tensors (%s, %d values)",
@@ -227,7 +170,7 @@ class _Loop:
     def train_epoch(self, stop: StopRequests) -> Literal["done", "interrupted", "max_steps"]:
         s, st, cfg = self.s, self.st, self.s.config
         assert st.order is not None
-        bs, acc, n = cfg.batch_size, cfg.accumulate_steps, s.batches_per_epoch
+        bs, acc, n = s.batch_size, cfg.accumulate_steps, s.batches_per_epoch
         gen = augmentation_generator(s.seed, st.epoch)
         if st.position and st.aug_state is not None:
             gen.set_state(st.aug_state)
@@ -239,7 +182,8 @@ class _Loop:
         in_group, contributed = 0, False
         for raw in batches:
             group = min(acc, n - (st.position - in_group))
-            contributed |= self._forward_backward(to_device(raw, s.device), group)
+            last = in_group + 1 >= group
+            contributed |= self._forward_backward(to_device(raw, s.device), group, last, stop)
             del raw  # let the allocator reuse this batch's memory for the next one
             st.position += 1
             in_group += 1
@@ -249,9 +193,10 @@ class _Loop:
             in_group, contributed = 0, False
             self.progress.step(st.position, self.meter.mean)
             hit = self._max_hit()
-            if stop or hit or self.saver.due_step(st.global_step):
+            stopping = self.stop_seen if s.world > 1 else bool(stop)
+            if stopping or hit or self.saver.due_step(st.global_step):
                 st.aug_state = gen.get_state()
-                if stop:
+                if stopping:
                     return "interrupted"
                 if hit:
                     return "max_steps"
@@ -261,22 +206,30 @@ class _Loop:
             self._optimizer_step(contributed)
         return "done"
 
-    def _forward_backward(self, batch: Batch, group: int) -> bool:
+    def _forward_backward(self, batch: Batch, group: int, last: bool, stop: StopRequests) -> bool:
         s = self.s
-        with autocast(s.config.precision, s.device):
-            out = s.forward(s.module, batch)
-        if not self.checked:
-            s.loss_fn.check(out, batch, num_classes=s.num_classes)
-            self.checked = True
-        loss = s.loss_fn(out, batch)
-        if not self.meter.add(loss, self.st.epoch, self.st.global_step):
-            return False
-        if group > 1:
-            loss = loss / group
-        if s.scaler is not None:
-            s.scaler.scale(loss).backward()
-        else:
-            loss.backward()  # type: ignore[no-untyped-call]
+        # Gradients are averaged across processes once per optimiser step, on its last batch.
+        sync = contextlib.nullcontext() if last or s.world == 1 else s.train_module.no_sync()  # type: ignore[union-attr, operator]
+        with sync:
+            with autocast(s.config.precision, s.device):
+                out = s.forward(s.train_module or s.module, batch)
+            if not self.checked:
+                s.loss_fn.check(out, batch, num_classes=s.num_classes)
+                self.checked = True
+            loss = s.loss_fn(out, batch)
+            seen = loss
+            if s.world > 1:
+                # Every rank sees the mean loss of the global batch (so all ranks take the same
+                # NaN decision) and whether any rank was asked to stop.
+                seen, self.stop_seen = mean_loss_and_stop(loss, bool(stop), s.world)
+            if not self.meter.add(seen, self.st.epoch, self.st.global_step):
+                return False
+            if group > 1:
+                loss = loss / group
+            if s.scaler is not None:
+                s.scaler.scale(loss).backward()
+            else:
+                loss.backward()  # type: ignore[no-untyped-call]
         return True
 
     def _optimizer_step(self, contributed: bool) -> None:
@@ -310,18 +263,21 @@ class _Loop:
             scores = run_eval(
                 s.module,
                 self.val,
-                batch_size=cfg.eval_batch_size or cfg.batch_size,
+                batch_size=cfg.eval_batch_size or s.batch_size,
                 loss_fn=s.loss_fn,
                 metrics=s.metrics,
                 task=s.task,
                 forward=s.forward,
                 device=s.device,
                 precision="fp32" if cfg.precision == "fp16" else cfg.precision,
+                sharded=s.world > 1,
             )
             row.update({f"val/{k}": v for k, v in scores.items()})
         row["lr"] = float(s.optimizer.param_groups[0]["lr"])
         value = row[s.monitor]
         improved = self._monitor(value)
+        # The stop rank 0 decided is the one every rank follows.
+        st.stopped_early = broadcast_object(st.stopped_early)
         if s.scheduler is not None and s.plateau:
             s.scheduler.step(value)
         elif s.scheduler is not None and not self.step_scheduler:
@@ -377,7 +333,7 @@ def _start(
         seed_everything(setup.seed)
         return TrainState(), False
     root = run_dir / "checkpoints"
-    ckpt = load_latest(root, set_aside=writer) if resume else None
+    ckpt = _load_for_resume(root, writer) if resume else None
     if ckpt is None:
         if not resume and any(root.glob("ckpt-*")):
             raise TrainingError(
@@ -401,6 +357,7 @@ def _start(
             "run was started with"
         ) from None
     state = unpack_state(packed, setup.components())
+    _check_world(state, setup, ckpt.path)
     if writer:
         rewrite_jsonl(run_dir / METRICS_FILE, state.history)
     log.info(
@@ -411,6 +368,59 @@ def _start(
         state.global_step,
     )
     return state, True
+
+
+def _load_for_resume(root: Path, writer: bool) -> Checkpoint | None:
+    """The newest valid checkpoint; in data-parallel training the one rank 0 picked, read by
+    every rank (so the run directory must be visible to all of them)."""
+    if world_size() == 1:
+        return load_latest(root, set_aside=writer)
+    ckpt = load_latest(root, set_aside=True) if writer else None
+    path = broadcast_object(None if ckpt is None else str(ckpt.path))
+    if writer or path is None:
+        return ckpt
+    if not Path(path).is_dir():
+        raise TrainingError(
+            f"rank {rank()} cannot read checkpoint {path}: resuming a run on several machines "
+            "needs its run directory on a file system all of them share"
+        )
+    return load_checkpoint(Path(path))
+
+
+def _check_world(state: TrainState, setup: Setup, path: Path) -> None:
+    """A resume may change the number of processes only while the global batch stays the
+    same (then the batches, and the position in the epoch, mean the same samples)."""
+    old_world, old_batch = state.world_size, state.global_batch
+    new_batch = setup.batch_size * setup.world
+    if old_batch and old_batch != new_batch:
+        raise TrainingError(
+            f"cannot resume from {path}: it was trained by {old_world} process(es) with a "
+            f"global batch of {old_batch} samples; {setup.world} process(es) make a global batch "
+            f"of {new_batch}. Resume with --nproc {old_world}, or use "
+            "train.batch_size_scope: global, which keeps the global batch fixed"
+        )
+    if old_world != setup.world:
+        log.info(
+            "resuming a run of %d process(es) on %d (the global batch of %d is unchanged)",
+            old_world,
+            setup.world,
+            new_batch,
+        )
+    state.world_size, state.global_batch = setup.world, new_batch
+
+
+def _reporting(
+    callbacks: Sequence[Callback], forward: AnyForward | None, writer: bool
+) -> Sequence[Callback]:
+    """The callbacks this rank calls: all on rank 0, none on the others (rank 0 reports)."""
+    if world_size() == 1:
+        return callbacks
+    if forward is not None and not takes_module(forward):
+        raise TrainingError(
+            "data-parallel training calls forward on the DDP wrapper: pass forward(module, "
+            "batch), not a forward bound to the model"
+        )
+    return callbacks if writer else ()
 
 
 def fit(
@@ -446,9 +456,13 @@ def fit(
     learn from the start of epoch ``at_epoch``; they are in the optimiser from the start
     (without gradients until then), so resuming across the unfreeze point is exact.
     """
-    writer = rank() == 0
     compat = dict(compat or {})
-    with deterministic(config.deterministic):
+    # Under a launcher (torchrun, --nproc) this joins the process group, unless the caller
+    # already has; with one process it does nothing.
+    group = process_group(config.distributed, config.device)
+    with group, deterministic(config.deterministic):
+        writer = rank() == 0
+        callbacks = _reporting(callbacks, forward, writer)
         setup = build_setup(
             module,
             train=train,
@@ -464,6 +478,7 @@ def fit(
             unfreeze=unfreeze,
         )
         state, resumed = _start(setup, run_dir, resume or config.resume, compat, writer)
+        state.world_size, state.global_batch = setup.world, setup.batch_size * setup.world
         context = FitContext(
             run_dir,
             resumed,

@@ -22,6 +22,7 @@ from trainspec.spec._schema_finetune import ParamGroupSpec, UnfreezeSpec
 from trainspec.spec._schema_train import TrainSpec
 
 from ._device import AnyForward, Forward, as_forward, check_precision, resolve_device, world_size
+from ._dist import process_batch_size, sync_batchnorm, wrap_ddp
 from ._evaluate import resolve_metrics
 from ._losses import LossFn, build_loss
 from ._optim import build_optimizer, build_scheduler, is_plateau, unfreeze_members
@@ -65,9 +66,21 @@ class Setup:
     batches_per_epoch: int
     trainable: list[nn.Parameter]
     unfreeze: list[Unfreeze]
+    # Per process; ``world * batch_size`` samples make one optimiser step's global batch.
+    batch_size: int = 1
+    world: int = 1
+    # What the loop calls forward on: ``module`` itself, or its DDP wrapper.
+    train_module: nn.Module | None = None
 
     def components(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
+
+    def wrap(self) -> None:
+        """(Re)build the DDP wrapper: it syncs the gradients of the parameters that require
+        them when it is built, so a gradual unfreeze builds it again."""
+        self.train_module = (
+            wrap_ddp(self.module, self.device, self.config) if self.world > 1 else self.module
+        )
 
 
 def collect_targets(source: BatchSource, batch_size: int) -> np.ndarray:
@@ -104,12 +117,12 @@ def _monitor(
     return key, metric_mode(key, {m.name: m for m in metrics})
 
 
-def _batches(n: int, config: TrainSpec) -> int:
-    bs = config.batch_size
+def _batches(n: int, config: TrainSpec, bs: int) -> int:
     batches = n // bs if config.drop_last else -(-n // bs)
     if batches == 0:
         raise DataError(
-            f"the training split has {n} samples, fewer than batch_size {bs} with drop_last; "
+            f"the training split has {n} samples per process, fewer than batch_size {bs} with "
+            "drop_last; "
             "lower train.batch_size or set train.drop_last: false"
         )
     return batches
@@ -142,7 +155,10 @@ def build_setup(
     loss_fn = build_loss(
         config.loss, task=task, num_classes=num_classes, train_targets=targets, allow=allow_imports
     )
+    world = world_size()
+    bs = process_batch_size(config, world)
     module.to(device)
+    sync_batchnorm(module, config, device, world)
     loss_fn.module.to(device)
     optimizer = build_optimizer(
         module, config.optimizer, param_groups or (), unfreeze=unfreeze, allow=allow_imports
@@ -156,8 +172,8 @@ def build_setup(
         )
         for _, entry, members in unfreeze_members(module, unfreeze)
     ]
-    sampler = EpochSampler(len(train), seed, config.shuffle, rank, world_size())
-    batches = _batches(len(sampler.order(0)), config)
+    sampler = EpochSampler(len(train), seed, config.shuffle, rank, world)
+    batches = _batches(len(sampler.order(0)), config, bs)
     scheduler = None
     if config.scheduler is not None:
         per_epoch = -(-batches // config.accumulate_steps)
@@ -170,7 +186,7 @@ def build_setup(
     scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
     if config.compile:
         module.compile()  # in place: the same state_dict keys, and any forward callable works
-    return Setup(
+    setup = Setup(
         config=config,
         task=task,
         num_classes=num_classes,
@@ -190,4 +206,8 @@ def build_setup(
         batches_per_epoch=batches,
         trainable=[p for g in optimizer.param_groups for p in g["params"]],
         unfreeze=schedule,
+        batch_size=bs,
+        world=world,
     )
+    setup.wrap()
+    return setup

@@ -60,6 +60,9 @@ class TrainState:
     stopped_early: bool = False
     history: list[dict[str, float]] = field(default_factory=list)
     tracker_run_id: str | None = None
+    # Processes that trained the run and samples in one optimiser step (0: not recorded).
+    world_size: int = 1
+    global_batch: int = 0
 
 
 _PLAIN = (
@@ -75,7 +78,11 @@ _PLAIN = (
     "stopped_early",
     "history",
     "tracker_run_id",
+    "world_size",
+    "global_batch",
 )
+# Added to the state after format 1 was fixed; older checkpoints have them at these values.
+_LATER = {"world_size": 1, "global_batch": 0}
 
 
 def pack_state(
@@ -120,7 +127,7 @@ def unpack_state(packed: Mapping[str, Any], components: Mapping[str, Any]) -> Tr
                 "started with"
             ) from None
     restore_global_rng(packed["rng"])
-    state = TrainState(**{name: packed[name] for name in _PLAIN})
+    state = TrainState(**{name: packed.get(name, _LATER.get(name)) for name in _PLAIN})
     order = packed.get("order")
     state.order = None if order is None else order.numpy().astype(np.int64)
     state.aug_state = packed.get("aug_state")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainspec.errors import TrainspecError
+from trainspec.experiments._ranks import joined_group, refuse_sklearn_ranks
 from trainspec.experiments._rundir import (
     atomic_write_text,
     collect_environment,
@@ -104,15 +105,14 @@ def _choose_run_dir(loaded: LoadedSpec, run_dir: Path | None, resume: bool) -> P
     return run_dir
 
 
-def _write_spec_files(loaded: LoadedSpec, run_dir: Path) -> None:
+def _write_spec_files(loaded: LoadedSpec, run_dir: Path, distributed: dict[str, Any]) -> None:
     job = loaded.job
     assert job is not None
     header = f"# trainspec resolved spec\n# spec hash: {loaded.hash}\n"
     atomic_write_text(run_dir / "config.yaml", header + dump_yaml(loaded.data))
-    write_json(
-        run_dir / "environment.json",
-        collect_environment(seed=job.seed, device=job.train.device, spec_files=loaded.files),
-    )
+    env = collect_environment(seed=job.seed, device=job.train.device, spec_files=loaded.files)
+    env.update(distributed)
+    write_json(run_dir / "environment.json", env)
 
 
 def run_experiment(
@@ -136,19 +136,28 @@ def run_experiment(
     job = loaded.job
     assert job is not None
     resume = job.train.resume if resume is None else resume
-    target_dir = _choose_run_dir(loaded, Path(run_dir) if run_dir else None, resume)
-    _write_spec_files(loaded, target_dir)
+    with joined_group(job.train) as group:
+        # Rank 0 names the run directory and writes the run; the other ranks train beside it.
+        target_dir = None
+        if group.writer:
+            target_dir = _choose_run_dir(loaded, Path(run_dir) if run_dir else None, resume)
+            _write_spec_files(loaded, target_dir, group.describe())
+        target_dir = group.share(target_dir)
+        if not group.writer:
+            from trainspec.tracking import NullTracker
 
-    from trainspec.experiments._tracked import start_tracking
+            return _run_tracked(loaded, target_dir, resume, progress, (), NullTracker(), False)
 
-    tracker = start_tracking(
-        loaded, target_dir, resume=resume, parent_run_id=parent_run_id, tags=tags
-    )
-    with tracker:
-        result = _run_tracked(loaded, target_dir, resume, progress, callbacks, tracker)
-        if result.status == "interrupted":
-            tracker.finish("KILLED")
-    return result
+        from trainspec.experiments._tracked import start_tracking
+
+        tracker = start_tracking(
+            loaded, target_dir, resume=resume, parent_run_id=parent_run_id, tags=tags
+        )
+        with tracker:
+            result = _run_tracked(loaded, target_dir, resume, progress, callbacks, tracker)
+            if result.status == "interrupted":
+                tracker.finish("KILLED")
+        return result
 
 
 def _run_tracked(
@@ -158,6 +167,7 @@ def _run_tracked(
     progress: str | None,
     callbacks: Sequence[Callback],
     tracker: Tracker,
+    writer: bool = True,
 ) -> RunResult:
     from trainspec.experiments._tracked import TrackerCallback, log_run_files
 
@@ -173,18 +183,8 @@ def _run_tracked(
         allow_imports=job.allow_imports,
         cache_dir=Path(job.run.root) / ".cache",
     )
-    write_json(target_dir / "splits.json", prepared.splits.to_json())
-    write_json(
-        target_dir / "data.json",
-        {
-            "fingerprint": prepared.fingerprint,
-            "task": prepared.task,
-            "num_classes": prepared.num_classes,
-            "class_names": prepared.class_names,
-            "input_shapes": {k: list(v) for k, v in prepared.input_shapes.items()},
-            "n_samples": prepared.n_samples,
-        },
-    )
+    if writer:
+        _write_data_files(prepared, target_dir)
 
     n_folds = len(prepared.splits.folds)
     folds = [job.data.split.fold] if job.data.split.fold is not None else list(range(n_folds))
@@ -195,7 +195,7 @@ def _run_tracked(
         # The tracker first: a callback that stops the run (a pruner) must not hide the epoch.
         fold_callbacks = [TrackerCallback(tracker, prefix=prefix), *callbacks]
         result = _train_fold(
-            loaded, prepared, prepared.fold(k), fold_dir, resume, progress, fold_callbacks
+            loaded, prepared, prepared.fold(k), fold_dir, resume, progress, fold_callbacks, writer
         )
         results.append(result)
         if result["status"] == "interrupted":
@@ -203,6 +203,8 @@ def _run_tracked(
 
     status = "interrupted" if any(r["status"] == "interrupted" for r in results) else "finished"
     summary = _summary(loaded, results, status)
+    if not writer:
+        return RunResult(target_dir, loaded.hash, status, summary)
     write_json(target_dir / "summary.json", summary)
     final = {f"test/{k}": v for k, v in summary.get("test", {}).items()}
     for key, stats in summary.get("cv", {}).items():
@@ -222,6 +224,21 @@ def _run_tracked(
     )
 
 
+def _write_data_files(prepared: PreparedData, target_dir: Path) -> None:
+    write_json(target_dir / "splits.json", prepared.splits.to_json())
+    write_json(
+        target_dir / "data.json",
+        {
+            "fingerprint": prepared.fingerprint,
+            "task": prepared.task,
+            "num_classes": prepared.num_classes,
+            "class_names": prepared.class_names,
+            "input_shapes": {k: list(v) for k, v in prepared.input_shapes.items()},
+            "n_samples": prepared.n_samples,
+        },
+    )
+
+
 def _train_fold(
     loaded: LoadedSpec,
     prepared: PreparedData,
@@ -230,19 +247,22 @@ def _train_fold(
     resume: bool,
     progress: str | None,
     callbacks: Sequence[Callback],
+    writer: bool,
 ) -> dict[str, Any]:
     from trainspec.api import build_job_model
     from trainspec.models import SklearnModel, TorchModel
 
     job = loaded.job
     assert job is not None
-    fold_dir.mkdir(parents=True, exist_ok=True)
-    fold.transforms.save(fold_dir / "transforms")
+    if writer:
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        fold.transforms.save(fold_dir / "transforms")
     model = build_job_model(job, prepared)
     if isinstance(model, SklearnModel):
+        refuse_sklearn_ranks()
         return _fit_sklearn(model, job, prepared, fold, fold_dir, callbacks)
     assert isinstance(model, TorchModel)
-    return _fit_torch(model, loaded, prepared, fold, fold_dir, resume, progress, callbacks)
+    return _fit_torch(model, loaded, prepared, fold, fold_dir, resume, progress, callbacks, writer)
 
 
 def _fit_torch(
@@ -254,6 +274,7 @@ def _fit_torch(
     resume: bool,
     progress: str | None,
     callbacks: Sequence[Callback],
+    writer: bool,
 ) -> dict[str, Any]:
     from trainspec.engine import evaluate, fit, prepare_finetune
 
@@ -282,7 +303,7 @@ def _fit_torch(
         task=prepared.task,
         num_classes=prepared.num_classes,
         seed=job.seed,
-        forward=model.forward_batch,
+        forward=model.forward_with,
         run_dir=fold_dir,
         resume=resume,
         compat=compat_fields(loaded.data),
@@ -299,6 +320,8 @@ def _fit_torch(
         "stopped_early": result.stopped_early,
         "run_dir": str(fold_dir),
     }
+    if not writer:
+        return out  # rank 0 scores the test split and saves the model
     if not result.interrupted:
         _restore_best(model.module, fold_dir)
     if "test" in fold.split_names and not result.interrupted:

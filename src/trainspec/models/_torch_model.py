@@ -71,6 +71,11 @@ class TorchModel(Model):
 
     def forward_batch(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The model's output on a batch (a dict of tensors by batch key)."""
+        return self.forward_with(self.module, batch)
+
+    def forward_with(self, module: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """``forward_batch`` through ``module``: this model's module or a wrapper of it (such
+        as DDP's), called the way this model's module is called."""
         missing = [k for k in self.input_keys if k not in batch]
         if missing:
             raise ModelError(
@@ -78,9 +83,9 @@ class TorchModel(Model):
                 f"{', '.join(self.input_keys)}; the batch has {', '.join(batch)}"
             )
         if self.arg_names is None:
-            out = self.module(*(batch[k] for k in self.input_keys))
+            out = module(*(batch[k] for k in self.input_keys))
         else:
-            out = self.module(
+            out = module(
                 **{a: batch[k] for a, k in zip(self.arg_names, self.input_keys, strict=True)}
             )
         try:

@@ -43,6 +43,7 @@ from trainspec.spec._schema_sweep import SweepSpec
 from trainspec.spec._schema_tracking import TrackingSpec
 from trainspec.spec._schema_train import (
     CheckpointSpec,
+    DistributedSpec,
     EarlyStoppingSpec,
     LossSpec,
     MonitorSpec,
@@ -60,6 +61,7 @@ __all__ = [
     "CheckpointSpec",
     "CommandStep",
     "DataSpec",
+    "DistributedSpec",
     "EarlyStoppingSpec",
     "EvaluateStep",
     "ExportStep",

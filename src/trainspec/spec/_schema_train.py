@@ -10,6 +10,7 @@ from trainspec.spec._base import OpenSection, Section
 
 __all__ = [
     "CheckpointSpec",
+    "DistributedSpec",
     "EarlyStoppingSpec",
     "LossSpec",
     "MonitorSpec",
@@ -72,10 +73,32 @@ class CheckpointSpec(Section):
     save_best: bool = True
 
 
+class DistributedSpec(Section):
+    """Data-parallel training (``trainspec train --nproc N`` or ``torchrun``)."""
+
+    backend: Literal["auto", "gloo", "nccl"] = Field(
+        default="auto", description="auto: nccl on CUDA devices, gloo on the CPU."
+    )
+    timeout_s: int = Field(
+        default=300,
+        ge=10,
+        description="Process-group timeout: a collective waiting this long for a lost rank "
+        "ends the job.",
+    )
+    find_unused_parameters: bool = Field(
+        default=False, description="For models whose forward leaves trainable parameters unused."
+    )
+
+
 class TrainSpec(Section):
     epochs: int = Field(default=10, ge=1)
     max_steps: int | None = Field(default=None, ge=1, description="Stop after this many steps.")
     batch_size: int = Field(default=32, ge=1)
+    batch_size_scope: Literal["process", "global"] = Field(
+        default="process",
+        description="process: batch_size is per process (the global batch grows with the "
+        "number of processes); global: batch_size is split over the processes.",
+    )
     eval_batch_size: int | None = Field(default=None, ge=1)
     shuffle: bool = True
     drop_last: bool = False
@@ -91,6 +114,10 @@ class TrainSpec(Section):
     accumulate_steps: int = Field(default=1, ge=1)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     compile: bool = False
+    sync_batchnorm: bool = Field(
+        default=False, description="SyncBatchNorm across processes (CUDA only)."
+    )
+    distributed: DistributedSpec = Field(default_factory=DistributedSpec)
     device: str = Field(default="auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
     deterministic: bool = Field(
         default=True, description="torch.use_deterministic_algorithms (warn only) while training."
