@@ -1,4 +1,4 @@
-"""The Tracker contract, run against every backend (wandb only where it is installed)."""
+"""The Tracker contract, run against every backend, each read back from its own store."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.tracking.conftest import HAS_WANDB
+from tests.unit.tracking.wandb_files import read_offline_run
 from trainspec.errors import TrainspecError
 from trainspec.tracking import Tracker, TrackingError, TrackingSpec, create_tracker
 
@@ -27,9 +27,7 @@ class Backend:
     params=[
         "mlflow",
         "none",
-        pytest.param(
-            "wandb", marks=pytest.mark.skipif(not HAS_WANDB, reason="wandb not installed")
-        ),
+        "wandb",
     ]
 )
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
@@ -46,6 +44,18 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         spec = TrackingSpec(backend=request.param, experiment="contract", **fields)
         return create_tracker(spec, runs_root=tmp_path)
 
+    if request.param == "wandb":
+        # The offline run files, read as `wandb sync` would upload them.
+        return Backend(
+            "wandb",
+            make,
+            lambda run_id: read_offline_run(tmp_path, run_id).summary.get("trainspec.status"),
+            lambda run_id, key: [
+                (row["_step"], row[key])
+                for row in read_offline_run(tmp_path, run_id).history
+                if key in row
+            ],
+        )
     return Backend(request.param, make, lambda _: None, lambda _r, _k: None)
 
 
@@ -75,6 +85,24 @@ def test_a_run_starts_logs_and_finishes(backend: Backend, tmp_path: Path) -> Non
     tracker.finish("FINISHED")
     assert backend.status(run_id) in (None, "FINISHED")
     assert backend.history(run_id, "train/loss") in (None, [(0, 1.0), (1, 0.5), (2, 1 / 3)])
+
+
+def test_an_offline_wandb_run_holds_config_metrics_and_summary(tmp_path: Path) -> None:
+    spec = TrackingSpec(backend="wandb", experiment="contract", flush_every=1)
+    tracker = create_tracker(spec, runs_root=tmp_path)
+    run_id = _start(tracker, tmp_path)
+    for epoch in range(3):
+        tracker.log_metrics(
+            {"train/loss": 1.0 / (epoch + 1), "val/acc": 0.5 + epoch / 10}, step=epoch
+        )
+    tracker.finish("FINISHED")
+    run = read_offline_run(tmp_path, run_id)
+    assert float(run.config["train.optimizer.lr"]) == 0.001
+    assert run.config["tags.trainspec.spec_hash"] == "0123abcd"
+    assert [(row["_step"], row["val/acc"]) for row in run.history] == [(0, 0.5), (1, 0.6), (2, 0.7)]
+    assert run.summary["train/loss"] == pytest.approx(1 / 3)
+    assert run.summary["trainspec.status"] == "FINISHED"
+    assert run.exit_code == 0
 
 
 @pytest.mark.parametrize(
