@@ -37,6 +37,11 @@ class TrackingSpec(Section):
     experiment: str | None = Field(
         default=None, description="Experiment (wandb: project) name. Default: the job's name."
     )
+    mode: Literal["offline", "online"] | None = Field(
+        default=None,
+        description="wandb only: offline (default; files under the run directory, upload "
+        "later with `wandb sync`) or online (needs `wandb login` and network access).",
+    )
     log_params: bool = Field(default=True, description="Log the flattened resolved spec.")
     log_artifacts: bool = Field(
         default=True,
@@ -88,6 +93,15 @@ class TrackingSpec(Section):
         if blank:
             raise ValueError("tag names must not be blank")
         return value
+
+    @model_validator(mode="after")
+    def _mode_needs_wandb(self) -> TrackingSpec:
+        if self.mode is not None and self.backend != "wandb":
+            raise ValueError(
+                f"'mode' is a wandb setting but backend is '{self.backend}': remove 'mode' or "
+                "set backend: wandb"
+            )
+        return self
 
     @model_validator(mode="after")
     def _uri_needs_mlflow(self) -> TrackingSpec:

@@ -59,6 +59,7 @@ def create_tracker(
         require_wandb()
         return WandbTracker(
             project=experiment,
+            mode=spec.mode or "offline",
             log_params=spec.log_params,
             log_artifacts=spec.log_artifacts,
             flush_every=spec.flush_every,

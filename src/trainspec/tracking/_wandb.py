@@ -46,7 +46,7 @@ def _import_wandb() -> Any:
 
 
 class WandbTracker(TrackerBase):
-    """Records a run with wandb in offline mode; tags go into the run's config under ``tags.``.
+    """Records a run with wandb (offline by default); tags go into the run's config under ``tags.``.
 
     Nested runs share the parent's id as their wandb ``group``. Resume continues the wandb run
     id; values at steps at or below the last step logged in this process are skipped by wandb.
@@ -56,6 +56,7 @@ class WandbTracker(TrackerBase):
         self,
         *,
         project: str,
+        mode: str = "offline",
         log_params: bool = True,
         log_artifacts: bool = True,
         flush_every: int = 100,
@@ -64,6 +65,7 @@ class WandbTracker(TrackerBase):
     ) -> None:
         super().__init__()
         self.project = project
+        self.mode = mode
         self.log_params = log_params
         self.log_artifacts = log_artifacts
         self.tags = dict(tags or {})
@@ -101,7 +103,7 @@ class WandbTracker(TrackerBase):
                 project=self.project,
                 name=run_name,
                 dir=str(run_dir),
-                mode="offline",
+                mode=self.mode,
                 config=config,
                 id=resume_run_id,
                 resume="allow" if resume_run_id else None,

@@ -34,6 +34,8 @@ def test_defaults_are_an_embedded_mlflow_store() -> None:
         ({"flush_every": 0}, "greater than or equal to 1"),
         ({"backend": "none", "uri": "http://x:5000"}, "'uri' is an MLflow setting"),
         ({"experiment": "  "}, "must not be blank"),
+        ({"mode": "offline"}, "'mode' is a wandb setting but backend is 'mlflow'"),
+        ({"backend": "wandb", "mode": "cloud"}, "Input should be 'offline' or 'online'"),
         ({"tags": {"team": 3}}, "Input should be a valid string"),
     ],
 )
