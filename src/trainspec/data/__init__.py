@@ -14,6 +14,7 @@ from trainspec.data._batch import (
     Batch,
     BatchSource,
 )
+from trainspec.data._images import iter_image_tables
 from trainspec.data._inference import InferenceData, encode_labels, prepare_inference
 from trainspec.data._inspect import inspect_data
 from trainspec.data._loaders import DatasetBatchSource, TensorBatchSource
@@ -41,6 +42,7 @@ __all__ = [
     "Transform",
     "encode_labels",
     "inspect_data",
+    "iter_image_tables",
     "prepare_data",
     "prepare_inference",
 ]

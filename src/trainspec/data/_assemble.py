@@ -112,7 +112,8 @@ def _build_input(name: str, ispec: InputSpec, table: KeyTable) -> InputArray:
             values = values.astype(object)
         else:
             raise DataError(f"{role}: {ispec.key!r} holds {kind}; model inputs must be numbers")
-    return InputArray(values=values, columns=columns)
+    scale = (table.meta.get("input_scale") or {}).get(ispec.key) if ispec.key else None
+    return InputArray(values=values, columns=columns, scale=scale)
 
 
 def _per_sample(table: KeyTable, key: str, role: str) -> np.ndarray:

@@ -61,7 +61,7 @@ def save_cached(directory: Path, key: str, data: Assembled) -> None:
     arrays: dict[str, np.ndarray] = {}
     inputs: dict[str, Any] = {}
     for name, x in data.inputs.items():
-        entry: dict[str, Any] = {"columns": x.columns, "integer": x.integer}
+        entry: dict[str, Any] = {"columns": x.columns, "integer": x.integer, "scale": x.scale}
         if x.values.dtype == object:
             entry["object"] = _encode_object(f"in.{name}", x.values, arrays)
         else:
@@ -109,7 +109,9 @@ def load_cached(directory: Path, key: str) -> Assembled | None:
                     values = _decode_object(f"in.{name}", entry["object"], z)
                 else:
                     values = z[f"in.{name}"]
-                inputs[name] = InputArray(values, entry["columns"], bool(entry.get("integer")))
+                inputs[name] = InputArray(
+                    values, entry["columns"], bool(entry.get("integer")), entry.get("scale")
+                )
 
             def get(k: str) -> np.ndarray | None:
                 return np.asarray(z[k]) if k in z.files else None

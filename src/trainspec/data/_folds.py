@@ -9,6 +9,7 @@ import numpy as np
 
 from trainspec.data._batch import BatchSource
 from trainspec.data._loaders import TensorBatchSource
+from trainspec.data._mapped import MappedBatchSource
 from trainspec.data._pipeline import FittedTransforms, to_model_input
 from trainspec.data._splits import SplitPlan
 from trainspec.spec import DataSpec
@@ -52,7 +53,13 @@ def fold_builder(
         transforms, mapped = FittedTransforms.fit(
             loaded.steps, data, train_rows, allow_imports=allow, input_names=input_names(spec)
         )
-        arrays = {name: to_model_input(name, mapped[name]) for name in transforms.model_inputs}
+        # Inputs still mapped once fitted (no fitted step read them) are read batch by batch.
+        lazy = data.offsets is None and all(mapped[n].is_mapped for n in transforms.model_inputs)
+        arrays = (
+            {name: mapped[name].values for name in transforms.model_inputs}
+            if lazy
+            else {name: to_model_input(name, mapped[name]) for name in transforms.model_inputs}
+        )
         transforms.info.update(
             task=labels.task,
             class_names=labels.class_names,
@@ -60,11 +67,22 @@ def fold_builder(
             target=data.target_name,
             input_shapes=_input_shapes(arrays, data.is_sequence, transforms),
         )
-        tensors = {name: torch.from_numpy(a) for name, a in arrays.items()}
+        tensors = {} if lazy else {name: torch.from_numpy(a) for name, a in arrays.items()}
         weights = None if data.weights is None else torch.from_numpy(data.weights)
 
         def make(name: str, train: bool) -> BatchSource:
             samples = fold[name]
+            if lazy:
+                sample_t = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.int64))
+                return MappedBatchSource(
+                    {n: mapped[n] for n in transforms.model_inputs},
+                    rows=samples,
+                    target=target_all.index_select(0, sample_t),
+                    weight=None if weights is None else weights.index_select(0, sample_t),
+                    augment=transforms.augmentations,
+                    train=train,
+                    pin_memory=spec.loader.pin_memory and torch.cuda.is_available(),
+                )
             rows = data.rows_of(samples)
             row_t = torch.from_numpy(rows)
             sample_t = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.int64))

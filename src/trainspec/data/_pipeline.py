@@ -53,10 +53,24 @@ def to_float32(name: str, x: InputArray) -> np.ndarray:
 
 
 def to_model_input(name: str, x: InputArray) -> np.ndarray:
-    """int64 for integer inputs (token ids, masks), float32 for every other input."""
+    """int64 for integer inputs (token ids, masks), float32 (times its scale) for others."""
     if x.integer:
         return np.ascontiguousarray(x.values, dtype=np.int64)
-    return to_float32(name, x)
+    out = to_float32(name, x)
+    if x.scale is not None:
+        out *= np.float32(x.scale)
+    return out
+
+
+def prescale(inputs: dict[str, InputArray], names: set[str]) -> dict[str, InputArray]:
+    """Scaled floats for the inputs a fitted step reads (it must see [0, 1] pixels, not
+    uint8); the others keep their scale for the batch to apply."""
+    out = dict(inputs)
+    for name in names:
+        x = out.get(name)
+        if x is not None and x.scale is not None:
+            out[name] = InputArray(to_model_input(name, x), x.columns, x.integer)
+    return out
 
 
 class FittedTransforms:
@@ -97,7 +111,8 @@ class FittedTransforms:
         """Fit the fitted steps in order on ``train_rows``; return them and all rows mapped.
         ``data`` is signal-transformed already; ``input_names`` are the spec's input names
         before that (default: the data's, when no signal step renames an input)."""
-        current = dict(data.inputs)
+        touched = {n for s in steps if s.stage == "fit" for n in s.inputs}
+        current = prescale(data.inputs, touched)
         fitted: list[tuple[int, str, FittedTransform]] = []
         for step in steps:
             if step.stage != "fit":
@@ -116,6 +131,7 @@ class FittedTransforms:
             n: data.inputs[n].columns if n in data.inputs else None for n in names
         }
         out.info["columns"] = {n: current[n].columns for n in out.model_inputs}
+        out.info["input_scale"] = {n: x.scale for n, x in data.inputs.items() if x.scale}
         return out, current
 
     @property
@@ -125,7 +141,7 @@ class FittedTransforms:
     def transform(self, data: Assembled) -> dict[str, np.ndarray]:
         """Fitted steps on already signal-transformed data -> model inputs (float32, or int64
         for integer inputs such as token ids)."""
-        current = dict(data.inputs)
+        current = prescale(data.inputs, {name for _, name, _ in self.fitted})
         for _, name, t in self.fitted:
             current[name] = t.transform(current[name])
         return {name: to_model_input(name, current[name]) for name in self.model_inputs}
@@ -143,8 +159,10 @@ class FittedTransforms:
         if missing:
             raise DataError(f"inputs {missing} are missing; the model takes {self.input_names}")
         arrays: dict[str, InputArray] = {}
+        scales = self.info.get("input_scale") or {}
         for name in self.input_names:
             arrays[name] = _raw_input(inputs[name], self.info.get("raw_columns", {}).get(name))
+            arrays[name].scale = scales.get(name)
         n = len(next(iter(arrays.values())).values) if offsets is None else len(offsets) - 1
         merged_meta = {**self.info.get("meta", {}), **(meta or {})}
         data = Assembled(inputs=arrays, n_samples=n, offsets=offsets, meta=merged_meta)

@@ -26,6 +26,7 @@ from trainspec.data._labels import (
     encode_target,
     resolve_task,
 )
+from trainspec.data._mapped import release_pages
 from trainspec.data._pipeline import FittedTransforms, apply_signal
 from trainspec.data._sources import SourceContext, content_hash, get_source
 from trainspec.data._splits import SplitInput, SplitPlan, plan_splits
@@ -78,7 +79,8 @@ def load_assembled(
             return cached, fingerprint, True
     table = get_source(spec.source.type).load(spec.source, ctx)
     data = apply_signal(steps, assemble(spec, table))
-    if use_cache:
+    # Memory-mapped inputs are read from their file (or the decoded-image cache) in place.
+    if use_cache and not any(x.is_mapped for x in data.inputs.values()):
         assert cache_dir is not None
         save_cached(Path(cache_dir), key, data)
     return data, fingerprint, False
@@ -123,6 +125,9 @@ def nan_problems(data: Assembled, steps: Sequence[Step]) -> list[str]:
         if covered is None:
             continue
         values = x.values
+        if x.is_mapped:
+            problems += _mapped_nan_problems(name, values)
+            continue
         if values.dtype.kind == "O":
             bad = np.stack([_missing(values[:, j]) for j in range(values.shape[1])], axis=1)
         elif values.dtype.kind == "f":
@@ -150,6 +155,22 @@ def nan_problems(data: Assembled, steps: Sequence[Step]) -> list[str]:
             "{type: impute, strategy: median} or clean the source"
         )
     return problems
+
+
+def _mapped_nan_problems(name: str, values: np.ndarray) -> list[str]:
+    """NaN rows of a memory-mapped input, counted block by block (never read whole)."""
+    if values.dtype.kind != "f" or not len(values):
+        return []
+    step = max(1, (64 << 20) // max(values[0].nbytes, 1))  # about 64 MB per block
+    rows = 0
+    for start in range(0, len(values), step):
+        block = np.asarray(values[start : start + step]).reshape(-1, *values.shape[1:])
+        rows += int(np.isnan(block.reshape(len(block), -1)).any(axis=1).sum())
+        release_pages(values)
+    if not rows:
+        return []
+    role = "data.features" if name == "x" else f"data.inputs.{name}"
+    return [f"{role}: NaN in {rows} rows of a memory-mapped array; clean the source file"]
 
 
 def split_problems(plan: SplitPlan, data: Assembled, labels: Labels) -> tuple[list[str], list[str]]:
@@ -247,7 +268,13 @@ def prepare_data(
     arrays: tuple[Any, Any] | None = None,
 ) -> PreparedData:
     """Load, check and split the data; fit fold 0's transforms (so shapes are known)."""
-    ctx = SourceContext(tuple(allow_imports), arrays)
+    ctx = SourceContext(
+        tuple(allow_imports),
+        arrays,
+        cache_dir=Path(cache_dir) if cache_dir is not None and spec.cache else None,
+        on_bad=spec.on_bad,
+        workers=spec.loader.num_workers,
+    )
     if spec.source.type == "dataset":
         from trainspec.data._dataset import prepare_dataset
 

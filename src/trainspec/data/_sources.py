@@ -19,13 +19,27 @@ from trainspec.data._table import KeyTable
 from trainspec.errors import DataError
 from trainspec.registry import registry
 
-__all__ = ["Source", "SourceContext", "get_source", "hash_file", "resolve_path"]
+__all__ = [
+    "Source",
+    "SourceContext",
+    "common_rows",
+    "get_source",
+    "hash_file",
+    "resolve_path",
+]
 
 
 @dataclass(frozen=True)
 class SourceContext:
+    """What a source may use beyond its spec: the allow-list, arrays from Python, where to
+    keep decoded data (``cache_dir``), what to do with unreadable files and how many worker
+    processes may decode them."""
+
     allow_imports: tuple[str, ...] = ()
     arrays: tuple[Any, Any] | None = None
+    cache_dir: Path | None = None
+    on_bad: str = "error"
+    workers: int = 0
 
 
 class Source(Protocol):
@@ -69,7 +83,7 @@ def _frame_table(frame: Any, where: str, meta: dict[str, Any] | None = None) -> 
     return KeyTable(where=where, n_rows=len(frame), row_keys=keys, meta=meta or {})
 
 
-def _common_rows(arrays: dict[str, tuple[int, ...]]) -> int:
+def common_rows(arrays: dict[str, tuple[int, ...]]) -> int:
     """The most common first dimension: the row count of a keyed-array file."""
     firsts = [s[0] for s in arrays.values() if len(s) >= 1]
     if not firsts:
@@ -107,38 +121,6 @@ class ParquetLoader(_FileSource):
         except ImportError as exc:
             raise DataError("parquet source needs pyarrow: pip install 'trainspec[data]'") from exc
         return _frame_table(frame, f"Parquet file {str(path)!r}")
-
-
-class NumpyLoader(_FileSource):
-    def load(self, spec: Any, ctx: SourceContext) -> KeyTable:
-        path = resolve_path(spec.path, f"{spec.type} source")
-        where = f"{spec.type} file {str(path)!r}"
-        try:
-            loaded = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise DataError(
-                f"{where} cannot be read without pickle (object arrays): {exc}"
-            ) from exc
-        if isinstance(loaded, np.ndarray):
-            arrays = {"x": loaded}
-            if spec.columns is not None:
-                if loaded.ndim != 2 or loaded.shape[1] != len(spec.columns):
-                    raise DataError(
-                        f"{where}: columns names {len(spec.columns)} columns but the array has "
-                        f"shape {loaded.shape}"
-                    )
-                arrays.update({c: loaded[:, j] for j, c in enumerate(spec.columns)})
-        else:
-            with loaded:
-                arrays = {k: loaded[k] for k in loaded.files}
-        rows = {k: a for k, a in arrays.items() if a.ndim >= 1}
-        meta = {k: a.tolist() for k, a in arrays.items() if a.ndim == 0}
-        n = _common_rows({k: a.shape for k, a in rows.items()})
-        return KeyTable(where=where, n_rows=n, row_keys=dict(rows), meta=meta)
-
-
-registry.add("source", "npy", NumpyLoader)
-registry.add("source", "npz", NumpyLoader)
 
 
 @registry.register("source", "sklearn")
@@ -193,7 +175,7 @@ class ArraysLoader:
 
     def load(self, spec: Any, ctx: SourceContext) -> KeyTable:
         arrays = {k: np.asarray(v) for k, v in self._arrays(ctx).items()}
-        n = _common_rows({k: a.shape for k, a in arrays.items()})
+        n = common_rows({k: a.shape for k, a in arrays.items()})
         features = [k for k in arrays if k != "target"]
         meta: dict[str, Any] = {"features": features}
         if "target" in arrays:
@@ -332,25 +314,16 @@ class Hdf5Loader(_FileSource):
             return load
 
         keys: dict[str, np.ndarray | Callable[[], np.ndarray]] = {k: loader(k) for k in shapes}
-        return KeyTable(where, _common_rows(shapes), keys, meta=meta)
+        return KeyTable(where, common_rows(shapes), keys, meta=meta)
 
 
 @registry.register("source", "folder")
 class FolderLoader:
     def _manifest(self, spec: Any) -> tuple[Path, Any]:
-        import pandas as pd
+        from trainspec.data._manifest import read_manifest
 
         folder = resolve_path(spec.path, "folder source")
-        manifest = resolve_path(str(folder / spec.manifest), "folder source manifest")
-        if manifest.suffix == ".parquet":
-            table = pd.read_parquet(manifest)
-        else:
-            table = pd.read_csv(manifest)
-        if spec.file_column not in table.columns:
-            raise DataError(
-                f"folder source manifest {str(manifest)!r} has no column {spec.file_column!r} "
-                f"(source.file_column); its columns: {', '.join(map(str, table.columns))}"
-            )
+        _, table = read_manifest(folder, spec.manifest, spec.file_column, "folder source")
         return folder, table
 
     def _read(self, path: Path) -> dict[str, np.ndarray]:

@@ -69,11 +69,18 @@ class KeyTable:
 @dataclass
 class InputArray:
     """One model input: (R, *shape) rows, with column names for a 2-D table. ``integer``
-    inputs (token ids, attention masks) reach the model as int64; all others as float32."""
+    inputs (token ids, attention masks) reach the model as int64; all others as float32,
+    multiplied by ``scale`` when set (uint8 pixels -> [0, 1]). ``values`` may be a
+    memory-mapped array, read batch by batch."""
 
     values: np.ndarray
     columns: list[str] | None = None
     integer: bool = False
+    scale: float | None = None
+
+    @property
+    def is_mapped(self) -> bool:
+        return isinstance(self.values, np.memmap)
 
     @property
     def is_numeric(self) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trainspec.data import _augment2d as _augment2d  # registers the image augmentations
 from trainspec.data import _signal as _signal  # registers the signal transforms
 from trainspec.data import _text as _text  # registers tokenize
 from trainspec.data._fitted import SklearnTransform

@@ -47,7 +47,8 @@ def predict_frame(
     import pandas as pd
 
     columns: dict[str, Any] = {}
-    id_name = run.job.data.id or ("record" if chunk.offsets is not None else "row")
+    fallback = "record" if chunk.offsets is not None else "row"
+    id_name = run.job.data.id or chunk.id_name or fallback
     if chunk.ids is not None:
         columns[id_name] = np.asarray(chunk.ids)[scores.sample]
     else:
@@ -163,7 +164,7 @@ def iter_predictions(
     spec = run.job.data
     meta = dict(run.transforms.info.get("meta") or {})
     first = 0
-    for table in iter_tables(data, spec.source, chunk_size, meta):
+    for table in iter_tables(data, spec.source, chunk_size, meta, on_bad=spec.on_bad):
         chunk = prepare_chunk(spec, run.transforms, table)
         scores = predictor.scores(chunk, batch_size)
         yield predict_frame(run, chunk, scores, first_row=first)

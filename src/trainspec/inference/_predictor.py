@@ -55,7 +55,7 @@ def _orders(chunk: PreparedChunk, batch_size: int) -> Iterator[np.ndarray]:
             yield np.sort(group[start : start + batch_size])
 
 
-def _batches(chunk: PreparedChunk, batch_size: int) -> Iterator[Batch]:
+def _batches(chunk: PreparedChunk, batch_size: int, run: LoadedRun) -> Iterator[Batch]:
     import torch
 
     from trainspec.data import TensorBatchSource
@@ -64,6 +64,9 @@ def _batches(chunk: PreparedChunk, batch_size: int) -> Iterator[Batch]:
         {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in chunk.inputs.items()},
         positions=np.arange(chunk.n_samples),
         offsets=chunk.offsets,
+        # The evaluation side of the augmentations (a center crop, normalisation), as at
+        # validation, so inputs have the shapes the model was trained on.
+        augment=run.transforms.augmentations,
     )
     for order in _orders(chunk, batch_size):
         if len(order):
@@ -99,7 +102,7 @@ class Predictor:
             return self._sklearn(chunk)
         outs, samples, positions = [], [], []
         per_row = False
-        for batch in _batches(chunk, batch_size):
+        for batch in _batches(chunk, batch_size, self.run):
             arrays = {k: batch[k].numpy() for k in self.run.input_keys}
             out = self.backend(arrays)
             index = batch["index"].numpy()

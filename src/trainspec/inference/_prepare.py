@@ -31,6 +31,7 @@ class PreparedChunk:
     ids: np.ndarray | None  # (N,) the id key, or record names
     target: np.ndarray | None  # raw target values, per sample or per row
     groups: np.ndarray | None = None  # (N,) a grouping key's values, when asked for
+    id_name: str | None = None  # the key ``ids`` came from when the spec names none
 
     @property
     def n_rows(self) -> int:
@@ -64,11 +65,12 @@ def inference_spec(spec: DataSpec, transforms: FittedTransforms, table: KeyTable
     keep_target = target is not None and target in names
     if not keep_target:
         table.meta.pop("default_target", None)
+    default_id = table.meta.get("default_id")  # e.g. an image's path
     update: dict[str, Any] = {
         "target": target if keep_target else None,
         "weight": None,
         "group": None,
-        "id": spec.id if spec.id in names else None,
+        "id": spec.id if spec.id in names else (default_id if default_id in names else None),
         "features": _features(spec, transforms, names),
         "split": spec.split.model_copy(update={"column": None}),
     }
@@ -99,4 +101,7 @@ def prepare_chunk(
     ids = data.ids
     if ids is None and data.offsets is not None and "record" in table.record_keys:
         ids = table.record_keys["record"]
-    return PreparedChunk(inputs, data.n_samples, data.offsets, ids, data.target, data.groups)
+    id_name = mapped.id if mapped.id != spec.id else None  # a default id (an image's path)
+    return PreparedChunk(
+        inputs, data.n_samples, data.offsets, ids, data.target, data.groups, id_name
+    )

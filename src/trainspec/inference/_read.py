@@ -45,7 +45,12 @@ def file_format(path: Path) -> str:
 
 
 def iter_tables(
-    data: Any, source: Any, chunk_size: int, meta: Mapping[str, Any] | None = None
+    data: Any,
+    source: Any,
+    chunk_size: int,
+    meta: Mapping[str, Any] | None = None,
+    *,
+    on_bad: str = "error",
 ) -> Iterator[KeyTable]:
     """Chunks of ``data`` (a path, a DataFrame, a dict of arrays or an array) as key tables.
 
@@ -60,9 +65,12 @@ def iter_tables(
         yield from _memory_tables(data, chunk_size, base)
         return
     path = Path(data).expanduser()
+    kind = getattr(source, "type", None)
+    if kind == "images":
+        yield from _image_tables(data, source, chunk_size, base, on_bad)
+        return
     if not path.exists():
         raise InferenceError(f"input file {str(path)!r} does not exist")
-    kind = getattr(source, "type", None)
     if path.is_dir():
         yield _whole_source(path, source)
         return
@@ -83,6 +91,22 @@ def iter_tables(
         records = source.records if kind == "hdf5" else None
         unit = source.unit if kind == "hdf5" else "records"
         yield from _hdf5_tables(path, chunk_size, records, unit, base)
+
+
+def _image_tables(
+    data: Any, source: Any, chunk_size: int, meta: dict[str, Any], on_bad: str
+) -> Iterator[KeyTable]:
+    """Image files, folders or globs, decoded as the run's images source decoded its own."""
+    from trainspec.data import iter_image_tables
+
+    size = source.size or (meta.get("image") or {}).get("size")
+    if isinstance(size, int):
+        size = [size, size]
+    if size is None:
+        raise InferenceError("the run's training data records no image size; retrain it")
+    for table in iter_image_tables(data, source, size=size, chunk_size=chunk_size, on_bad=on_bad):
+        table.meta = {**meta, **table.meta}
+        yield table
 
 
 def _frame_chunk(frame: Any, where: str, meta: dict[str, Any]) -> KeyTable:

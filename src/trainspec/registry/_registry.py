@@ -32,7 +32,7 @@ PLUGIN_GROUP = "trainspec.plugins"
 # name of that kind is looked up, so that asking for a metric does not import the models.
 _PROVIDERS: dict[str, tuple[str, ...]] = {
     "block": ("trainspec.models._blocks",),
-    "source": ("trainspec.data._sources",),
+    "source": ("trainspec.data._sources", "trainspec.data._numpy", "trainspec.data._images"),
     "transform": ("trainspec.data._transforms",),
     "split": ("trainspec.data._splits",),
     "metric": ("trainspec.metrics._metrics",),

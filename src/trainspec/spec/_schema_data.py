@@ -17,12 +17,14 @@ from pydantic import Field, model_validator
 from trainspec.spec._base import Section
 
 __all__ = [
+    "ArrayFile",
     "ArraysSource",
     "CsvSource",
     "DataSpec",
     "DatasetSource",
     "FolderSource",
     "Hdf5Source",
+    "ImagesSource",
     "InputSpec",
     "LoaderSpec",
     "NumpySource",
@@ -62,13 +64,92 @@ class ParquetSource(Section):
     path: str = Field(description="Parquet file; its columns are the keys.")
 
 
+class ArrayFile(Section):
+    """One array: an ``.npy`` file, or one array of an ``.npz`` archive."""
+
+    path: str = Field(description="An .npy file or an .npz archive.")
+    key: str | None = Field(
+        default=None, description="npz: the array's name (optional when the archive has one)."
+    )
+
+
 class NumpySource(Section):
+    """NumPy arrays. ``.npy`` files are memory-mapped: rows are read when a batch needs them,
+    so an array larger than memory can be trained on."""
+
     type: Literal["npy", "npz"]
-    path: str = Field(description="An .npy array (key 'x') or an .npz archive (its array names).")
+    path: str | None = Field(
+        default=None,
+        description="One .npy array (key 'x') or an .npz archive (its array names are the keys).",
+    )
+    x: str | ArrayFile | None = Field(
+        default=None,
+        description="Inputs as their own file (key 'x'): X.npy, or {path: d.npz, key: X}.",
+    )
+    y: str | ArrayFile | None = Field(
+        default=None,
+        description="Targets as their own file (key 'y', the default target): y.npy, or "
+        "{path: d.npz, key: y}.",
+    )
     columns: list[str] | None = Field(
         default=None,
         description="npy only: names for the columns of a 2-D array, each then also a key.",
     )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> NumpySource:
+        if self.path is None and self.x is None:
+            raise ValueError("a numpy source takes 'path' (one file) or 'x' (and 'y') files")
+        if self.path is not None and (self.x is not None or self.y is not None):
+            raise ValueError("give either 'path' or 'x'/'y', not both")
+        if self.y is not None and self.x is None:
+            raise ValueError("'y' needs 'x' (the inputs) beside it")
+        return self
+
+
+class ImagesSource(Section):
+    """Image files decoded with Pillow (PNG, JPEG, BMP, TIFF, WebP, ... any format it reads).
+
+    Keys: 'image' (C, H, W) uint8 per image, 'label' (the class), 'path', and a manifest's
+    other columns. Decoded once, by ``data.loader.num_workers`` processes, into a uint8
+    memory-mapped array in the data cache, so folders larger than memory train.
+    """
+
+    type: Literal["images"]
+    path: str = Field(
+        description="Folder with one subfolder per class (its name is the label), or the "
+        "folder a manifest's paths are relative to."
+    )
+    manifest: str | None = Field(
+        default=None,
+        description="CSV (or Parquet) listing the images, relative to 'path': a path column, "
+        "a label column and optional others (group, id, ...), each a key.",
+    )
+    file_column: str = Field(default="path", description="Manifest column of image paths.")
+    label_column: str = Field(default="label", description="Manifest column of labels.")
+    mode: Literal["L", "RGB"] = Field(
+        default="RGB", description="'L': one grey channel; 'RGB': three channels."
+    )
+    size: int | list[int] | None = Field(
+        default=None,
+        description="Size as [height, width] (or one number for a square). Default: every "
+        "image must already have the size of the first.",
+    )
+    fit: Literal["resize", "crop", "pad"] = Field(
+        default="resize",
+        description="How an image of another size is made 'size': 'resize' (stretch, "
+        "bilinear), 'crop' (scale the short side to fit, then center-crop), 'pad' (scale the "
+        "long side to fit, then pad with zeros around the center).",
+    )
+
+    @model_validator(mode="after")
+    def _check_size(self) -> ImagesSource:
+        if isinstance(self.size, list) and len(self.size) != 2:
+            raise ValueError(f"size takes [height, width] or one number; got {self.size}")
+        sizes = self.size if isinstance(self.size, list) else [self.size or 1]
+        if any(s < 1 for s in sizes):
+            raise ValueError(f"size must be positive; got {self.size}")
+        return self
 
 
 class Hdf5Source(Section):
@@ -120,6 +201,7 @@ SourceSpec = Annotated[
     | NumpySource
     | Hdf5Source
     | FolderSource
+    | ImagesSource
     | DatasetSource
     | ArraysSource,
     Field(discriminator="type"),
@@ -269,6 +351,12 @@ class DataSpec(Section):
     split: SplitSpec = Field(default_factory=SplitSpec)
     loader: LoaderSpec = Field(default_factory=LoaderSpec)
     cache: bool = Field(default=True, description="Cache preprocessed arrays by fingerprint.")
+    on_bad: Literal["error", "skip"] = Field(
+        default="error",
+        description="A file that cannot be read (a corrupt image, a file of the wrong kind): "
+        "'error' stops with its name; 'skip' leaves it out and lists it in the run "
+        "directory's bad_files.json.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DataSpec:
