@@ -249,6 +249,7 @@ class PreparedData:
     cache_hit: bool
     _build: Callable[[int], FoldData]
     _folds: dict[int, FoldData] = field(default_factory=dict)
+    bad_files: list[dict[str, str]] = field(default_factory=list)  # left out (on_bad: skip)
 
     def fold(self, k: int = 0) -> FoldData:
         if not 0 <= k < len(self.splits.folds):
@@ -282,6 +283,7 @@ def prepare_data(
         return prepared
     loaded = load(spec, ctx, task, cache_dir)
     data, labels = loaded.data, loaded.labels
+    bad_files = list(data.meta.pop("bad_files", []))
     problems = nan_problems(data, loaded.steps)
     plan = plan_splits(spec.split, split_input(spec, data, labels), seed)
     plan.ids = data.ids
@@ -303,6 +305,7 @@ def prepare_data(
         splits=plan,
         cache_hit=loaded.cache_hit,
         _build=build,
+        bad_files=bad_files,
     )
     prepared._folds[0] = first
     return prepared

@@ -237,6 +237,8 @@ def _write_data_files(prepared: PreparedData, target_dir: Path) -> None:
             "n_samples": prepared.n_samples,
         },
     )
+    if prepared.bad_files:  # files left out under data.on_bad: skip
+        write_json(target_dir / "bad_files.json", prepared.bad_files)
 
 
 def _train_fold(

@@ -175,7 +175,7 @@ def _npy_tables(
             f"{where} has shape {array.shape}; the run's source names {len(columns)} columns"
         )
     for start in range(0, max(len(array), 1), chunk_size):
-        part = np.asarray(array[start : start + chunk_size])
+        part = np.array(array[start : start + chunk_size])  # this chunk only, writable
         keys: dict[str, np.ndarray | Loader] = {"x": part}
         if columns is not None:
             keys.update({c: part[:, j] for j, c in enumerate(columns)})
