@@ -163,6 +163,11 @@ def export(
     )
     shapes = ", ".join(f"{k} {v}" for k, v in result.inputs.items())
     out.print(f"wrote {result.path} ({result.exporter}); inputs: {shapes}")
+    if result.extra_files:
+        out.print(
+            f"the weights are over 2 GiB and stay beside it in {', '.join(result.extra_files)}: "
+            "copy those files together with the model"
+        )
     out.print(
         f"parity with PyTorch: largest absolute difference {result.max_abs_diff:.3g} "
         f"(tolerance {result.tolerance:g})"

@@ -46,6 +46,8 @@ class ExportResult:
     output: str = "output"
     exporter: str = ""
     checked: list[dict[str, list[int]]] = field(default_factory=list)
+    # Files that must travel with ``path`` (ONNX weights over 2 GiB); empty for one file.
+    extra_files: list[str] = field(default_factory=list)
 
 
 def _wrapper(run: LoadedRun) -> nn.Module:
@@ -164,6 +166,51 @@ def _export_onnx(
     return "torch.onnx (torchscript)"
 
 
+# protobuf's limit on one message: a model this size or larger must keep its weights apart.
+ONNX_SINGLE_FILE_LIMIT = 2 * 1024**3
+
+
+def _finish_onnx(path: Path, metadata: dict[str, str]) -> list[Path]:
+    """Fold weights written beside ``path`` into the file itself and add ``metadata``.
+
+    torch's exporter may write the weights to ``model.onnx.data``; a user copying only
+    ``model.onnx`` then has a model that will not load. Below protobuf's 2 GiB limit the
+    weights go inside; above it they stay in one external file, returned so it can be named.
+    """
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=True)
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    beside = sorted(p for p in path.parent.glob(f"{path.name}*") if p != path)
+    if model.ByteSize() < ONNX_SINGLE_FILE_LIMIT:
+        onnx.save_model(model, str(path), save_as_external_data=False)
+        for extra in beside:
+            extra.unlink()
+        return []
+    data = path.with_name(path.name + ".data")
+    for extra in beside:
+        extra.unlink()
+    onnx.save_model(
+        model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+        location=data.name,
+    )  # fmt: skip
+    return [data]
+
+
+def _onnx_metadata(run: LoadedRun, names: Sequence[str]) -> dict[str, str]:
+    from trainspec import __version__
+
+    return {
+        "trainspec_version": __version__,
+        "task": str(run.task),
+        "input_names": json.dumps(list(names)),
+        "class_names": json.dumps(list(run.class_names or [])),
+        "output": "output",
+    }
+
+
 def _export_torchscript(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path) -> str:
     import torch
 
@@ -249,8 +296,10 @@ def export_run(
     path = folder / EXPORT_FORMATS[format]
     args = _sample(shapes, *TRACE_SIZES, seed=0)
     axes = _named_axes(shapes)
+    extra_files: list[Path] = []
     if format == "onnx":
         exporter = _export_onnx(module, args, axes, path)
+        extra_files = _finish_onnx(path, _onnx_metadata(loaded, list(shapes)))
     else:
         exporter = _export_torchscript(module, args, path)
     worst, checked = check_parity(module, format, path, shapes)
@@ -266,6 +315,7 @@ def export_run(
         inputs={k: ["batch", *v] for k, v in named.items()},  # type: ignore[list-item]
         exporter=exporter,
         checked=checked,
+        extra_files=[p.name for p in extra_files],
     )
     info = {**asdict(result), "path": path.name, "checkpoint": loaded.checkpoint}
     info.update(task=loaded.task, class_names=loaded.class_names, run=str(loaded.run_dir))

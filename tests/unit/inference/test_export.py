@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import trainspec
 from trainspec.inference import InferenceError, export_run, load_run
 from trainspec.inference._export import _wrapper
 
@@ -23,11 +24,22 @@ def test_digits_onnx_parity_and_dynamic_batch(digits_run: Path, tmp_path: Path) 
     info = json.loads((tmp_path / "onnx" / "export.json").read_text())
     assert info["checkpoint"] == "best" and info["max_abs_diff"] == result.max_abs_diff
     # Any batch size runs, and the outputs are the network's logits.
-    session = ort.InferenceSession(str(result.path))
+    # One self-contained file: copied alone to another folder, it loads and runs.
+    assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == ["export.json", "model.onnx"]
+    moved = tmp_path / "elsewhere" / "copy.onnx"
+    moved.parent.mkdir()
+    moved.write_bytes(result.path.read_bytes())
+    session = ort.InferenceSession(str(moved))
     module = _wrapper(load_run(digits_run))
     x = torch.randn(17, 64)
     got = session.run(None, {"x": x.numpy()})[0]
     np.testing.assert_allclose(got, module(x).detach().numpy(), atol=1e-4)
+    # What a consumer needs to use the outputs is in the file's own metadata.
+    meta = session.get_modelmeta().custom_metadata_map
+    assert json.loads(meta["class_names"]) == [str(c) for c in range(10)]
+    assert json.loads(meta["input_names"]) == ["x"]
+    assert meta["task"] == "classification"
+    assert meta["trainspec_version"] == trainspec.__version__
 
 
 def test_sleep_like_graph_exports_with_a_dynamic_sequence_axis(
