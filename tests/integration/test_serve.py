@@ -180,12 +180,8 @@ def test_metrics_and_drift_of_recent_inputs(table_torch_run: Path) -> None:
         assert answer.status_code == 200 and answer.json()["classes"] == ["cat", "dog", "eel"]
         client.post("/predict", json={"instances": [{"a": 1.0, "b": 2.0}]})  # 422: no color
         huge = client.post("/predict", json={"instances": [{"a": 1.0, "b": 1e300, "color": "red"}]})
-        assert huge.status_code == 422 and huge.json()["detail"][0]["loc"] == [
-            "body",
-            "instances",
-            0,
-            "x",
-        ]
+        assert huge.status_code == 422
+        assert huge.json()["detail"][0]["loc"] == ["body", "instances", 0, "b"]
         drift = client.get("/drift").json()
         assert drift["status"] == "ok" and drift["drifted"] == ["b"]
         text = client.get("/metrics").text
@@ -194,6 +190,49 @@ def test_metrics_and_drift_of_recent_inputs(table_torch_run: Path) -> None:
         assert 'trainspec_request_errors_total{path="/predict",kind="client"} 2' in text
         assert "trainspec_drift_window_rows 150" in text
         assert 'trainspec_request_duration_seconds_count{method="POST",path="/predict"} 3' in text
+
+
+def _raw(client: httpx.Client, body: str) -> httpx.Response:
+    return client.post("/predict", content=body, headers={"content-type": "application/json"})
+
+
+def test_non_finite_and_mistyped_values_are_422s_naming_the_column(
+    table_torch_run: Path,
+) -> None:
+    strict = ModelService(table_torch_run)
+    with running(strict) as client:
+        assert strict.wait(60)
+        good = '{"a": 1.5, "b": 2, "color": "red"}'
+        assert _raw(client, f'{{"instances": [{good}]}}').status_code == 200
+        for literal in ("NaN", "Infinity", "-Infinity", "1e39", "true", '"3.5"'):
+            bad = good.replace("1.5", literal)
+            answer = _raw(client, f'{{"instances": [{good}, {bad}]}}')
+            assert answer.status_code == 422, (literal, answer.text)
+            detail = answer.json()["detail"]
+            assert [e["loc"] for e in detail] == [["body", "instances", 1, "a"]], literal
+        text = client.get("/metrics").text
+        assert 'kind="server"' not in text  # no 500 among them
+    coercing = ModelService(table_torch_run, ServeOptions(coerce=True))
+    with running(coercing) as client:
+        assert coercing.wait(60)
+        answer = client.post(
+            "/predict", json={"instances": [{"a": "3.5", "b": True, "color": "red"}]}
+        )
+        assert answer.status_code == 200
+        expected = client.post("/predict", json={"instances": [{"a": 3.5, "b": 1, "color": "red"}]})
+        assert answer.json() == expected.json()
+
+
+def test_readiness_during_start_up_is_not_counted_as_an_error(digits_run: Path) -> None:
+    service = ModelService(digits_run)
+    with running(service, load=False) as client:
+        for _ in range(3):
+            assert client.get("/ready").status_code == 503
+        service.load()
+        assert client.get("/ready").status_code == 200
+        text = client.get("/metrics").text
+        assert 'trainspec_requests_total{method="GET",path="/ready",status="503"} 3' in text
+        assert "trainspec_request_errors_total{" not in text.replace("# ", "")
 
 
 def test_records_served_by_onnx_runtime(records_run: Path, tmp_path: Path) -> None:

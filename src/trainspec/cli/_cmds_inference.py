@@ -185,6 +185,12 @@ def serve(
         int, typer.Option("--max-batch", min=1, help="Instances per request.")
     ] = 10_000,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", help="Request body limit.")] = 10.0,
+    coerce: Annotated[
+        bool,
+        typer.Option(
+            "--coerce", help="Read booleans and numeric strings as numbers (default: refuse)."
+        ),
+    ] = False,
     allow_import: Allow = None,
 ) -> None:
     """Serve the run over HTTP: POST /predict, /health, /ready, /metrics, /drift, /docs."""
@@ -203,6 +209,7 @@ def serve(
         allow_imports=tuple(allow_import or ()),
         max_batch=max_batch,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
+        coerce=coerce,
     )
     run_server(run, host=host, port=port, options=options)
 

@@ -133,14 +133,31 @@ def _predict_route(service: ModelService, metrics: ServerMetrics) -> Callable[..
     return predict
 
 
+async def _invalid_request(_request: Any, exc: Exception) -> Any:
+    """A 422 naming each field (``loc`` ends with the column or input name).
+
+    The refused values are not echoed: a NaN or an infinity cannot be written as JSON, and
+    echoing them made FastAPI's own handler fail with a 500.
+    """
+    from fastapi.responses import JSONResponse
+
+    errors: list[dict[str, Any]] = getattr(exc, "errors", list)()
+    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+              for e in errors]  # fmt: skip
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
 def create_app(service: ModelService, *, load: bool = True) -> Any:
     """The FastAPI application over ``service``; with ``load`` the model loads in a
     background thread when the server starts (``/ready`` is 503 until it has)."""
     from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, PlainTextResponse
     from pydantic import BaseModel
 
-    request, _ = request_model(service.inputs, service.options.max_batch)
+    request, _ = request_model(
+        service.inputs, service.options.max_batch, coerce=service.options.coerce
+    )
     metrics = ServerMetrics()
 
     class PredictResponse(BaseModel):
@@ -189,6 +206,7 @@ def create_app(service: ModelService, *, load: bool = True) -> Any:
     def model() -> dict[str, Any]:
         return service.describe()
 
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(Guard, metrics=metrics, max_body_bytes=service.options.max_body_bytes)
     app.state.service = service
     app.state.metrics = metrics

@@ -64,7 +64,8 @@ class ServerMetrics:
             self.in_flight -= 1
             key = (method, path, str(status))
             self.requests[key] = self.requests.get(key, 0) + 1
-            if status >= 400:
+            # /ready answers 503 until the model is loaded: that is its job, not an error.
+            if status >= 400 and not (path == "/ready" and status == 503):
                 kind = "client" if status < 500 else "server"
                 self.errors[(path, kind)] = self.errors.get((path, kind), 0) + 1
             hist = self.latency.setdefault((method, path), _Histogram(self._buckets))

@@ -12,12 +12,13 @@ exist before the model is loaded.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from trainspec.inference._run import InferenceError, resolve_run_dir
 
@@ -111,16 +112,36 @@ def _nested(depth: int) -> Any:
     return kind
 
 
-def instance_model(spec: RunInputs) -> type[BaseModel]:
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _nan_is_missing(value: Any) -> Any:
+    """Where the run imputes, NaN is a missing value, as it was in the training data."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _in_float32(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value) and abs(value) > FLOAT32_MAX:
+        raise ValueError(f"{value:g} is beyond the model's float32 range (+-{FLOAT32_MAX:.3g})")
+    return value
+
+
+def instance_model(spec: RunInputs, *, coerce: bool = False) -> type[BaseModel]:
+    """One instance of a request. Strict unless ``coerce``: JSON numbers only (no booleans or
+    numeric strings); NaN and infinities are refused except NaN as missing where the run
+    imputes."""
     if spec.named_rows:
         columns = spec.inputs[0].columns or []
         fields: dict[str, Any] = {}
         for j, col in enumerate(columns):
             kind: Any = float | str if col in spec.categorical else float
+            kind = Annotated[kind, BeforeValidator(_in_float32)]
             if spec.nullable:
-                kind = kind | None
+                kind = Annotated[kind | None, BeforeValidator(_nan_is_missing)]
             fields[f"c{j}"] = (kind, Field(alias=col))
-        config = ConfigDict(extra="ignore", populate_by_name=False, allow_inf_nan=False)
+        config = ConfigDict(
+            extra="ignore", populate_by_name=False, allow_inf_nan=False, strict=not coerce
+        )
         return create_model("Instance", __config__=config, **fields)
     fields = {}
     for f in spec.inputs:
@@ -129,13 +150,15 @@ def instance_model(spec: RunInputs) -> type[BaseModel]:
         shape = [d if d is not None else "any" for d in f.row_shape]
         desc = f"{what}arrays of shape {shape}" + (f"; columns {f.columns}" if f.columns else "")
         fields[f"f_{f.name}"] = (_nested(depth), Field(alias=f.name, description=desc))
-    config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=not coerce)
     return create_model("Instance", __config__=config, **fields)
 
 
-def request_model(spec: RunInputs, max_batch: int) -> tuple[type[BaseModel], type[BaseModel]]:
+def request_model(
+    spec: RunInputs, max_batch: int, *, coerce: bool = False
+) -> tuple[type[BaseModel], type[BaseModel]]:
     """``(PredictRequest, Instance)`` pydantic models for this run."""
-    instance = instance_model(spec)
+    instance = instance_model(spec, coerce=coerce)
     request = create_model(
         "PredictRequest",
         __config__=ConfigDict(extra="forbid"),

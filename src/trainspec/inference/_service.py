@@ -46,6 +46,8 @@ class ServeOptions:
     drift_min_rows: int = 100  # fewer rows than this: no drift figures yet
     psi_threshold: float = DEFAULT_PSI
     ks_threshold: float = DEFAULT_KS
+    # Strict types by default: a boolean or a numeric string is refused, not read as a number.
+    coerce: bool = False
 
 
 class _Window:
