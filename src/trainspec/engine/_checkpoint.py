@@ -1,26 +1,28 @@
-"""Checkpoints on disk: written atomically, checksummed, the last K kept, no symlinks needed.
+"""Checkpoints on disk: written atomically, checksummed, each one immutable once in place.
 
 Layout under ``RUN/checkpoints/``::
 
-    ckpt-00000120/        one per save, named by global step; the newest K are kept
-      model.safetensors   the module's weights
+    ckpt-00000120/        one per save, named by global step (``-2``... for a second save at
+      model.safetensors   the same step); the newest K are kept, and the best one
       state.safetensors   the tensors of the training state (optimiser, RNG, permutation)
       state.json          the rest of the training state, tensors referenced by name
       manifest.json       sha256 of each file above; written last
-    last/                 a copy (hard links where possible) of the newest ckpt-*
-    best/                 a copy of the checkpoint taken at the best monitored value
+    last -> ckpt-00000144 the newest checkpoint: a relative symbolic link
+    best -> ckpt-00000120 the checkpoint taken at the best monitored value
 
-Every directory is built under a temporary name, fsynced and renamed into place, so a crash
-leaves either the old or the new directory, never half of one. Loading checks the manifest and
-falls back to the previous valid checkpoint, with a warning, when the newest is damaged.
+A checkpoint is built under a temporary name, fsynced and renamed into place; ``last`` and
+``best`` are then moved with one atomic rename of a new link over the old (``_publish``), so a
+crash at any instant leaves every name pointing at a complete checkpoint. Loading checks the
+manifest and falls back to the previous valid checkpoint, with a warning, when the newest is
+damaged.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -29,16 +31,17 @@ from typing import Any
 
 import torch
 
-from trainspec.errors import TrainingError
+from trainspec.errors import TrainingError, TrainspecError
+from trainspec.files import fsync_dir, storage_errors, verify_manifest, write_manifest
 
 __all__ = [
     "MODEL_FILE",
     "Checkpoint",
+    "checkpoint_step",
     "find_checkpoints",
     "load_checkpoint",
     "load_latest",
-    "prune",
-    "publish",
+    "verify_checkpoint",
     "write_checkpoint",
 ]
 
@@ -47,9 +50,8 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "model.safetensors"
 STATE_TENSORS = "state.safetensors"
 STATE_JSON = "state.json"
-MANIFEST = "manifest.json"
-FORMAT = 1
 _PREFIX = "ckpt-"
+_NAME = re.compile(r"^ckpt-(\d{8})(?:-(\d+))?$")
 
 
 @dataclass
@@ -62,42 +64,25 @@ class Checkpoint:
     state: dict[str, Any]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
 
 
-def _fsync_file(path: Path) -> None:
-    with path.open("rb") as fh:
-        os.fsync(fh.fileno())
+def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    # Serialised here and written by Python, so a full disk raises an OSError with its errno.
+    from safetensors.torch import save
+
+    return save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # directories cannot be opened on some platforms (Windows)
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Move ``tmp`` to ``final``, replacing an existing directory there."""
-    if final.exists():
-        old = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:8]}")
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)
-    _fsync_dir(final.parent)
+def _final_name(root: Path, step: int) -> Path:
+    final = root / f"{_PREFIX}{step:08d}"
+    n = 1
+    while final.exists() or final.is_symlink():
+        n += 1
+        final = root / f"{_PREFIX}{step:08d}-{n}"
+    return final
 
 
 def write_checkpoint(
@@ -107,100 +92,60 @@ def write_checkpoint(
     tensors: dict[str, torch.Tensor],
     state: dict[str, Any],
 ) -> Path:
-    """Write ``root/ckpt-<step>/`` atomically and return its path."""
-    from safetensors.torch import save_file
+    """Write ``root/ckpt-<step>/`` atomically and return its path.
 
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.items()}, tmp / MODEL_FILE)
-        save_file(tensors, tmp / STATE_TENSORS)
-        (tmp / STATE_JSON).write_text(json.dumps(state), encoding="utf-8")
-        files = {name: _sha256(tmp / name) for name in (MODEL_FILE, STATE_TENSORS, STATE_JSON)}
-        manifest = {"format": FORMAT, "files": files, "global_step": step}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, sort_keys=True), encoding="utf-8")
-        for name in (*files, MANIFEST):
-            _fsync_file(tmp / name)
-        _fsync_dir(tmp)
-        final = root / f"{_PREFIX}{step:08d}"
-        _replace_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    A checkpoint in place is never modified: a second save at the same step is a new folder
+    (``ckpt-<step>-2``), newer than the first. A full disk or a refused write raises a
+    ``StorageError`` and leaves every earlier checkpoint as it was.
+    """
+    with storage_errors(root):
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / f".tmp-{uuid.uuid4().hex}"
+        os.mkdir(tmp)
+        try:
+            _write_file(tmp / MODEL_FILE, _tensor_bytes(model))
+            _write_file(tmp / STATE_TENSORS, _tensor_bytes(tensors))
+            _write_file(tmp / STATE_JSON, json.dumps(state).encode("utf-8"))
+            write_manifest(tmp, (MODEL_FILE, STATE_TENSORS, STATE_JSON), {"global_step": step})
+            final = _final_name(root, step)
+            os.rename(tmp, final)
+            fsync_dir(root)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return final
 
 
-def publish(source: Path, name: str) -> Path:
-    """Make ``source``'s parent/``name`` (``last`` or ``best``) a copy of checkpoint ``source``.
-
-    Files are hard-linked (they are never modified in place), copied where links fail.
-    """
-    root = source.parent
-    tmp = root / f".tmp-{name}-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
-        for item in source.iterdir():
-            try:
-                os.link(item, tmp / item.name)
-            except OSError:
-                shutil.copy2(item, tmp / item.name)
-                _fsync_file(tmp / item.name)
-        _fsync_dir(tmp)
-        _replace_dir(tmp, root / name)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root / name
+def checkpoint_step(path: Path) -> tuple[int, int] | None:
+    """``(global step, save number)`` of a ``ckpt-*`` folder name; None for other names."""
+    match = _NAME.match(path.name)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2) or 1)
 
 
 def find_checkpoints(root: Path) -> list[Path]:
-    """The ``ckpt-*`` directories under ``root``, newest (highest step) first."""
+    """The ``ckpt-*`` directories under ``root``, newest (highest step, latest save) first."""
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(_PREFIX)]
-    return sorted(found, key=lambda p: p.name, reverse=True)
+    found = [
+        p
+        for p in root.iterdir()
+        if checkpoint_step(p) is not None and p.is_dir() and not p.is_symlink()
+    ]
+    return sorted(found, key=lambda p: checkpoint_step(p) or (0, 0), reverse=True)
 
 
-def prune(root: Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` ``ckpt-*`` directories, and stale temporaries."""
-    for old in find_checkpoints(root)[keep:]:
-        shutil.rmtree(old, ignore_errors=True)
-    for stale in root.glob(".tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    for stale in root.glob(".old-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _verify(path: Path) -> None:
-    manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
-        raise TrainingError(f"checkpoint {path} has no {MANIFEST} (it was not finished)")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        files: dict[str, str] = manifest["files"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise TrainingError(f"checkpoint {path}: {MANIFEST} is unreadable ({exc})") from None
-    if manifest.get("format") != FORMAT:
-        raise TrainingError(
-            f"checkpoint {path} has format {manifest.get('format')!r}; this version reads "
-            f"format {FORMAT}"
-        )
-    for name, expected in files.items():
-        file = path / name
-        if not file.is_file():
-            raise TrainingError(f"checkpoint {path}: {name} is missing")
-        if _sha256(file) != expected:
-            raise TrainingError(
-                f"checkpoint {path}: {name} does not match its checksum (truncated or corrupted)"
-            )
+def verify_checkpoint(path: Path) -> None:
+    """``IntegrityError`` unless every file of checkpoint ``path`` matches its manifest."""
+    verify_manifest(path, what="checkpoint")
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
-    """Read and verify one checkpoint directory; ``TrainingError`` when it is damaged."""
+    """Read and verify one checkpoint directory; ``TrainspecError`` when it is damaged."""
     from safetensors.torch import load_file
 
-    _verify(path)
+    verify_checkpoint(path)
     try:
         model = load_file(path / MODEL_FILE)
         tensors = load_file(path / STATE_TENSORS)
@@ -224,10 +169,10 @@ def load_latest(root: Path, *, set_aside: bool = True) -> Checkpoint | None:
     for path in candidates:
         try:
             ckpt = load_checkpoint(path)
-        except TrainingError as exc:
+        except TrainspecError as exc:
             log.warning("%s; falling back to the previous checkpoint", exc)
             problems.append(str(exc))
-            if set_aside and path.name.startswith(_PREFIX):
+            if set_aside and checkpoint_step(path) is not None:
                 path.rename(path.with_name(f"corrupt-{path.name}-{uuid.uuid4().hex[:6]}"))
             continue
         return ckpt
@@ -235,6 +180,7 @@ def load_latest(root: Path, *, set_aside: bool = True) -> Checkpoint | None:
         raise TrainingError(
             f"no valid checkpoint to resume from in {root}: "
             + "; ".join(problems)
-            + ". Start the run afresh (without resume) or restore a checkpoint"
+            + f". Restore a checkpoint into {root}, or train afresh into a new run directory "
+            "(--run-dir NEW, without --resume)"
         )
     return None

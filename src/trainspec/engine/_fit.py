@@ -25,11 +25,12 @@ from trainspec.spec._schema_finetune import ParamGroupSpec, UnfreezeSpec
 from trainspec.spec._schema_train import TrainSpec
 
 from ._callbacks import Callback, Progress, call, make_progress
-from ._checkpoint import Checkpoint, load_checkpoint, load_latest, prune, publish, write_checkpoint
+from ._checkpoint import Checkpoint, load_checkpoint, load_latest, write_checkpoint
 from ._device import AnyForward, autocast, deterministic, rank, takes_module, to_device, world_size
 from ._dist import agree_stop, broadcast_object, mean_loss_and_stop, process_group
 from ._evaluate import run_eval
 from ._meter import LossMeter
+from ._publish import prune, publish, repair
 from ._result import FitContext, FitResult
 from ._rng import augmentation_generator, seed_everything
 from ._serialize import flatten, unflatten
@@ -333,7 +334,11 @@ def _start(
         seed_everything(setup.seed)
         return TrainState(), False
     root = run_dir / "checkpoints"
+    if resume and writer:
+        repair(root, best=setup.config.checkpoint.save_best)
     ckpt = _load_for_resume(root, writer) if resume else None
+    if ckpt is not None and writer:
+        repair(root, best=setup.config.checkpoint.save_best)  # a corrupt one set aside
     if ckpt is None:
         if not resume and any(root.glob("ckpt-*")):
             raise TrainingError(

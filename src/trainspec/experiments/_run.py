@@ -342,11 +342,11 @@ def _fit_torch(
 def _restore_best(module: Any, fold_dir: Path) -> None:
     """Put the best checkpoint's weights (by the monitored metric) back into the module: the
     test split is scored with them and ``model/`` is saved with them."""
-    best = fold_dir / "checkpoints" / "best" / "model.safetensors"
-    if best.is_file():
-        from safetensors.torch import load_file
+    best = fold_dir / "checkpoints" / "best"
+    if best.is_dir():
+        from trainspec.engine import load_checkpoint
 
-        module.load_state_dict(load_file(str(best)))
+        module.load_state_dict(load_checkpoint(best).model)
 
 
 def _fit_sklearn(

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from trainspec.errors import TrainspecError, closest
+from trainspec.files import verify_manifest
 
 __all__ = [
     "RunInfo",
@@ -251,6 +252,8 @@ def promote_run(run: str | Path, *, alias: str, name: str | None = None) -> dict
     from trainspec.tracking import MlflowTracker, create_tracker
 
     path = Path(run)
+    # The folder registered is the one verified: a damaged model is never promoted.
+    verify_manifest(_model_dir(path), what="saved model")
     config = _config(path)
     tracking = _read_json(path / "tracking.json") or {}
     spec = TrackingSpec.model_validate(config.get("tracking") or {})

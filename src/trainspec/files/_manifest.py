@@ -105,6 +105,6 @@ def verify_manifest(directory: Path, *, what: str = "checkpoint") -> dict[str, A
             raise _damaged(
                 what,
                 directory,
-                f"{name} does not match its sha256 in {MANIFEST} (truncated or corrupted)",
+                f"{name} does not match its checksum in {MANIFEST} (truncated or corrupted)",
             )
     return dict(manifest)

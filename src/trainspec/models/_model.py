@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from trainspec.errors import ModelError
+from trainspec.files import MANIFEST, verify_manifest, write_manifest
 
 __all__ = [
     "MODEL_JSON",
@@ -62,9 +63,11 @@ def as_named(X: Any, input_keys: Sequence[str]) -> dict[str, np.ndarray]:
 
 
 def read_model_json(directory: Path, kind: str | None = None) -> dict[str, Any]:
+    """``model.json`` of a saved model, once every file of the folder matches its manifest."""
     path = directory / MODEL_JSON
     if not path.is_file():
         raise ModelError(f"{path} does not exist: {directory} is not a saved model directory")
+    verify_manifest(directory, what="saved model")
     info: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     if info.get("format") != FORMAT_VERSION:
         raise ModelError(f"{path}: format {info.get('format')!r} is not {FORMAT_VERSION}")
@@ -73,10 +76,20 @@ def read_model_json(directory: Path, kind: str | None = None) -> dict[str, Any]:
     return info
 
 
-def write_model_json(directory: Path, info: Mapping[str, Any]) -> None:
+def begin_model_dir(directory: Path) -> Path:
+    """Create ``directory`` for a save; its old manifest goes first, so that a save cut short
+    is reported as unfinished rather than read as a mix of two models."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / MANIFEST).unlink(missing_ok=True)
+    return directory
+
+
+def write_model_json(directory: Path, info: Mapping[str, Any], files: Sequence[str]) -> None:
+    """``model.json``, then the manifest over it and ``files``: the save is complete."""
     payload = {"format": FORMAT_VERSION, **info}
     text = json.dumps(payload, indent=2, sort_keys=False)
     (directory / MODEL_JSON).write_text(text + "\n", encoding="utf-8")
+    write_manifest(directory, [*files, MODEL_JSON])
 
 
 def _metric(name_or_fn: str | MetricFn) -> tuple[str, MetricFn]:

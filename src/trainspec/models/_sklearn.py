@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 
 from trainspec.errors import ModelError
-from trainspec.models._model import InputData, Model, as_named, read_model_json, write_model_json
+from trainspec.models._model import (
+    InputData,
+    Model,
+    as_named,
+    begin_model_dir,
+    read_model_json,
+    write_model_json,
+)
 
 __all__ = ["ESTIMATOR_FILE", "SklearnModel", "trusted_prefixes"]
 
@@ -86,8 +93,7 @@ class SklearnModel(Model):
 
         from trainspec.models._build import dump_arch
 
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
+        path = begin_model_dir(Path(directory))
         sio.dump(self.estimator, path / ESTIMATOR_FILE)
         info = {
             "kind": "sklearn",
@@ -95,7 +101,7 @@ class SklearnModel(Model):
             "arch": dump_arch(self.arch),
             "input_keys": list(self.input_keys),
         }
-        write_model_json(path, info)
+        write_model_json(path, info, [ESTIMATOR_FILE])
         return path
 
     @classmethod

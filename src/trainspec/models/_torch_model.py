@@ -12,7 +12,14 @@ from torch import nn
 
 from trainspec.errors import ModelError
 from trainspec.models._graph import pick_output
-from trainspec.models._model import InputData, Model, as_named, read_model_json, write_model_json
+from trainspec.models._model import (
+    InputData,
+    Model,
+    as_named,
+    begin_model_dir,
+    read_model_json,
+    write_model_json,
+)
 
 __all__ = ["WEIGHTS_FILE", "FitFn", "TorchModel"]
 
@@ -142,8 +149,7 @@ class TorchModel(Model):
 
         from trainspec.models._build import dump_arch
 
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
+        path = begin_model_dir(Path(directory))
         save_model(self.module, str(path / WEIGHTS_FILE))
         info = {
             "kind": "torch",
@@ -152,7 +158,7 @@ class TorchModel(Model):
             "input_shapes": {k: list(v) for k, v in self.input_shapes.items()},
             "input_keys": list(self.input_keys),
         }
-        write_model_json(path, info)
+        write_model_json(path, info, [WEIGHTS_FILE])
         return path
 
     @classmethod

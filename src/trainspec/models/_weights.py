@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from trainspec.errors import ModelError
+from trainspec.files import MANIFEST, verify_manifest
 
 if TYPE_CHECKING:
     import torch
@@ -123,6 +124,14 @@ def _unpickling_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}"
 
 
+def _verify_folder(folder: Path) -> None:
+    """A file inside a trainspec checkpoint or saved model is read only when every file of
+    its folder matches the manifest (a bare weights file of one's own has none to check)."""
+    checkpoint = folder.parent.name == "checkpoints"
+    if checkpoint or (folder / MANIFEST).is_file() or (folder / "model.json").is_file():
+        verify_manifest(folder, what="checkpoint" if checkpoint else "saved model")
+
+
 def read_state_dict(path: str | Path, *, key: str | None = None) -> dict[str, torch.Tensor]:
     """The state dict in ``path``: safetensors, or a torch file read with ``weights_only=True``."""
     import torch
@@ -137,6 +146,7 @@ def read_state_dict(path: str | Path, *, key: str | None = None) -> dict[str, to
         raise ModelError(
             f"checkpoint {path} does not exist (working directory {Path.cwd()}); check the path"
         )
+    _verify_folder(path.parent)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 

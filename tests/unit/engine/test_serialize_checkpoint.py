@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from trainspec.engine import load_checkpoint, load_latest
-from trainspec.engine._checkpoint import find_checkpoints, prune, publish, write_checkpoint
+from trainspec.engine._checkpoint import find_checkpoints, write_checkpoint
+from trainspec.engine._publish import prune, publish
 from trainspec.engine._rng import capture_global_rng, restore_global_rng
 from trainspec.engine._serialize import flatten, unflatten
 from trainspec.errors import TrainingError
@@ -110,7 +111,10 @@ def test_prune_keeps_the_newest_and_publish_copies(tmp_path: Path) -> None:
     assert load_checkpoint(tmp_path / "ckpt-00000003").state == {"step": 3}
 
 
-def test_same_step_replaces_the_checkpoint(tmp_path: Path) -> None:
-    _write(tmp_path, 4)
-    write_checkpoint(tmp_path, 4, {"w": torch.zeros(1)}, {}, {"again": True})
-    assert load_checkpoint(tmp_path / "ckpt-00000004").state == {"again": True}
+def test_a_second_save_at_the_same_step_is_a_newer_checkpoint(tmp_path: Path) -> None:
+    first = _write(tmp_path, 4)
+    second = write_checkpoint(tmp_path, 4, {"w": torch.zeros(1)}, {}, {"again": True})
+    assert second.name == "ckpt-00000004-2"
+    assert load_checkpoint(first).state == {"step": 4}  # checkpoints in place never change
+    assert find_checkpoints(tmp_path) == [second, first]
+    assert load_latest(tmp_path) is not None and load_latest(tmp_path).state == {"again": True}  # type: ignore[union-attr]

@@ -13,6 +13,7 @@ from torch import nn
 
 from trainspec.engine import LOAD_REPORT_FILE, prepare_finetune, resolve_init_path
 from trainspec.errors import ModelError, SpecError
+from trainspec.files import write_manifest
 from trainspec.spec import FinetuneSpec
 
 
@@ -44,6 +45,7 @@ def _run_dir(root: Path, net: nn.Module, *names: str) -> Path:
         folder = root / "checkpoints" / name
         folder.mkdir(parents=True)
         save_file(net.state_dict(), str(folder / "model.safetensors"))
+        write_manifest(folder, ["model.safetensors"])
     return root
 
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from tests.unit.models.conftest import USER_PKG, accuracy, build_torch, train_steps
-from trainspec.errors import ModelError
+from trainspec.errors import IntegrityError, ModelError
+from trainspec.files import write_manifest
 from trainspec.models import (
     SklearnModel,
     TorchModel,
@@ -119,6 +120,9 @@ def test_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     info = json.loads((tmp_path / "model.json").read_text())
     info["arch"]["layers"][0]["out_features"] = 9
     (tmp_path / "model.json").write_text(json.dumps(info))
+    with pytest.raises(IntegrityError, match="model.json does not match its checksum"):
+        load_model(tmp_path)
+    write_manifest(tmp_path, ["model.safetensors", "model.json"])  # an edit made on purpose
     with pytest.raises(ModelError, match="do not fit the architecture"):
         load_model(tmp_path)
 
