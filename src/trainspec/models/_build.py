@@ -11,12 +11,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from trainspec.errors import ModelError, format_path
 from trainspec.models._graph import GraphModule
-from trainspec.models._graph_build import RawBlock, build_graph
+from trainspec.models._graph_build import RawBlock, build_graph, raise_problems
 from trainspec.models._imported import build_imported
 from trainspec.models._model import Model
 from trainspec.models._probe import Shape
 from trainspec.models._shapes import RESERVED_KEYS, merge_input_shapes, split_declared
 from trainspec.models._torch_model import TorchModel
+from trainspec.spec import define_problems
 from trainspec.spec._schema_model import (
     ArchSpec,
     GraphArch,
@@ -93,6 +94,12 @@ def _declarative(
     allow_imports: Sequence[str],
 ) -> GraphModule:
     generator = torch.Generator().manual_seed(0)  # probe values; leaves the init RNG alone
+    raise_problems(
+        [
+            f"{format_path(('model', *p.path))}: {p.message}" + (f" ({p.hint})" if p.hint else "")
+            for p in define_problems(spec)
+        ]
+    )
     if isinstance(spec, SequentialArch):
         shapes, dtypes = _sequential_inputs(spec, data)
         blocks = [RawBlock(str(i), f"model.layers[{i}]", raw) for i, raw in enumerate(spec.layers)]
@@ -103,7 +110,14 @@ def _declarative(
                     "layers (each takes the previous one); use blocks: for a graph"
                 )
         return build_graph(
-            blocks, shapes, None, allow_imports=allow_imports, generator=generator, dtypes=dtypes
+            blocks,
+            shapes,
+            None,
+            allow_imports=allow_imports,
+            generator=generator,
+            dtypes=dtypes,
+            defines=spec.define,
+            scope="model.layers",
         )
     declared, dtypes = split_declared(spec.inputs)
     shapes = merge_input_shapes(declared, data)
@@ -115,6 +129,7 @@ def _declarative(
         allow_imports=allow_imports,
         generator=generator,
         dtypes=dtypes,
+        defines=spec.define,
     )
 
 

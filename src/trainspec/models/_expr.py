@@ -1,16 +1,18 @@
-"""Per-repeat parameters such as ``dilation: "2**i"``, evaluated safely (an ``ast`` walk over
-arithmetic on numbers and the names ``i`` and ``n``; never ``eval``)."""
+"""Per-repeat parameters such as ``dilation: "2**i"`` and a sub-graph's parameters in its
+blocks (``out_channels: planes``, ``"planes * 4"``), evaluated safely: an ``ast`` walk over
+arithmetic on numbers and known names, never ``eval``. A string that is one known name stands
+for that name's value, whatever its type; arithmetic takes numbers only."""
 
 from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-__all__ = ["REPEAT_NAMES", "evaluate", "is_expression", "substitute"]
+from trainspec.spec import REPEAT_NAMES
 
-REPEAT_NAMES = ("i", "n")  # the copy's index (0-based) and the number of copies
+__all__ = ["REPEAT_NAMES", "evaluate", "is_expression", "substitute"]
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -36,22 +38,30 @@ def _parse(text: str) -> ast.expr | None:
         return None
 
 
-def is_expression(value: Any) -> bool:
-    """True for strings such as ``"2**i"`` that mention ``i`` or ``n``; ``"same"`` is not one."""
+def is_expression(value: Any, names: Collection[str] = REPEAT_NAMES) -> bool:
+    """True for strings such as ``"2**i"`` that mention one of ``names`` and nothing unknown;
+    ``"same"`` is not one (unless ``same`` is one of ``names``)."""
     if not isinstance(value, str):
         return False
     tree = _parse(value)
     if tree is None:
         return False
-    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    return bool(names & set(REPEAT_NAMES)) and names <= {*REPEAT_NAMES, *_FUNCTIONS}
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    return bool(used & set(names)) and used <= {*names, *_FUNCTIONS}
 
 
-def _eval(node: ast.expr, env: Mapping[str, int]) -> Any:
+def _number(name: str, env: Mapping[str, Any]) -> int | float:
+    value = env[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} is {value!r}, not a number, so it cannot be used in arithmetic")
+    return value
+
+
+def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
         return node.value
     if isinstance(node, ast.Name) and node.id in env:
-        return env[node.id]
+        return _number(node.id, env)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval(node.left, env), _eval(node.right, env)
         if isinstance(node.op, ast.Pow) and abs(right) > 64:
@@ -73,8 +83,9 @@ def _eval(node: ast.expr, env: Mapping[str, int]) -> Any:
     return result
 
 
-def evaluate(text: str, env: Mapping[str, int]) -> int | float:
-    """The value of an arithmetic expression over the names in ``env``.
+def evaluate(text: str, env: Mapping[str, Any]) -> Any:
+    """The value of an arithmetic expression over the names in ``env`` (a bare name: its
+    value, of any type).
 
     Raises ``ValueError`` for anything but numbers, those names, ``+ - * / // % **``, unary
     minus and ``min``/``max``/``abs``.
@@ -82,6 +93,8 @@ def evaluate(text: str, env: Mapping[str, int]) -> int | float:
     tree = _parse(text)
     if tree is None:
         raise ValueError(f"{text!r} is not an arithmetic expression")
+    if isinstance(tree, ast.Name) and tree.id in env:
+        return env[tree.id]
     try:
         value = _eval(tree, env)
     except ZeroDivisionError:
@@ -89,9 +102,10 @@ def evaluate(text: str, env: Mapping[str, int]) -> int | float:
     return int(value) if isinstance(value, bool) else value
 
 
-def substitute(value: Any, env: Mapping[str, int]) -> Any:
-    """``value`` with every expression string in it (in lists and mappings too) evaluated."""
-    if is_expression(value):
+def substitute(value: Any, env: Mapping[str, Any]) -> Any:
+    """``value`` with every expression over ``env``'s names in it (in lists and mappings too)
+    evaluated."""
+    if is_expression(value, env.keys()):
         return evaluate(value, env)
     if isinstance(value, list):
         return [substitute(v, env) for v in value]

@@ -7,6 +7,13 @@ what was expected and found. This package never imports torch.
 
 from trainspec.spec._base import OpenSection, Section
 from trainspec.spec._compose import merge
+from trainspec.spec._defines import (
+    BLOCK_OPTIONS,
+    REPEAT_NAMES,
+    DefineProblem,
+    define_cycle,
+    define_problems,
+)
 from trainspec.spec._dump import dump_json, dump_yaml
 from trainspec.spec._hash import spec_hash
 from trainspec.spec._jsonschema import SCHEMA_FILES, json_schemas, write_schemas
@@ -25,7 +32,13 @@ from trainspec.spec._pipeline import (
 from trainspec.spec._schema import JobSpec, RunSpec
 from trainspec.spec._schema_data import DataSpec, LoaderSpec, SplitSpec, TransformSpec
 from trainspec.spec._schema_finetune import FinetuneSpec, InitSpec, ParamGroupSpec, UnfreezeSpec
-from trainspec.spec._schema_model import ArchSpec, GraphArch, ImportedModel, SequentialArch
+from trainspec.spec._schema_model import (
+    ArchSpec,
+    GraphArch,
+    ImportedModel,
+    SequentialArch,
+    SubgraphDef,
+)
 from trainspec.spec._schema_pipeline import (
     STEP_OUTPUTS,
     CommandStep,
@@ -53,14 +66,17 @@ from trainspec.spec._schema_train import (
 )
 
 __all__ = [
+    "BLOCK_OPTIONS",
     "OWN",
     "REF",
+    "REPEAT_NAMES",
     "SCHEMA_FILES",
     "STEP_OUTPUTS",
     "ArchSpec",
     "CheckpointSpec",
     "CommandStep",
     "DataSpec",
+    "DefineProblem",
     "DistributedSpec",
     "EarlyStoppingSpec",
     "EvaluateStep",
@@ -91,6 +107,7 @@ __all__ = [
     "SplitSpec",
     "StepRef",
     "StepSpec",
+    "SubgraphDef",
     "SweepSpec",
     "SweepStep",
     "TrackingSpec",
@@ -99,6 +116,8 @@ __all__ = [
     "TransformSpec",
     "UnfreezeSpec",
     "apply_overrides",
+    "define_cycle",
+    "define_problems",
     "dump_json",
     "dump_yaml",
     "is_pipeline_spec",

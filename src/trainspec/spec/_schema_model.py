@@ -14,7 +14,12 @@ parameters, every block (and every entry of ``layers``) may carry these options:
 - ``residual: true``: add the block's input to its output (the shapes must agree);
 - ``per_step: true``: apply the block to every step of a sequence: (B, T, ...) is folded to
   (B*T, ...) for the block and unfolded back to (B, T, ...);
-- ``select: 0 | "name"``: keep one output of a block that returns a tuple or a dict.
+- ``select: 0 | "name"``: keep one output of a block that returns a tuple or a dict;
+- ``overrides: [{stride: 2}]``: entry k changes parameters of copy k of a repeated block;
+- ``enabled: false``: leave the block out; its one input passes through in its place.
+
+``define:`` names parametrised sub-graphs (``SubgraphDef``); a block whose ``type`` is such a
+name is a copy of that sub-graph, with its parameters as arguments (see ``_defines``).
 
 Shapes never include the batch axis; ``null`` marks an axis of variable length. Sizes such as
 ``in_features`` or ``in_channels`` are inferred from the shapes, never written by hand. An
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from trainspec.spec._base import Section
 
@@ -37,6 +42,7 @@ __all__ = [
     "InputDecl",
     "SequentialArch",
     "Shape",
+    "SubgraphDef",
     "arch_kind",
 ]
 
@@ -59,6 +65,59 @@ class InputDecl(Section):
 InputShape = Shape | InputDecl
 
 
+# A block as written: a bare type name, or a mapping with type, parameters and options.
+BlockEntry = str | dict[str, Any]
+
+
+class SubgraphDef(Section):
+    """A sub-graph defined once and used by name as a block's ``type``, with arguments.
+
+    Its blocks refer to a parameter by writing its name as a value (``out_channels: planes``)
+    or in an arithmetic expression (``"planes * 4"``).
+    """
+
+    inputs: list[str] = Field(
+        default_factory=lambda: ["x"],
+        min_length=1,
+        description="Names of its inputs, in the order a block's 'in: [a, b]' feeds them.",
+    )
+    required: list[str] = Field(
+        default_factory=list, description="Parameters every use must give: [planes]."
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Parameters with their defaults: {stride: 1, project: false}.",
+    )
+    blocks: dict[str, BlockEntry] | None = Field(
+        default=None,
+        description="Named blocks, as in a graph architecture (each may take 'in').",
+    )
+    layers: list[BlockEntry] | None = Field(
+        default=None,
+        description="Or a plain chain of layers, named 0, 1, ... in its parameters' names.",
+    )
+    output: str | None = Field(
+        default=None, description="The block whose output it returns; default: the last block."
+    )
+
+    @model_validator(mode="after")
+    def _one_body(self) -> SubgraphDef:
+        if (self.blocks is None) == (self.layers is None):
+            raise ValueError("a sub-graph needs either 'blocks' (a graph) or 'layers' (a chain)")
+        if self.layers is not None and self.output is not None:
+            raise ValueError("'output' names one of 'blocks'; a chain of layers returns its last")
+        if not (self.blocks or self.layers):
+            raise ValueError("a sub-graph needs at least one block")
+        return self
+
+
+Defines = dict[str, SubgraphDef]
+_DEFINE_DOC = (
+    "Sub-graphs by name, each with inputs, parameters and blocks; a block uses one as its "
+    "type: {type: basic_block, planes: 64}."
+)
+
+
 class SequentialArch(Section):
     """``inputs`` and a plain list of layers applied in order."""
 
@@ -69,7 +128,8 @@ class SequentialArch(Section):
             "Default: the shape the data provides."
         ),
     )
-    layers: list[str | dict[str, Any]] = Field(
+    define: Defines = Field(default_factory=dict, description=_DEFINE_DOC)
+    layers: list[BlockEntry] = Field(
         min_length=1,
         description="Layers in order: 'ReLU' or {type: Linear, out_features: 10}.",
     )
@@ -86,7 +146,8 @@ class GraphArch(Section):
             "Default: the keys and shapes the data provides."
         ),
     )
-    blocks: dict[str, str | dict[str, Any]] = Field(
+    define: Defines = Field(default_factory=dict, description=_DEFINE_DOC)
+    blocks: dict[str, BlockEntry] = Field(
         min_length=1,
         description=(
             "Blocks by name, in order; each has 'type' and optionally 'in' ('ReLU' is short "

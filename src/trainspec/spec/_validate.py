@@ -17,9 +17,10 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from trainspec.errors import Problem, SpecError, closest
+from trainspec.spec._defines import define_problems
 from trainspec.spec._paths import KeyPath, Origin, lookup_origin
 from trainspec.spec._schema import JobSpec
-from trainspec.spec._schema_model import ArchSpec
+from trainspec.spec._schema_model import ArchSpec, GraphArch, SequentialArch
 from trainspec.spec._schema_walk import Located, literal_choices, locate, type_at, valid_keys
 
 __all__ = ["JOB_KEYS", "arch_adapter", "is_job_spec", "validate_spec"]
@@ -71,12 +72,37 @@ def validate_spec(
     root: Any = JobSpec if is_job_spec(data) else ArchSpec
     try:
         if root is JobSpec:
-            job = JobSpec.model_validate(data)
-            return job, job.model
-        arch: BaseModel = arch_adapter().validate_python(data)
-        return None, arch
+            validated = JobSpec.model_validate(data)
+            job, arch = validated, validated.model
+        else:
+            job, arch = None, arch_adapter().validate_python(data)
     except ValidationError as exc:
         raise SpecError(problems_from(exc.errors(), root, data, origins)) from None
+    if isinstance(arch, (SequentialArch, GraphArch)):
+        _check_defines(arch, ("model",) if job is not None else (), origins)
+    return job, arch
+
+
+def _check_defines(
+    arch: SequentialArch | GraphArch, prefix: KeyPath, origins: Mapping[KeyPath, Origin]
+) -> None:
+    """The sub-graphs' references and arguments, which the schema alone cannot check."""
+    problems = []
+    for found_problem in define_problems(arch):
+        path = (*prefix, *found_problem.path)
+        origin = lookup_origin(origins, path)
+        problems.append(
+            Problem(
+                found_problem.message,
+                path,
+                origin.source if origin else None,
+                origin.line if origin else None,
+                origin.column if origin else None,
+                found_problem.hint,
+            )
+        )
+    if problems:
+        raise SpecError(problems)
 
 
 def found(value: Any) -> str:
