@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from trainspec.cli._args import split_args
-from trainspec.cli._console import err, out, render_table
+from trainspec.cli._console import err, out, render_table, stdout_to_stderr
 
 __all__ = ["app"]
 
@@ -214,10 +214,23 @@ def model_summary(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Blocks with type, output shape, parameters and trainable / frozen state; with a job
-    spec's finetune section, what each pattern matched and the optimiser's groups."""
+    spec's finetune section, what each pattern matched and the optimiser's groups. Whatever
+    users' code prints while the model is built and probed goes to stderr."""
+    loaded = _load(args)
+    with stdout_to_stderr():
+        data = _summary_data(loaded)
+    if isinstance(data, str):
+        out.print(data)
+    elif as_json:
+        out.print(json.dumps(data, indent=2), markup=False)
+    else:
+        _render_summary(data)
+
+
+def _summary_data(loaded: Any) -> dict[str, Any] | str:
+    """The summary as JSON-ready data, or what to say instead (a scikit-learn estimator)."""
     from trainspec.models import TorchModel, build_model, summarize
 
-    loaded = _load(args)
     job = loaded.job
     allow = job.allow_imports if job is not None else []
     seed = job.seed if job is not None else None
@@ -230,9 +243,8 @@ def model_summary(
         shapes = prepared.input_shapes
     model = build_model(loaded.arch, input_shapes=shapes, allow_imports=allow, seed=seed)
     if not isinstance(model, TorchModel):
-        out.print(f"{type(model).__name__}: a scikit-learn estimator has no layer summary")
-        return
-    plan = None
+        return f"{type(model).__name__}: a scikit-learn estimator has no layer summary"
+    data = summarize(model).to_dict()
     if job is not None and job.finetune is not None:
         from trainspec.engine import prepare_finetune
 
@@ -246,13 +258,8 @@ def model_summary(
             load=False,
             seed=job.seed,
         )
-    data = summarize(model).to_dict()
-    if plan is not None:
         data["finetune"] = plan.to_dict()
-    if as_json:
-        out.print(json.dumps(data, indent=2), markup=False)
-    else:
-        _render_summary(data)
+    return data
 
 
 def _render_summary(data: dict[str, Any]) -> None:

@@ -94,6 +94,8 @@ def _declarative(
     allow_imports: Sequence[str],
 ) -> GraphModule:
     generator = torch.Generator().manual_seed(0)  # probe values; leaves the init RNG alone
+    # What validate checks without torch ('in' in a chain of layers, sub-graphs and their
+    # uses), for architectures that come as plain mappings.
     raise_problems(
         [
             f"{format_path(('model', *p.path))}: {p.message}" + (f" ({p.hint})" if p.hint else "")
@@ -103,12 +105,6 @@ def _declarative(
     if isinstance(spec, SequentialArch):
         shapes, dtypes = _sequential_inputs(spec, data)
         blocks = [RawBlock(str(i), f"model.layers[{i}]", raw) for i, raw in enumerate(spec.layers)]
-        for block in blocks:
-            if isinstance(block.raw, dict) and "in" in block.raw:
-                raise ModelError(
-                    f"{block.where}: 'in' has no place in a sequential list of "
-                    "layers (each takes the previous one); use blocks: for a graph"
-                )
         return build_graph(
             blocks,
             shapes,

@@ -121,7 +121,7 @@ def _in_refs(entry: _Entry) -> Iterator[DefineProblem]:
     if entry.chained:
         yield DefineProblem(
             (*entry.path, "in"),
-            "'in' has no place in a chain of layers (each takes the one before)",
+            "'in' has no place in a sequential list of layers (each takes the one before)",
             "use blocks: for a graph",
         )
         return
@@ -197,16 +197,18 @@ def _use(entry: _Entry, defn: SubgraphDef, dname: str) -> Iterator[DefineProblem
     repeat = raw.get("repeat")
     if not isinstance(repeat, int) or len(copies) < repeat:
         copies = [*copies, {}]  # the copies no override entry reaches
-    reported: set[tuple[str, ...]] = set()
-    for k, extra in enumerate(copies):
-        missing = tuple(p for p in defn.required if p not in args and p not in extra)
-        if missing and missing not in reported:
-            reported.add(missing)
-            which = f" in copy {k}" if "overrides" in raw else ""
+    # A misspelt argument already says "did you mean" the parameter it misses.
+    meant = {closest(a, known) for a in args if a not in known}
+    missing = [
+        tuple(p for p in defn.required if p not in {*args, *extra, *meant}) for extra in copies
+    ]
+    for k, names in enumerate(missing):
+        if names and names not in missing[:k]:
+            which = f" in copy {k}" if len(set(missing)) > 1 else ""
             yield DefineProblem(
                 entry.path,
-                f"sub-graph {dname!r} needs {', '.join(map(repr, missing))}{which}",
-                f"give it: {{type: {dname}, {missing[0]}: ...}}",
+                f"sub-graph {dname!r} needs {', '.join(map(repr, names))}{which}",
+                f"give it: {{type: {dname}, {names[0]}: ...}}",
             )
     refs = raw.get("in")
     count = len(refs) if isinstance(refs, list) else 1
