@@ -244,7 +244,7 @@ def _summary_data(loaded: Any) -> dict[str, Any] | str:
     model = build_model(loaded.arch, input_shapes=shapes, allow_imports=allow, seed=seed)
     if not isinstance(model, TorchModel):
         return f"{type(model).__name__}: a scikit-learn estimator has no layer summary"
-    data = summarize(model).to_dict()
+    plan = None
     if job is not None and job.finetune is not None:
         from trainspec.engine import prepare_finetune
 
@@ -258,6 +258,8 @@ def _summary_data(loaded: Any) -> dict[str, Any] | str:
             load=False,
             seed=job.seed,
         )
+    data = summarize(model).to_dict()  # after freezing: the rows say what is frozen
+    if plan is not None:
         data["finetune"] = plan.to_dict()
     return data
 
