@@ -9,6 +9,7 @@ scaled to [0, 1] floats on the way to the model.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -234,10 +235,8 @@ class ImagesLoader:
             mapped: np.ndarray = np.load(path, mmap_mode="r")
             return mapped
 
-        if ctx.cache_dir is None:
-            mapped = load()  # a temporary folder: the open map outlives its removal
-            shutil.rmtree(folder.parent, ignore_errors=True)
-            return (lambda: mapped), kept, bad
+        if ctx.cache_dir is None:  # a temporary folder, removed when the process ends
+            atexit.register(shutil.rmtree, folder.parent, True)
         return load, kept, bad
 
     def _folder(self, ctx: SourceContext, key: str) -> Path:

@@ -161,7 +161,7 @@ def _mapped_nan_problems(name: str, values: np.ndarray) -> list[str]:
     """NaN rows of a memory-mapped input, counted block by block (never read whole)."""
     if values.dtype.kind != "f" or not len(values):
         return []
-    step = max(1, (64 << 20) // max(values[0].nbytes, 1))  # about 64 MB per block
+    step = max(1, (16 << 20) // max(values[0].nbytes, 1))  # about 16 MB per block
     rows = 0
     for start in range(0, len(values), step):
         block = np.asarray(values[start : start + step]).reshape(-1, *values.shape[1:])

@@ -120,3 +120,34 @@ def test_fitted_transforms_still_apply_to_mapped_inputs(tmp_path: Path) -> None:
 def test_schema_forms(source: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _spec(**source)
+
+
+@pytest.mark.parametrize("shape", [(30,), (30, 3), (30, 2, 2)])
+def test_rows_read_from_the_file_match_the_array(tmp_path: Path, shape: tuple) -> None:
+    x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    np.save(tmp_path / "X.npy", x)
+    np.save(tmp_path / "y.npy", np.arange(30) % 3)
+    prepared = prepare_data(_spec(x=str(tmp_path / "X.npy"), y=str(tmp_path / "y.npy")), seed=0)
+    source = prepared.fold(0).source("train")
+    assert isinstance(source, MappedBatchSource)
+    order = np.random.default_rng(1).permutation(len(source))
+    for batch in source.iter_batches(order, 4):
+        rows = batch["index"].numpy()
+        expected = x[rows] if x.ndim > 1 else x[rows][:, None]
+        np.testing.assert_array_equal(batch["x"].numpy(), expected)
+
+
+def test_named_columns_of_a_mapped_table(tmp_path: Path) -> None:
+    table = np.arange(40, dtype=np.float64).reshape(20, 2)
+    table[:, 1] = np.arange(20) % 2
+    np.save(tmp_path / "t.npy", table)
+    spec = DataSpec.model_validate(
+        {
+            "source": {"type": "npy", "path": str(tmp_path / "t.npy"), "columns": ["a", "label"]},
+            "features": ["a"],
+            "target": "label",
+        }
+    )
+    prepared = prepare_data(spec, seed=0)
+    batch = next(prepared.fold(0).source("train").iter_batches(np.arange(3), 3))
+    np.testing.assert_array_equal(batch["x"].numpy()[:, 0], table[batch["index"].numpy(), 0])
