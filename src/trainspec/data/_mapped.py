@@ -68,7 +68,7 @@ class _RowReader:
     def read(self, rows: np.ndarray) -> np.ndarray:
         """Rows ``rows`` (sorted) as a new array."""
         out = np.empty((len(rows), *self.values.shape[1:]), dtype=self.values.dtype)
-        view = memoryview(out.reshape(-1).view(np.uint8))
+        view = out.reshape(-1).view(np.uint8).data  # a writable memoryview of ``out``
         # runs of consecutive rows: [a, b) positions in ``rows``
         cuts = np.flatnonzero(np.diff(rows) != 1) + 1
         bounds = np.concatenate([[0], cuts, [len(rows)]])
