@@ -146,11 +146,14 @@ def _block_type(type_name: Any, ctx: _Context) -> tuple[BlockType, SubgraphDef |
         return BlockType(type_name, _built_as_graph, subgraph_signature(defn), False), defn
     try:
         return resolve_block_type(type_name, ctx.allow_imports), None
-    except ValueError as exc:
+    except ValueError:
         near = closest(type_name, ctx.defines) if isinstance(type_name, str) else None
         if near is None:
             raise
-        raise ValueError(f"{exc}; or did you mean the sub-graph {near!r} of define?") from None
+        raise ValueError(
+            f"unknown block type {type_name!r}; did you mean the sub-graph {near!r} of define? "
+            "(other types: the registered blocks, torch.nn layers by class name, import paths)"
+        ) from None
 
 
 def _copy_params(

@@ -101,6 +101,11 @@ def _names(defn: SubgraphDef, where: Path) -> Iterator[DefineProblem]:
                     f"parameter {name!r} is reserved for repeats (i: the copy's index, n: "
                     "the number of copies); rename it",
                 )
+            elif name in (*BLOCK_OPTIONS, "type") and "parameter" in kind:
+                yield DefineProblem(
+                    (*where, "params"),
+                    f"parameter {name!r} is reserved: every block takes it as an option; rename it",
+                )
             if name in seen:
                 yield DefineProblem(
                     where, f"{name!r} is both a {seen[name]} and a {kind}; rename one"

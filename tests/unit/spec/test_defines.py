@@ -135,6 +135,11 @@ def test_definitions_in_a_circle(tmp_path: Path) -> None:
             "copies); rename it",
         ),
         (
+            ("params: {act: ReLU}", "params: {act: ReLU, repeat: 1}"),
+            ("define", "dense", "params"),
+            "parameter 'repeat' is reserved: every block takes it as an option; rename it",
+        ),
+        (
             ("inputs: [a, b]", "inputs: [a, join]"),
             ("define", "pair"),
             "'join' is both a input and a block; rename one",
