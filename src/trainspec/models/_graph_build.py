@@ -24,6 +24,7 @@ from trainspec.models._graph import GraphModule, Step, apply_block
 from trainspec.models._params import check_params
 from trainspec.models._probe import Shape, fmt_shape, fmt_shapes, make_probes, symbolic
 from trainspec.models._resolve import BlockType, infer_params, inferable, resolve_block_type
+from trainspec.models._shape_hints import dtype_hint, expectation
 from trainspec.models._subgraph import RawBlock, body_blocks, subgraph_signature
 from trainspec.spec import BLOCK_OPTIONS, SubgraphDef
 
@@ -114,6 +115,22 @@ def _step_options(
         raise ValueError(f"'select' must be an output index or key; got {select!r}")
     if repeat is not None and len(inputs) > 1:
         raise ValueError("a repeated block takes one input (each copy feeds the next)")
+    _check_copies_and_enabled(raw, repeat, inputs)
+    return Step(
+        name,
+        btype.name,
+        inputs,
+        repeat,
+        bool(raw.get("residual", False)),
+        bool(raw.get("per_step", False)),
+        select,
+    )
+
+
+def _check_copies_and_enabled(
+    raw: Mapping[str, Any], repeat: int | None, inputs: tuple[str, ...]
+) -> None:
+    """``overrides`` and ``enabled`` as their values are once parameters are in place."""
     overrides = raw.get("overrides", [])
     if not isinstance(overrides, list) or not all(isinstance(o, dict) for o in overrides):
         raise ValueError(
@@ -125,15 +142,6 @@ def _step_options(
         raise ValueError(f"'enabled' must be true or false; got {raw['enabled']!r}")
     if raw.get("enabled") is False and len(inputs) != 1:
         raise ValueError("enabled: false passes the block's input through: it needs one input")
-    return Step(
-        name,
-        btype.name,
-        inputs,
-        repeat,
-        bool(raw.get("residual", False)),
-        bool(raw.get("per_step", False)),
-        select,
-    )
 
 
 def _built_as_graph(**_: Any) -> nn.Module:
@@ -240,29 +248,6 @@ def _cycle(pending: list[_BlockDef]) -> str:
         path.append(nxt)
 
 
-def _expectation(module: nn.Module) -> str:
-    if isinstance(module, nn.modules.conv._ConvNd):
-        axes = (
-            ("L",) if len(module.kernel_size) == 1 else ("H", "W", "D")[: len(module.kernel_size)]
-        )
-        return (
-            f"; it expects (C, {', '.join(axes)}) without the batch axis, "
-            f"with C = in_channels = {module.in_channels}"
-        )
-    for attr, axis in (
-        ("in_features", "last"),
-        ("in_channels", "first"),
-        ("input_size", "last"),
-        ("num_features", "first"),
-        ("normalized_shape", "last"),
-        ("embed_dim", "last"),
-    ):
-        value = getattr(module, attr, None)
-        if value is not None:
-            return f"; it expects {attr}={value} on the {axis} axis"
-    return ""
-
-
 def _inner(shapes: list[Shape], per_step: bool) -> list[Shape]:
     if not per_step:
         return shapes
@@ -271,17 +256,6 @@ def _inner(shapes: list[Shape], per_step: bool) -> list[Shape]:
             f"per_step needs inputs (T, ...) with a step axis; got {fmt_shapes(shapes)}"
         )
     return [s[1:] for s in shapes]
-
-
-def _dtype_hint(exc: Exception, variants: list[list[torch.Tensor]]) -> str:
-    """A block that wants integer ids (an embedding) was probed with floats."""
-    wants_ints = any(w in str(exc) for w in ("Long", "Int", "indices"))
-    if wants_ints and any(t.is_floating_point() for args in variants for t in args):
-        return (
-            ". If an input holds integer ids, declare it in model.inputs as "
-            "{shape: [...], dtype: int64}"
-        )
-    return ""
 
 
 def _pass_disabled(
@@ -377,7 +351,7 @@ def _build_copy(
         per = " per step" if d.step.per_step else ""
         raise ModelError(
             f"{label}: shape mismatch: cannot take input shape {fmt_shapes(in_shapes)}{per}"
-            f"{_expectation(module)}: {exc}{_dtype_hint(exc, variants)}"
+            f"{expectation(module)}: {exc}{dtype_hint(exc, variants)}"
         ) from exc
     if d.step.residual:
         out_shape = symbolic(outs)
