@@ -22,6 +22,9 @@ Each trial is a normal run under <run.root>/sweeps/<name>/trials/. Running the s
 again resumes the sweep: finished trials are kept, interrupted ones run again.
 
   trainspec sweep SPEC... [key=value ...] [--workers N] [--resume]
+  trainspec sweep SPEC... --worker [--workers N]
+      join the study that `trainspec sweep SPEC` created (a shared sweep.storage such as
+      PostgreSQL, from any machine) and pull trials until the budget is spent.
 
   trainspec sweep best SPEC...|SWEEP_DIR [--export best.yaml] [--trial N] [--json]
       the best trial (the Pareto front for several objectives); --export writes its complete
@@ -67,7 +70,7 @@ def _render_best(result: Any) -> None:
         out.print(f"run directory: {result.best[0]['run_dir']}")
 
 
-def _run(args: list[str], workers: int | None, resume: bool) -> None:
+def _run(args: list[str], workers: int | None, resume: bool, join: bool) -> None:
     from trainspec.experiments._sweep import run_sweep
     from trainspec.experiments._sweep_plan import plan_sweep
 
@@ -81,7 +84,7 @@ def _run(args: list[str], workers: int | None, resume: bool) -> None:
         out.print(_trial_line(trial, metrics), markup=False)
 
     result = run_sweep(
-        *specs, overrides=overrides, workers=workers, resume=resume, on_trial=on_trial
+        *specs, overrides=overrides, workers=workers, resume=resume, on_trial=on_trial, join=join
     )
     counts = ", ".join(f"{n} {state}" for state, n in sorted(result.counts.items()))
     out.print(f"sweep {result.name}: {counts}")
@@ -134,6 +137,14 @@ def register(app: typer.Typer) -> None:
         resume: Annotated[
             bool, typer.Option("--resume", help="Only continue an existing sweep.")
         ] = False,
+        worker: Annotated[
+            bool,
+            typer.Option(
+                "--worker",
+                help="Only join the sweep's existing study (sweep.storage, from any machine) "
+                "and pull trials until the budget is spent.",
+            ),
+        ] = False,
         export: Annotated[
             Path | None, typer.Option("--export", help="best: write the trial's job spec here.")
         ] = None,
@@ -150,4 +161,6 @@ def register(app: typer.Typer) -> None:
                 "--export, --trial and --json go with `trainspec sweep best SPEC...`",
                 param_hint="best",
             )
-        _run(args, workers, resume)
+        if worker and resume:
+            raise typer.BadParameter("--worker joins a running sweep; drop --resume")
+        _run(args, workers, resume, worker)

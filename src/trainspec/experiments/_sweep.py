@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainspec.experiments._rundir import write_json
+from trainspec.experiments._sweep_parent import claim_parent, record_parent, wait_for_parent
 from trainspec.experiments._sweep_plan import SweepPlan, plan_sweep
 from trainspec.experiments._sweep_study import (
     RUN_DIR_ATTR,
@@ -110,7 +111,7 @@ def _write_manifest(plan: SweepPlan, parent_run_id: str | None) -> None:
     )
 
 
-def _start_parent(plan: SweepPlan, manifest: Mapping[str, Any] | None) -> Tracker:
+def _start_parent(plan: SweepPlan, resume_run_id: str | None) -> Tracker:
     from trainspec.tracking import create_tracker, flatten_params
 
     job = plan.base.job
@@ -125,9 +126,34 @@ def _start_parent(plan: SweepPlan, manifest: Mapping[str, Any] | None) -> Tracke
             "trainspec.sweep_fingerprint": plan.fingerprint,
         },
         params=flatten_params(plan.data),
-        resume_run_id=(manifest or {}).get("parent_run_id"),
+        resume_run_id=resume_run_id,
     )
     return tracker
+
+
+def _parent(
+    plan: SweepPlan, study: optuna.Study, manifest: Mapping[str, Any] | None
+) -> tuple[Tracker, str | None]:
+    """The sweep's parent run and its id: started by the first process; reopened by a later
+    one (a resumed sweep), or only joined while another process of this machine holds it."""
+    from trainspec.tracking import NullTracker, TrackingError
+
+    first, run_id = claim_parent(study, plan.sweep_dir / ".claim.lock")
+    if first:
+        # A sweep begun before the parent was kept in the study has its id in sweep.json.
+        tracker = _start_parent(plan, (manifest or {}).get("parent_run_id"))
+        record_parent(study, tracker.run_id)
+        return tracker, tracker.run_id
+    try:
+        tracker = _start_parent(plan, run_id)
+    except TrackingError as exc:
+        if "still writing" not in str(exc):
+            raise
+        log.info("the sweep's parent run %s is open in another process: joining it", run_id)
+        joined = NullTracker()  # the process holding the parent reports to it
+        joined.start(run_name=plan.name, run_dir=plan.sweep_dir, tags={}, params={})
+        return joined, run_id
+    return tracker, tracker.run_id
 
 
 def _queue_grid(plan: SweepPlan, study: optuna.Study) -> None:
@@ -359,12 +385,27 @@ def _log_parent(tracker: Tracker, result: SweepResult) -> None:
     tracker.log_metrics(metrics, step=0)
 
 
+def _join(plan: SweepPlan, workers: int | None, on_trial: TrialHook | None) -> SweepResult:
+    study, storage = connect_study(plan, worker=0, create=False)
+    _prepare_dir(plan, resume=False)
+    parent_run_id = wait_for_parent(study)
+    _write_manifest(plan, parent_run_id)  # what this machine's worker processes read
+    fail_dead_trials(study, plan.sweep.heartbeat)
+    n_workers = workers or plan.sweep.workers
+    deadline = time.time() + plan.sweep.timeout if plan.sweep.timeout else None
+    finished = _run_trials(plan, study, storage, n_workers, deadline, parent_run_id, on_trial)
+    result = summarize_study(plan, study, "finished" if finished else "interrupted")
+    write_json(plan.sweep_dir / "summary.json", result.to_json())
+    return result
+
+
 def run_sweep(
     *sources: str | Path | Mapping[str, Any] | LoadedSpec,
     overrides: Sequence[str] = (),
     workers: int | None = None,
     resume: bool = False,
     on_trial: TrialHook | None = None,
+    join: bool = False,
 ) -> SweepResult:
     """Run (or resume) the sweep that the spec's ``sweep:`` block describes.
 
@@ -373,19 +414,25 @@ def run_sweep(
     store. ``workers`` overrides ``sweep.workers``; more than one runs trials in separate
     processes. ``resume`` insists on an existing sweep (without it, an existing sweep is
     resumed and a missing one started). ``on_trial`` sees every trial that finishes.
+
+    ``join`` (``trainspec sweep --worker``): only work on a study that exists already, from
+    this machine or another; trials are children of the sweep's parent run, which this
+    process neither starts nor ends.
     """
     items = [s.data if isinstance(s, LoadedSpec) else s for s in sources]
     plan = plan_sweep(*items, overrides=overrides)
+    if join:
+        return _join(plan, workers, on_trial)
     manifest = _prepare_dir(plan, resume)
     study, storage = connect_study(plan, worker=0, create=True)
     fail_dead_trials(study, plan.sweep.heartbeat)
     _queue_grid(plan, study)
     n_workers = workers or plan.sweep.workers
     deadline = time.time() + plan.sweep.timeout if plan.sweep.timeout else None
-    tracker = _start_parent(plan, manifest)
-    _write_manifest(plan, tracker.run_id)
+    tracker, parent_run_id = _parent(plan, study, manifest)
+    _write_manifest(plan, parent_run_id)
     with tracker:
-        finished = _run_trials(plan, study, storage, n_workers, deadline, tracker.run_id, on_trial)
+        finished = _run_trials(plan, study, storage, n_workers, deadline, parent_run_id, on_trial)
         result = summarize_study(plan, study, "finished" if finished else "interrupted")
         write_json(plan.sweep_dir / "summary.json", result.to_json())
         _log_parent(tracker, result)

@@ -14,6 +14,7 @@ import importlib.util
 import logging
 import os
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "OWNER_ATTR",
     "SweepError",
+    "claim_lock",
     "claim_trial",
     "fail_dead_trials",
     "file_lock",
@@ -42,8 +44,8 @@ __all__ = [
     "require_optuna",
     "retry_callback",
     "storage_url",
+    "trial_seed",
     "trials_used",
-    "worker_seed",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,9 +103,14 @@ def _driver_hint(url: str, exc: BaseException) -> str:
         return ""
     scheme = url.split("://", 1)[0]
     package = None
-    if scheme == "postgresql+psycopg":
-        package = "psycopg"
-    elif scheme.startswith("postgresql"):
+    if scheme in ("postgresql", "postgresql+psycopg"):
+        # psycopg 3 is in trainspec[sweep]; SQLAlchemy before 2.1 reads a bare postgresql://
+        # as psycopg2, hence the explicit driver in the URL.
+        return (
+            "; install the database driver (pip install 'trainspec[sweep]' has it) and name it "
+            "in the URL: postgresql+psycopg://USER@HOST:PORT/DB"
+        )
+    if scheme.startswith("postgresql+psycopg2"):
         package = "psycopg2-binary"
     elif scheme.startswith("mysql"):
         package = "pymysql"
@@ -137,8 +144,6 @@ def open_storage(url: str, beat: HeartbeatSpec) -> BaseStorage:
     workers on this host are still found by their process ids (``fail_dead_trials``).
     """
     require_optuna()
-    import optuna
-
     try:
         with quiet_optuna():
             if url.startswith("journal:"):
@@ -147,13 +152,7 @@ def open_storage(url: str, beat: HeartbeatSpec) -> BaseStorage:
                 path = Path(url.removeprefix("journal:"))
                 path.parent.mkdir(parents=True, exist_ok=True)
                 return JournalStorage(JournalFileBackend(str(path)))
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=_engine_kwargs(url),
-                heartbeat_interval=beat.interval,
-                grace_period=beat.grace_period,
-                heartbeat_stale_trial_callback=retry_callback(beat.max_retry),
-            )
+            return _rdb_storage(url, beat)
     except Exception as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         raise SweepError(
@@ -162,6 +161,34 @@ def open_storage(url: str, beat: HeartbeatSpec) -> BaseStorage:
             "runs and accepts this user, or remove sweep.storage to use a SQLite file in the "
             "sweep folder"
         ) from None
+
+
+def _rdb_storage(url: str, beat: HeartbeatSpec) -> BaseStorage:
+    import optuna
+
+    # Processes that open a new database at the same moment race to create its tables and
+    # stamp its schema version. On a SQLite file they take turns under a lock beside it; on a
+    # server the loser finds the tables made and tries again.
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+    lock = file_lock(Path(path + ".lock")) if path else contextlib.nullcontext()
+    with lock:
+        for attempt in range(5):
+            try:
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=_engine_kwargs(url),
+                    heartbeat_interval=beat.interval,
+                    grace_period=beat.grace_period,
+                    heartbeat_stale_trial_callback=retry_callback(beat.max_retry),
+                )
+            except Exception as exc:
+                if not any(m in str(exc) for m in _RACES) or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+_RACES = ("already exists", "duplicate key", "UNIQUE constraint")
 
 
 # -- sampler and pruner -------------------------------------------------------------------
@@ -217,12 +244,13 @@ def make_pruner(spec: PrunerSpec, *, prunes: bool, epochs: int) -> optuna.pruner
     return _build("pruner", "median", p.MedianPruner, kwargs)  # type: ignore[no-any-return]
 
 
-def worker_seed(base: int, worker: int, n_trials_before: int) -> int:
-    """Each worker, and each resumption, draws its own random stream; a fresh one-worker
-    sweep stays reproducible."""
-    if worker == 0 and n_trials_before == 0:
-        return base
-    text = f"{base}:{worker}:{n_trials_before}".encode()
+def trial_seed(base: int, worker: int, number: int) -> int:
+    """The sampler seed of trial ``number`` drawn by ``worker``.
+
+    Trial numbers are unique within a study, so processes that share a study, on one machine
+    or many, never draw the same stream; a seeded sweep repeats its draws trial by trial.
+    """
+    text = f"{base}:{worker}:{number}".encode()
     return int.from_bytes(hashlib.sha256(text).digest()[:4], "little")
 
 
@@ -296,26 +324,56 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def claim_lock(storage: Any, study_name: str, path: Path) -> Iterator[None]:
+    """The lock under which trials are counted and claimed.
+
+    On PostgreSQL it is an advisory lock in the database, so workers on every machine take
+    turns; on other storages a file lock, which holds for the workers of one machine.
+    """
+    engine = getattr(storage, "engine", None)
+    if engine is None or engine.dialect.name != "postgresql":
+        with file_lock(path):
+            yield
+        return
+    from sqlalchemy import text
+
+    digest = hashlib.sha256(f"trainspec.claim:{study_name}".encode()).digest()
+    key = int.from_bytes(digest[:8], "little", signed=True)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            conn.commit()
+
+
 def _owner(worker: int) -> dict[str, Any]:
     pid = os.getpid()
     return {"host": host_name(), "pid": pid, "started": process_started(pid), "worker": worker}
 
 
 def claim_trial(
-    study: optuna.Study, n_trials: int | None, lock: Path, worker: int
+    study: optuna.Study,
+    n_trials: int | None,
+    lock: Path,
+    worker: int,
+    reseed: Callable[[int], None] | None = None,
 ) -> optuna.Trial | None:
     """The next trial for this worker, or None when the budget is spent.
 
     Queued trials (retries, grid points) run first. A new trial is created only while fewer
-    than ``n_trials`` count; the count and the creation happen under ``lock``, so parallel
-    workers never overshoot. A new trial is queued with its owner before it is taken, so a
-    worker killed at any moment leaves no running trial without one.
+    than ``n_trials`` count; the count and the creation happen under the claim lock, so
+    parallel workers never overshoot. A new trial is queued with its owner before it is taken,
+    so a worker killed at any moment leaves no running trial without one. ``reseed(number)``
+    gives the sampler the stream of the trial about to be taken.
     """
     import optuna
     from optuna.trial import TrialState
 
     owner = _owner(worker)
-    with file_lock(lock), quiet_optuna():
+    with claim_lock(getattr(study, "_storage", None), study.study_name, lock), quiet_optuna():
         # A trial silent past the heartbeat grace period is failed and queued again here.
         optuna.storages.fail_stale_trials(study)
         trials = study.get_trials(deepcopy=False)
@@ -324,6 +382,10 @@ def claim_trial(
             if n_trials is not None and trials_used(trials) >= n_trials:
                 return None
             study.enqueue_trial({}, user_attrs={OWNER_ATTR: owner})
+        if reseed is not None:
+            # ask() takes the oldest waiting trial
+            waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            reseed(min(t.number for t in waiting))
         trial = study.ask()
         if queued:
             trial.set_user_attr(OWNER_ATTR, owner)  # a queued retry or grid point: now ours

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainspec.experiments._sweep_plan import SweepPlan
 from trainspec.experiments._sweep_study import (
+    SweepError,
     claim_trial,
     heartbeat,
     make_pruner,
@@ -23,7 +24,7 @@ from trainspec.experiments._sweep_study import (
     open_study,
     quiet_optuna,
     retry_callback,
-    worker_seed,
+    trial_seed,
 )
 
 if TYPE_CHECKING:
@@ -46,33 +47,45 @@ def read_manifest(sweep_dir: Path) -> dict[str, Any]:
     return data
 
 
+def _base_seed(plan: SweepPlan) -> int:
+    job = plan.base.job
+    assert job is not None
+    return plan.sweep.sampler.seed if plan.sweep.sampler.seed is not None else job.seed
+
+
 def connect_study(
     plan: SweepPlan, *, worker: int, create: bool
 ) -> tuple[optuna.Study, BaseStorage]:
-    """The plan's study with this worker's sampler (seeded per worker and per resumption),
-    and its storage."""
+    """The plan's study and its storage. ``create``: make the study unless it exists;
+    otherwise join it (a ``SweepError`` when there is none)."""
     storage = open_storage(plan.storage, plan.sweep.heartbeat)
     job = plan.base.job
     assert job is not None
-    base_seed = plan.sweep.sampler.seed if plan.sweep.sampler.seed is not None else job.seed
     pruner = make_pruner(plan.sweep.pruner, prunes=plan.prunes, epochs=job.train.epochs)
-    probe = open_study(
-        storage,
-        plan.name,
-        plan.directions,
-        make_sampler(plan.sweep.sampler, seed=base_seed),
-        pruner,
-        create=create,
-    )
-    # QMC draws one shared sequence, indexed by trial number: every worker keeps the seed.
-    if plan.sweep.sampler.type == "qmc":
-        return probe, storage
-    seed = worker_seed(base_seed, worker, len(probe.get_trials(deepcopy=False)))
-    if seed == base_seed:
-        return probe, storage
-    sampler = make_sampler(plan.sweep.sampler, seed=seed)
-    study = open_study(storage, plan.name, plan.directions, sampler, pruner, create=False)
+    sampler = make_sampler(plan.sweep.sampler, seed=_base_seed(plan))
+    try:
+        study = open_study(storage, plan.name, plan.directions, sampler, pruner, create=create)
+    except KeyError:
+        raise SweepError(
+            f"there is no study {plan.name!r} in the sweep storage {plan.storage!r} to join: "
+            "start the sweep with `trainspec sweep SPEC` (without --worker) first, and give "
+            "every worker the same sweep.name and sweep.storage"
+        ) from None
     return study, storage
+
+
+def sampler_streams(plan: SweepPlan, study: optuna.Study, worker: int) -> Callable[[int], None]:
+    """``reseed(number)``: the study's sampler seeded for trial ``number`` of this worker
+    (from ``sweep.seed``, the worker and the trial number), so that processes sharing the
+    study draw distinct parameters."""
+    base = _base_seed(plan)
+
+    def reseed(number: int) -> None:
+        # QMC draws one shared low-discrepancy sequence, indexed by trial number.
+        if plan.sweep.sampler.type != "qmc":
+            study.sampler = make_sampler(plan.sweep.sampler, seed=trial_seed(base, worker, number))
+
+    return reseed
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome, max_retry: int) -> None:
@@ -116,8 +129,9 @@ def work(
     lock = plan.sweep_dir / ".claim.lock"
     budget = plan.budget
     max_retry = plan.sweep.heartbeat.max_retry
+    reseed = sampler_streams(plan, opened, worker)
     while deadline is None or time.time() < deadline:
-        trial = claim_trial(opened, budget, lock, worker)
+        trial = claim_trial(opened, budget, lock, worker, reseed)
         if trial is None:
             break
         try:

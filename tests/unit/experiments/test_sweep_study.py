@@ -18,8 +18,8 @@ from trainspec.experiments._sweep_study import (
     make_sampler,
     open_storage,
     open_study,
+    trial_seed,
     trials_used,
-    worker_seed,
 )
 from trainspec.spec._schema_sweep import HeartbeatSpec, PrunerSpec, SamplerSpec
 
@@ -49,7 +49,7 @@ def test_unreachable_storage_fails_before_any_trial(tmp_path: Path) -> None:
 
 def test_missing_database_driver_names_the_package() -> None:
     with pytest.raises(SweepError, match="pip install psycopg2-binary"):
-        open_storage("postgresql://user@127.0.0.1:1/db", BEAT)
+        open_storage("postgresql+psycopg2://user@127.0.0.1:1/db", BEAT)
 
 
 def test_journal_storage(tmp_path: Path) -> None:
@@ -114,10 +114,11 @@ def test_a_failure_without_retry_counts_against_the_budget(tmp_path: Path) -> No
     assert trials_used(study.get_trials()) == 1
 
 
-def test_worker_seeds() -> None:
-    assert worker_seed(7, 0, 0) == 7  # a fresh one-worker sweep keeps the spec's seed
-    seeds = {worker_seed(7, w, n) for w in range(3) for n in (0, 5)}
+def test_trial_seeds() -> None:
+    assert trial_seed(7, 0, 3) == trial_seed(7, 0, 3)  # a seeded sweep repeats its draws
+    seeds = {trial_seed(7, w, n) for w in range(3) for n in (0, 5)}
     assert len(seeds) == 6
+    assert trial_seed(8, 0, 3) != trial_seed(7, 0, 3)
 
 
 @pytest.mark.parametrize("kind", ["grid", "random", "tpe", "cmaes", "qmc", "nsga2"])
