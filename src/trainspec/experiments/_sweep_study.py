@@ -169,8 +169,13 @@ def _rdb_storage(url: str, beat: HeartbeatSpec) -> BaseStorage:
     # Processes that open a new database at the same moment race to create its tables and
     # stamp its schema version. On a SQLite file they take turns under a lock beside it; on a
     # server the loser finds the tables made and tries again.
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
-    lock = file_lock(Path(path + ".lock")) if path else contextlib.nullcontext()
+    path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    # (a missing folder is left for SQLite to report, not made by the lock)
+    lock = (
+        file_lock(path.with_name(path.name + ".lock"))
+        if path is not None and path.parent.is_dir() and path.name != ":memory:"
+        else contextlib.nullcontext()
+    )
     with lock:
         for attempt in range(5):
             try:
