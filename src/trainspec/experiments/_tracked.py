@@ -30,6 +30,11 @@ class TrackerCallback(Callback):
 
     def on_fit_start(self, context: FitContext) -> None:
         context.tracker_run_id = self.tracker.run_id
+        if context.resumed:
+            # Epochs logged before a kill may never have left the tracker's buffer; the
+            # checkpoint's history has them all, and the store skips what it already holds.
+            for row in context.history:
+                self.on_epoch_end(row)
 
     def on_epoch_end(self, row: Mapping[str, float]) -> None:
         metrics = {

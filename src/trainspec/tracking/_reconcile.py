@@ -1,4 +1,5 @@
-"""Runs left RUNNING by a process that died (kill -9, power loss) are marked KILLED."""
+"""Runs left RUNNING by a process that died (kill -9, power loss) are marked KILLED, and
+completed from their run directory's metrics.jsonl."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainspec.spec._schema_tracking import TrackingSpec
+from trainspec.tracking._backfill import backfill_mlflow
 from trainspec.tracking._mlflow_store import connect, mlflow_errors, resolve_uri, search_all
 from trainspec.tracking._process import host_name, process_alive
 
@@ -69,11 +71,25 @@ def reconcile_runs(client: MlflowClient, experiment_ids: Sequence[str]) -> list[
             f"status set to KILLED at {when}: it was RUNNING but its process {pid} on {host} "
             "no longer ran"
         )
+        added = _complete(client, run_id, run.data.tags.get("trainspec.run_dir"))
+        if added:
+            note += f"; {added} metric values it had not written were logged from metrics.jsonl"
         client.set_tag(run_id, RECONCILED_TAG, note)
         client.set_terminated(run_id, "KILLED")
         log.info("run %s: %s", run_id, note)
         marked.append(run_id)
     return marked
+
+
+def _complete(client: MlflowClient, run_id: str, run_dir: str | None) -> int:
+    """Values the dead process held in its buffer, from the run directory (when it is here)."""
+    if not run_dir or not Path(run_dir).is_dir():
+        return 0
+    try:
+        return backfill_mlflow(client, run_id, Path(run_dir))
+    except (OSError, ValueError) as exc:
+        log.warning("run %s: could not complete its metrics from %s: %s", run_id, run_dir, exc)
+        return 0
 
 
 def _owner_alive(run: Any) -> bool:
