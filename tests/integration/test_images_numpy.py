@@ -61,6 +61,33 @@ def test_images_example_trains_and_predicts_folders_files_and_globs(cli, tmp_pat
               "--out", str(out))  # fmt: skip
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "names no image file" in res.stderr
+    res = cli("evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "new"), "--json")
+    assert res.returncode == 0, res.stderr
+    assert "accuracy" in res.stdout
+    _upload_matches_predict(tmp_path / "run", tmp_path / "new" / "square", frame)
+
+
+def _upload_matches_predict(run: Path, folder: Path, predicted: pd.DataFrame) -> None:
+    """Image files POSTed to the server as multipart form data get predict's answers."""
+    from fastapi.testclient import TestClient
+
+    from trainspec.inference._app import create_app
+    from trainspec.inference._service import ModelService, ServeOptions
+
+    service = ModelService(run, ServeOptions())
+    service.load()
+    client = TestClient(create_app(service, load=False))
+    paths = sorted(folder.glob("*.png"))
+    files = [("files", (p.name, p.read_bytes(), "image/png")) for p in paths]
+    res = client.post("/predict/images", files=files)
+    assert res.status_code == 200, res.text
+    rows = predicted.set_index("path").loc[[f"square/{p.name}" for p in paths]]
+    assert res.json()["predictions"] == list(rows["prediction"])
+    np.testing.assert_allclose(
+        np.asarray(res.json()["probabilities"]), rows.filter(like="proba_").to_numpy(), atol=1e-5
+    )
+    res = client.post("/predict/images", files=[("files", ("x.png", b"not a png", "image/png"))])
+    assert res.status_code == 422 and "x.png" in res.text
 
 
 def test_corrupt_image_stops_with_its_name_or_is_skipped_and_listed(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ from trainspec.data._batch import (
     Batch,
     BatchSource,
 )
+from trainspec.data._imagefiles import decode_image
 from trainspec.data._images import iter_image_tables
 from trainspec.data._inference import InferenceData, encode_labels, prepare_inference
 from trainspec.data._inspect import inspect_data
@@ -40,6 +41,7 @@ __all__ = [
     "SplitPlan",
     "TensorBatchSource",
     "Transform",
+    "decode_image",
     "encode_labels",
     "inspect_data",
     "iter_image_tables",

@@ -57,8 +57,9 @@ class SizeMismatch(ValueError):
     """An image whose size differs from the first one's while no ``size`` is declared."""
 
 
-def decode_image(path: Path | str, mode: str, size: tuple[int, int] | None, fit: str) -> np.ndarray:
-    """One image as (C, H, W) uint8: converted to ``mode``, brought to ``size`` by ``fit``."""
+def decode_image(path: Any, mode: str, size: tuple[int, int] | None, fit: str) -> np.ndarray:
+    """One image (a path or a binary file object) as (C, H, W) uint8: converted to ``mode``,
+    brought to ``size`` (height, width) by ``fit``."""
     image = pillow()
     from PIL import ImageOps
 

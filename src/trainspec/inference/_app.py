@@ -1,6 +1,7 @@
 """The HTTP server: FastAPI routes over a ``ModelService``, run by uvicorn.
 
-Routes: ``POST /predict`` (a batch of instances), ``GET /health`` (the process is up),
+Routes: ``POST /predict`` (a batch of instances), ``POST /predict/images`` (image files as
+multipart form data, for models trained on an images source), ``GET /health`` (the process is up),
 ``GET /ready`` (503 until the model is loaded), ``GET /metrics`` (Prometheus), ``GET /drift``
 (per-feature drift of recent inputs), ``GET /model`` (what the model takes), and the OpenAPI
 docs at ``/docs`` and ``/openapi.json``. Bodies over ``max_body_bytes`` get a 413; invalid
@@ -179,6 +180,14 @@ def create_app(service: ModelService, *, load: bool = True) -> Any:
     predict = _predict_route(service, metrics)
     predict.__annotations__ = {"body": request, "return": PredictResponse}
     app.post("/predict", response_model=PredictResponse, summary="Predict a batch")(predict)
+    if service.inputs.images:
+        from trainspec.inference._app_images import images_route
+
+        app.post(
+            "/predict/images",
+            response_model=PredictResponse,
+            summary="Predict uploaded image files (multipart form, field 'files')",
+        )(images_route(service, metrics, PredictResponse))
 
     @app.get("/health", summary="The process is up")
     def health() -> dict[str, str]:

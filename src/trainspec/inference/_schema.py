@@ -63,6 +63,7 @@ class RunInputs:
     categorical: set[str] = field(default_factory=set)  # columns that may be strings
     nullable: bool = False  # an impute transform fills missing values
     has_signal: bool = False  # signal transforms change sizes: only the nesting is checked
+    images: bool = False  # trained on an images source: image files may be uploaded
 
     @property
     def named_rows(self) -> bool:
@@ -102,6 +103,7 @@ def describe_inputs(run: str | Path, *, fold: int | None = None) -> RunInputs:
         categorical,
         "impute" in types,
         bool(types & _SIGNAL),
+        "image" in (info.get("meta") or {}),
     )
 
 

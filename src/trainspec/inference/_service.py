@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,12 @@ from trainspec.inference._drift import (
 )
 from trainspec.inference._prepare import PreparedChunk
 from trainspec.inference._run import InferenceError, LoadedRun
-from trainspec.inference._schema import RunInputs, check_finite, describe_inputs
+from trainspec.inference._schema import (
+    RequestShapeError,
+    RunInputs,
+    check_finite,
+    describe_inputs,
+)
 
 __all__ = ["ModelService", "ServeOptions"]
 
@@ -153,6 +159,35 @@ class ModelService:
         scores = self.predictor.scores(chunk, self.options.batch_size)
         self._record(ready)
         return self._package(run, scores, n)
+
+    def predict_images(self, files: Sequence[tuple[str, bytes]]) -> dict[str, Any]:
+        """Predictions for uploaded image files ``(name, bytes)``, decoded as the run's
+        ``images`` source decoded its training images."""
+        import io
+
+        from trainspec.data import decode_image
+
+        run = self.run
+        assert run is not None
+        source = run.job.data.source
+        if source.type != "images":
+            raise RequestShapeError(
+                ("body", "files"),
+                f"this model was trained on a {source.type} source, not images; POST "
+                "instances to /predict",
+            )
+        size = source.size or (run.transforms.info.get("meta") or {}).get("image", {}).get("size")
+        hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        images = []
+        for name, blob in files:
+            try:
+                images.append(decode_image(io.BytesIO(blob), source.mode, hw, source.fit))
+            except (OSError, ValueError, SyntaxError, EOFError) as exc:
+                raise RequestShapeError(
+                    ("body", "files", name), f"{name!r} cannot be decoded as an image: {exc}"
+                ) from exc
+        name = run.transforms.input_names[0]
+        return self.predict({name: np.stack(images)}, None, len(images))
 
     def _record(self, ready: dict[str, np.ndarray]) -> None:
         if self.reference is None or self.options.drift_window <= 0:
