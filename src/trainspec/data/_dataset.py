@@ -170,6 +170,9 @@ def prepare_dataset(spec: DataSpec, ctx: SourceContext, *, seed: int, task: str)
     transforms = FittedTransforms(
         spec.transforms, [], input_names=list(shapes), allow_imports=ctx.allow_imports
     )
+    for aug, names in transforms.augmentations:  # the model sees shapes after a crop
+        for name in names:
+            shapes[name] = aug.out_shape(shapes[name])
     transforms.info.update(
         task=labels.task,
         class_names=labels.class_names,

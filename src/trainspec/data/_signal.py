@@ -232,34 +232,56 @@ class SignFlip(Augmentation):
 @registry.register("transform", "random_crop")
 class RandomCrop(Augmentation):
     """Crop the last axis to ``size`` at a random offset per training sample; evaluation takes
-    the centre crop, so shapes match."""
+    the centre crop, so shapes match. ``size: [h, w]`` crops the last two axes (images), and so
+    on for more axes."""
 
-    def __init__(self, size: int) -> None:
-        if size < 1:
-            raise ValueError(f"size must be at least 1, got {size}")
+    def __init__(self, size: int | list[int]) -> None:
+        sizes = [size] if isinstance(size, int) else list(size)
+        if not sizes or any(s < 1 for s in sizes):
+            raise ValueError(f"size must be at least 1 (or a list of such), got {size}")
         self.size = size
+        self._sizes = sizes
 
-    def _crop(self, x: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+    def _crop(self, x: torch.Tensor, starts: list[torch.Tensor]) -> torch.Tensor:
         import torch
 
-        length = x.shape[-1]
-        if length < self.size:
-            raise DataError(f"random_crop: size {self.size} exceeds the last axis ({length})")
-        idx = _per_sample(start, x) + torch.arange(self.size, device=x.device)
-        return torch.gather(x, -1, idx.expand(*x.shape[:-1], self.size))
+        k = len(self._sizes)
+        if x.dim() < k + 1:
+            raise DataError(f"random_crop: size {self.size} needs {k} axes; input is {x.shape}")
+        for axis, size, start in zip(range(-k, 0), self._sizes, starts, strict=True):
+            length = x.shape[axis]
+            if length < size:
+                raise DataError(
+                    f"random_crop: size {self.size} exceeds the input's axes {tuple(x.shape[-k:])}"
+                )
+            along = [size if d == x.dim() + axis else 1 for d in range(x.dim())]
+            idx = _per_sample(start, x) + torch.arange(size, device=x.device).view(along)
+            shape = list(x.shape)
+            shape[axis] = size
+            x = torch.gather(x, axis, idx.expand(shape))
+        return x
 
     def train(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         import torch
 
-        high = x.shape[-1] - self.size + 1
-        start = torch.randint(0, max(high, 1), (x.shape[0],), generator=generator)
-        return self._crop(x, start.to(x.device))
+        starts = []
+        for axis, size in zip(range(-len(self._sizes), 0), self._sizes, strict=True):
+            high = x.shape[axis] - size + 1
+            start = torch.randint(0, max(high, 1), (x.shape[0],), generator=generator)
+            starts.append(start.to(x.device))
+        return self._crop(x, starts)
 
     def eval(self, x: torch.Tensor) -> torch.Tensor:
         import torch
 
-        start = torch.full((x.shape[0],), max(x.shape[-1] - self.size, 0) // 2, dtype=torch.long)
-        return self._crop(x, start.to(x.device))
+        starts = [
+            torch.full((x.shape[0],), max(x.shape[axis] - size, 0) // 2, dtype=torch.long).to(
+                x.device
+            )
+            for axis, size in zip(range(-len(self._sizes), 0), self._sizes, strict=True)
+        ]
+        return self._crop(x, starts)
 
     def out_shape(self, shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return (*shape[:-1], self.size)
+        k = len(self._sizes)
+        return (*shape[:-k], *self._sizes)

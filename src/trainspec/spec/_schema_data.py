@@ -255,7 +255,10 @@ class TransformSpec(Section):
     Transforms run in three stages, in this order in the list: signal transforms (window,
     resample, filter) on all data before splitting; fitted ones (standardize, minmax, impute,
     one_hot, ordinal, a scikit-learn transformer) fitted on the training split only; and
-    training-time augmentations (gaussian_noise, sign_flip, random_crop), never at evaluation.
+    training-time augmentations (gaussian_noise, sign_flip, random_crop; for images
+    horizontal_flip, vertical_flip, random_rotation, random_resized_crop, color_jitter,
+    normalize), whose deterministic counterpart (a center crop, normalisation) runs at
+    evaluation.
     """
 
     model_config = Section.model_config | {"extra": "allow"}

@@ -104,3 +104,24 @@ def test_bad_parameters_name_the_step(params: dict, message: str) -> None:
     with pytest.raises(DataError, match=message) as err:
         build_steps([TransformSpec.model_validate(params)], ["x"])
     assert "data.transforms[0]" in str(err.value)
+
+
+def test_random_crop_takes_two_axes_for_images() -> None:
+    from trainspec.data._signal import RandomCrop
+
+    crop = RandomCrop(size=[8, 6])
+    x = _images()  # (6, 3, 20, 16)
+    out = crop.train(x, torch.Generator().manual_seed(0))
+    assert out.shape == (6, 3, 8, 6)
+    for b in range(6):  # every sample is a window of its own image
+        found = [
+            (i, j)
+            for i in range(13)
+            for j in range(11)
+            if torch.equal(x[b, :, i : i + 8, j : j + 6], out[b])
+        ]
+        assert found
+    torch.testing.assert_close(crop.eval(x), x[:, :, 6:14, 5:11])
+    assert crop.out_shape((3, 20, 16)) == (3, 8, 6)
+    one_axis = RandomCrop(size=5)
+    assert one_axis.train(torch.rand(4, 2, 9), torch.Generator()).shape == (4, 2, 5)

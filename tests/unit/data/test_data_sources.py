@@ -288,3 +288,16 @@ def test_integer_labels_with_source_names_keep_their_codes_when_a_class_is_absen
     fold = prepared.fold(0)
     batch = next(iter(fold.source("train").iter_batches(np.arange(30), 30)))
     assert set(batch["target"].tolist()) == {0, 1, 2, 4}
+
+
+def test_dataset_source_shapes_follow_a_crop() -> None:
+    raw = {
+        "source": {"type": "dataset", "target": "trainspec_data_fixtures.ToyDataset"},
+        "transforms": [{"type": "random_crop", "size": 3}],
+    }
+    prepared = prepare_data(
+        DataSpec.model_validate(raw), seed=0, allow_imports=["trainspec_data_fixtures"]
+    )
+    assert prepared.input_shapes == {"x": (3,)}
+    val = prepared.fold(0).source("val")
+    assert next(val.iter_batches(np.arange(4), 4))["x"].shape == (4, 3)
