@@ -88,28 +88,17 @@ def _names(defn: SubgraphDef, where: Path) -> Iterator[DefineProblem]:
                     "letters, digits and '_'",
                 )
     seen: dict[str, str] = {}
-    for kind, names in (
-        ("input", defn.inputs),
-        ("required parameter", defn.required),
-        ("parameter", list(defn.params)),
-        ("block", blocks),
+    for kind, key, names in (
+        ("an input", "inputs", defn.inputs),
+        ("a required parameter", "required", defn.required),
+        ("a parameter", "params", list(defn.params)),
+        ("a block", "blocks", blocks),
     ):
         for name in names:
-            if name in REPEAT_NAMES and "parameter" in kind:
-                yield DefineProblem(
-                    (*where, "params"),
-                    f"parameter {name!r} is reserved for repeats (i: the copy's index, n: "
-                    "the number of copies); rename it",
-                )
-            elif name in (*BLOCK_OPTIONS, "type") and "parameter" in kind:
-                yield DefineProblem(
-                    (*where, "params"),
-                    f"parameter {name!r} is reserved: every block takes it as an option; rename it",
-                )
+            if key in ("required", "params"):
+                yield from _reserved_parameter(name, (*where, key))
             if name in seen:
-                yield DefineProblem(
-                    where, f"{name!r} is both a {seen[name]} and a {kind}; rename one"
-                )
+                yield DefineProblem(where, f"{name!r} is both {seen[name]} and {kind}; rename one")
             seen.setdefault(name, kind)
     if defn.output is not None and defn.output not in blocks:
         near = closest(defn.output, blocks)
@@ -117,6 +106,19 @@ def _names(defn: SubgraphDef, where: Path) -> Iterator[DefineProblem]:
             (*where, "output"),
             f"output {defn.output!r} is not one of its blocks",
             f"did you mean '{near}'?" if near else f"blocks: {', '.join(blocks)}",
+        )
+
+
+def _reserved_parameter(name: str, path: Path) -> Iterator[DefineProblem]:
+    if name in REPEAT_NAMES:
+        yield DefineProblem(
+            path,
+            f"parameter {name!r} is reserved for repeats (i: the copy's index, n: the number "
+            "of copies); rename it",
+        )
+    elif name in (*BLOCK_OPTIONS, "type"):
+        yield DefineProblem(
+            path, f"parameter {name!r} is reserved: every block takes it as an option; rename it"
         )
 
 

@@ -142,7 +142,7 @@ def test_definitions_in_a_circle(tmp_path: Path) -> None:
         (
             ("inputs: [a, b]", "inputs: [a, join]"),
             ("define", "pair"),
-            "'join' is both a input and a block; rename one",
+            "'join' is both an input and a block; rename one",
         ),
         (
             (
