@@ -25,6 +25,7 @@ def build_job_model(job: JobSpec, prepared: PreparedData) -> Model:
         allow_imports=job.allow_imports,
         seed=job.seed,
         task=prepared.task,
+        fields=prepared.batch_fields,
     )
 
 
@@ -98,6 +99,7 @@ def train_model(X: Any, y: Any, config: Mapping[str, Any] | JobSpec) -> Model:
         seed=job.seed,
         forward=model.forward_with,
         allow_imports=job.allow_imports,
+        output_kind=model.output_kind,
     )
     model.attach_transforms(fold.transforms)
     return model

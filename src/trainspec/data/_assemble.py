@@ -132,6 +132,17 @@ def _per_sample(table: KeyTable, key: str, role: str) -> np.ndarray:
     return values.astype(str) if values.dtype.kind == "O" else values
 
 
+def _weights(table: KeyTable, key: str) -> np.ndarray:
+    """Per-sample weights, or per-row (per-step) weights when a key of records changes within
+    a record (one weight per epoch of a night)."""
+    if table.offsets is not None and not table.is_record_key(key):
+        values = table.get(key, "data.weight")
+        first = values[table.offsets[:-1]]
+        if values.ndim == 1 and np.any(np.repeat(first, np.diff(table.offsets)) != values):
+            return values
+    return _per_sample(table, key, "data.weight")
+
+
 def assemble(spec: DataSpec, table: KeyTable) -> Assembled:
     roles = role_keys(spec, table.meta)
     inputs = {
@@ -154,7 +165,7 @@ def assemble(spec: DataSpec, table: KeyTable) -> Assembled:
     if "id" in roles:
         data.ids = _per_sample(table, roles["id"], "data.id")
     if "weight" in roles:
-        weights = _per_sample(table, roles["weight"], "data.weight")
+        weights = _weights(table, roles["weight"])
         if weights.dtype.kind not in "biuf" or not np.all(np.isfinite(weights)):
             raise DataError(f"data.weight: {roles['weight']!r} must hold finite numbers")
         if np.any(weights < 0):

@@ -69,6 +69,7 @@ def fold_builder(
         )
         tensors = {} if lazy else {name: torch.from_numpy(a) for name, a in arrays.items()}
         weights = None if data.weights is None else torch.from_numpy(data.weights)
+        row_weight = data.has_row_weights
 
         def make(name: str, train: bool) -> BatchSource:
             samples = fold[name]
@@ -91,11 +92,13 @@ def fold_builder(
                 lengths = np.diff(data.offsets)[samples]
                 offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
             target: torch.Tensor = target_all.index_select(0, row_t if per_row_target else sample_t)
+            weight_index = row_t if row_weight else sample_t
             return TensorBatchSource(
                 {n: t.index_select(0, row_t) for n, t in tensors.items()},
                 positions=samples,
                 target=target,
-                weight=None if weights is None else weights.index_select(0, sample_t),
+                weight=None if weights is None else weights.index_select(0, weight_index),
+                row_weight=row_weight,
                 offsets=offsets,
                 augment=transforms.augmentations,
                 train=train,

@@ -56,8 +56,10 @@ class TensorBatchSource:
         augment: AugmentSteps = (),
         train: bool = False,
         pin_memory: bool = False,
+        row_weight: bool = False,
     ) -> None:
         self.inputs = inputs
+        self.row_weight = row_weight  # weights per row of a record: padded (B, T) with 0
         self.positions = torch_index(positions)  # global sample positions, for ``index``
         self.target = target
         self.weight = weight
@@ -119,7 +121,11 @@ class TensorBatchSource:
             padded = self.target.new_full((len(idx), t_max, *self.target.shape[1:]), fill)
             padded[b, t] = self.target.index_select(0, src)
             batch[TARGET] = padded
-        if self.weight is not None:
+        if self.weight is not None and self.row_weight:
+            weight = self.weight.new_zeros((len(idx), t_max))
+            weight[b, t] = self.weight.index_select(0, src)
+            batch[WEIGHT] = weight
+        elif self.weight is not None:
             batch[WEIGHT] = self.weight.index_select(0, rows)
         batch[INDEX] = self.positions.index_select(0, rows)
         return batch

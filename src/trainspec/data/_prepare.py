@@ -250,6 +250,9 @@ class PreparedData:
     _build: Callable[[int], FoldData]
     _folds: dict[int, FoldData] = field(default_factory=dict)
     bad_files: list[dict[str, str]] = field(default_factory=list)  # left out (on_bad: skip)
+    # Batch fields besides the inputs (mask, lengths, weight) -> shape without the batch axis;
+    # None: not known (a user's Dataset).
+    batch_fields: dict[str, tuple[int | None, ...]] | None = None
 
     def fold(self, k: int = 0) -> FoldData:
         if not 0 <= k < len(self.splits.folds):
@@ -257,6 +260,15 @@ class PreparedData:
         if k not in self._folds:
             self._folds[k] = self._build(k)
         return self._folds[k]
+
+
+def _batch_fields(data: Assembled) -> dict[str, tuple[int | None, ...]]:
+    fields: dict[str, tuple[int | None, ...]] = {}
+    if data.offsets is not None:
+        fields.update(mask=(None,), lengths=())
+    if data.weights is not None:
+        fields["weight"] = (None,) if data.has_row_weights else ()
+    return fields
 
 
 def prepare_data(
@@ -306,6 +318,7 @@ def prepare_data(
         cache_hit=loaded.cache_hit,
         _build=build,
         bad_files=bad_files,
+        batch_fields=_batch_fields(data),
     )
     prepared._folds[0] = first
     return prepared

@@ -114,6 +114,16 @@ class Assembled:
     def target_per_row(self) -> bool:
         return self.target is not None and self.is_sequence and len(self.target) == self.n_rows
 
+    @property
+    def has_row_weights(self) -> bool:
+        """Whether the weights are per row (per step of a record) rather than per sample."""
+        return (
+            self.weights is not None
+            and self.offsets is not None
+            and len(self.weights) == self.n_rows
+            and self.n_rows != self.n_samples
+        )
+
     def rows_of(self, samples: np.ndarray) -> np.ndarray:
         """Row positions of the given samples (the samples themselves unless records)."""
         if self.offsets is None:

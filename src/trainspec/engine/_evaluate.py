@@ -165,6 +165,7 @@ def evaluate(
     num_classes: int | None,
     forward: AnyForward | None = None,
     allow_imports: Sequence[str] = (),
+    output_kind: str = "logits",
 ) -> dict[str, float]:
     """Loss and the configured metrics of ``module`` over ``source``.
 
@@ -179,7 +180,12 @@ def evaluate(
 
         targets = collect_targets(source, config.batch_size)
     loss_fn = build_loss(
-        config.loss, task=task, num_classes=num_classes, train_targets=targets, allow=allow_imports
+        config.loss,
+        task=task,
+        num_classes=num_classes,
+        train_targets=targets,
+        allow=allow_imports,
+        output_kind=output_kind,
     )
     loss_fn.module.to(device)
     return run_eval(

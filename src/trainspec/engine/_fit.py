@@ -446,6 +446,7 @@ def fit(
     unfreeze: Sequence[UnfreezeSpec] = (),
     allow_imports: Sequence[str] = (),
     stop_flag: Callable[[], bool] | None = None,
+    output_kind: str = "logits",
 ) -> FitResult:
     """Train ``module`` on ``train`` as ``config`` says; evaluate on ``val`` every epoch.
 
@@ -454,7 +455,8 @@ def fit(
     ``compat`` holds hashes of the spec fields a resume must not change. ``stop_flag`` is
     polled after every step: when it returns True (or on SIGINT/SIGTERM) the run saves a
     checkpoint and returns with ``interrupted=True``. ``forward`` is ``forward(module, batch)``
-    or a bound ``forward(batch)`` (default: ``module(batch["x"])``).
+    or a bound ``forward(batch)`` (default: ``module(batch["x"])``). ``output_kind`` is what
+    the model's module returns (``logits``, ``probabilities``...): the form a user's loss gets.
 
     ``param_groups`` set the learning rate and weight decay of the trainable parameters
     matching their patterns (first match wins). ``unfreeze`` entries make frozen parameters
@@ -481,6 +483,7 @@ def fit(
             allow_imports=allow_imports,
             rank=rank(),
             unfreeze=unfreeze,
+            output_kind=output_kind,
         )
         state, resumed = _start(setup, run_dir, resume or config.resume, compat, writer)
         state.world_size, state.global_batch = setup.world, setup.batch_size * setup.world

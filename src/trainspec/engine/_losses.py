@@ -88,9 +88,9 @@ class LossFn:
             out = out.float()
         if self.class_targets:
             if out.dim() > 2:  # (B, T, C) with (B, T): one row per position
-                if weight is not None:
-                    weight = weight.reshape(-1, *[1] * (target.dim() - 1)).expand_as(target)
-                    weight = weight.reshape(-1)
+                if weight is not None:  # per sample (B,) or per step (B, T)
+                    shape = (*weight.shape, *[1] * (target.dim() - weight.dim()))
+                    weight = weight.reshape(shape).expand_as(target).reshape(-1)
                 out, target = out.reshape(-1, out.shape[-1]), target.reshape(-1)
             return Aligned(out, target, weight, target != self.ignore_index)
         if out.dim() == target.dim() + 1 and out.shape[-1] == 1:
@@ -198,6 +198,14 @@ def _resolve(name: str, allow: Iterable[str]) -> Any:
         raise SpecError.single(str(exc), path=("train", "loss", "name")) from None
 
 
+def _is_torch_loss(obj: Any) -> bool:
+    return (
+        isinstance(obj, type)
+        and issubclass(obj, nn.modules.loss._Loss)
+        and (obj.__module__.startswith("torch."))
+    )
+
+
 def build_loss(
     spec: LossSpec,
     *,
@@ -205,13 +213,28 @@ def build_loss(
     num_classes: int | None,
     train_targets: np.ndarray | None = None,
     allow: Iterable[str] = (),
+    output_kind: str = "logits",
 ) -> LossFn:
-    """The loss of ``spec`` for ``task``; ``train_targets`` feed ``class_weights: balanced``."""
+    """The loss of ``spec`` for ``task``; ``train_targets`` feed ``class_weights: balanced``.
+
+    Model outputs reach ``torch.nn`` losses as logits (a module returning probabilities has
+    them turned into log-probabilities, so cross-entropy is their negative log-likelihood);
+    a user's loss gets them in the form ``output_kind`` (or ``call.outputs``) names.
+    """
     path = ("train", "loss")
     if spec.name == "auto":
         cls: Any = nn.CrossEntropyLoss if task == "classification" else nn.MSELoss
     else:
         cls = _resolve(spec.name, allow)
+    if not _is_torch_loss(cls):
+        return _user_loss(spec, cls, task=task, output_kind=output_kind)
+    if spec.call is not None:
+        raise SpecError.single(
+            f"call: describes how a user's loss is called; {cls.__name__} is a torch.nn loss "
+            "that trainspec calls itself",
+            path=(*path, "call"),
+            hint="remove train.loss.call",
+        )
     class_targets = isinstance(cls, type) and issubclass(cls, _CLASS_TARGET)
     if class_targets and task == "regression":
         raise SpecError.single(
@@ -236,6 +259,28 @@ def build_loss(
         cls, args, path=path, what=f"loss {cls.__name__}", reserved=_RESERVED, **fixed
     )
     return LossFn(module, class_targets=class_targets, ignore_index=ignore_index)
+
+
+def _user_loss(spec: LossSpec, obj: Any, *, task: str, output_kind: str) -> LossFn:
+    from ._user_loss import build_user_loss
+
+    path = ("train", "loss")
+    for key in ("class_weights", "ignore_index"):
+        if getattr(spec, key) is not None:
+            raise SpecError.single(
+                f"{key} applies to torch.nn losses; {spec.name} is your own loss",
+                path=(*path, key),
+                hint="pass class weights as a parameter of your loss, or drop the key",
+            )
+    return build_user_loss(
+        obj,
+        spec.name,
+        dict(spec.model_extra or {}),
+        spec.call,
+        output_kind=output_kind,
+        class_targets=task == "classification",
+        ignore_index=DEFAULT_IGNORE_INDEX,
+    )
 
 
 def _class_weights(

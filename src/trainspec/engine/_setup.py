@@ -142,6 +142,7 @@ def build_setup(
     allow_imports: Sequence[str],
     rank: int,
     unfreeze: Sequence[UnfreezeSpec] = (),
+    output_kind: str = "logits",
 ) -> Setup:
     if len(train) == 0:
         raise DataError("the training split is empty; check the data source and the split")
@@ -153,7 +154,12 @@ def build_setup(
     if config.loss.class_weights == "balanced":
         targets = collect_targets(train, config.batch_size)
     loss_fn = build_loss(
-        config.loss, task=task, num_classes=num_classes, train_targets=targets, allow=allow_imports
+        config.loss,
+        task=task,
+        num_classes=num_classes,
+        train_targets=targets,
+        allow=allow_imports,
+        output_kind=output_kind,
     )
     world = world_size()
     bs = process_batch_size(config, world)

@@ -313,6 +313,7 @@ def _fit_torch(
         callbacks=callbacks,
         param_groups=plan.param_groups if plan is not None else None,
         unfreeze=plan.unfreeze if plan is not None else (),
+        output_kind=model.output_kind,
     )
     out: dict[str, Any] = {
         "status": "interrupted" if result.interrupted else "finished",
@@ -334,6 +335,8 @@ def _fit_torch(
             task=prepared.task,
             num_classes=prepared.num_classes,
             forward=model.forward_batch,
+            allow_imports=job.allow_imports,
+            output_kind=model.output_kind,
         )
     model.save(fold_dir / "model")
     return out

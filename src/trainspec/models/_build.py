@@ -136,6 +136,7 @@ def build_model(
     allow_imports: Sequence[str] = (),
     seed: int | None = None,
     task: Literal["classification", "regression"] = "classification",
+    fields: Mapping[str, Sequence[int | None]] | None = None,
 ) -> Model:
     """Build the model an architecture spec describes.
 
@@ -143,14 +144,22 @@ def build_model(
     variable axis). They fill the architecture's own ``inputs:`` where it leaves sizes null,
     and must agree with it elsewhere. Sizes such as ``in_features`` are inferred from them.
     Import paths resolve only under the default prefixes and ``allow_imports``. ``seed`` fixes
-    the initial weights without changing the global random state. Every problem raises
+    the initial weights without changing the global random state. ``fields`` are the batch
+    fields the data makes (``mask``, ``lengths``, ``weight`` with their shapes), which a user's
+    module may take as inputs (default: those data of ``input_shapes`` makes). Every problem raises
     ``ModelError`` naming the block, before any training.
     """
     spec = coerce_arch(arch)
     data = None if input_shapes is None else {k: tuple(v) for k, v in input_shapes.items()}
     with _seeded(seed):
         if isinstance(spec, ImportedModel):
-            return build_imported(spec, data_shapes=data, allow_imports=allow_imports, task=task)
+            return build_imported(
+                spec,
+                data_shapes=data,
+                allow_imports=allow_imports,
+                task=task,
+                fields=None if fields is None else {k: tuple(v) for k, v in fields.items()},
+            )
         module = _declarative(spec, data, allow_imports)
     shapes = {name: module.shapes[name] for name in module.input_names}
     # With several outputs the first is the one trained and predicted.

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from trainspec.errors import ModelError
+from trainspec.models._fields import complete_fields
 from trainspec.models._graph import pick_output
 from trainspec.models._model import (
     InputData,
@@ -20,6 +21,7 @@ from trainspec.models._model import (
     read_model_json,
     write_model_json,
 )
+from trainspec.models._outputs import to_scores
 
 __all__ = ["WEIGHTS_FILE", "FitFn", "TorchModel"]
 
@@ -42,7 +44,10 @@ class TorchModel(Model):
     ``forward_batch`` passes the batch keys ``input_keys`` to ``module`` (positionally, or as the
     keyword arguments ``arg_names`` for a user's module) and keeps ``output`` when ``forward``
     returns a tuple or dict. Classification outputs are logits, classes on the last axis (one
-    column: a binary logit).
+    column: a binary logit); a module whose ``output_kind`` is ``probabilities`` or
+    ``log_probabilities`` has its output mapped to log-probabilities, which are logits.
+    ``fields`` are the batch fields (``mask``, ``lengths``, ``weight``) among ``input_keys``,
+    with their shapes without the batch axis.
     """
 
     def __init__(
@@ -54,17 +59,24 @@ class TorchModel(Model):
         input_keys: Sequence[str],
         arg_names: Sequence[str] | None = None,
         output: int | str | None = None,
+        output_kind: str = "logits",
         task: str = "classification",
         fit_fn: FitFn | None = None,
+        fields: Mapping[str, Shape] | None = None,
     ) -> None:
         if task not in ("classification", "regression"):
             raise ModelError(f"task must be 'classification' or 'regression'; got {task!r}")
         self.module = module
         self.arch = arch
         self.input_shapes = dict(input_shapes)
-        self.input_keys = tuple(input_keys)
+        self.fields = dict(fields or {})
+        # forward_keys feed forward's arguments; input_keys are the data's among them (what
+        # callers pass): the fields are made from the batch.
+        self.forward_keys = tuple(input_keys)
+        self.input_keys = tuple(k for k in input_keys if k not in self.fields)
         self.arg_names = None if arg_names is None else tuple(arg_names)
         self.output = output
+        self.output_kind = output_kind
         self.task = task
         self.fit_fn = fit_fn
 
@@ -77,28 +89,34 @@ class TorchModel(Model):
         return first.device if first is not None else torch.device("cpu")
 
     def forward_batch(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """The model's output on a batch (a dict of tensors by batch key)."""
+        """The model's output on a batch (a dict of tensors by batch key): logits for
+        classification, values for regression."""
         return self.forward_with(self.module, batch)
 
     def forward_with(self, module: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """``forward_batch`` through ``module``: this model's module or a wrapper of it (such
         as DDP's), called the way this model's module is called."""
-        missing = [k for k in self.input_keys if k not in batch]
+        if self.fields:
+            batch = complete_fields(batch, self.forward_keys)
+        missing = [k for k in self.forward_keys if k not in batch]
         if missing:
             raise ModelError(
                 f"the batch lacks {', '.join(map(repr, missing))}: the model reads "
                 f"{', '.join(self.input_keys)}; the batch has {', '.join(batch)}"
             )
         if self.arg_names is None:
-            out = module(*(batch[k] for k in self.input_keys))
+            out = module(*(batch[k] for k in self.forward_keys))
         else:
             out = module(
-                **{a: batch[k] for a, k in zip(self.arg_names, self.input_keys, strict=True)}
+                **{a: batch[k] for a, k in zip(self.arg_names, self.forward_keys, strict=True)}
             )
         try:
-            return pick_output(out, self.output, "the model")
+            picked = pick_output(out, self.output, "the model")
         except ValueError as exc:
-            raise ModelError(f"{exc} (set output: in the architecture)") from None
+            raise ModelError(f"{exc} (set output: {{select: ...}} in the architecture)") from None
+        if self.task == "classification" and self.output_kind != "logits":
+            return to_scores(picked, self.output_kind)
+        return picked
 
     def outputs(self, X: InputData, *, batch_size: int = 256) -> np.ndarray:
         """Raw outputs (logits for classification), in eval mode without gradients."""
@@ -157,6 +175,7 @@ class TorchModel(Model):
             "arch": dump_arch(self.arch),
             "input_shapes": {k: list(v) for k, v in self.input_shapes.items()},
             "input_keys": list(self.input_keys),
+            "fields": {k: list(v) for k, v in self.fields.items()},
         }
         write_model_json(path, info, [WEIGHTS_FILE])
         return path
@@ -171,8 +190,13 @@ class TorchModel(Model):
         path = Path(directory)
         info = read_model_json(path, "torch")
         shapes = {k: tuple(v) for k, v in info["input_shapes"].items()}
+        fields = info.get("fields")
         model = build_model(
-            info["arch"], input_shapes=shapes, allow_imports=allow_imports, task=info["task"]
+            info["arch"],
+            input_shapes=shapes,
+            allow_imports=allow_imports,
+            task=info["task"],
+            fields=None if fields is None else {k: tuple(v) for k, v in fields.items()},
         )
         assert isinstance(model, TorchModel)
         try:

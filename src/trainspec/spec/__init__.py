@@ -33,9 +33,11 @@ from trainspec.spec._schema import JobSpec, RunSpec
 from trainspec.spec._schema_data import DataSpec, LoaderSpec, SplitSpec, TransformSpec
 from trainspec.spec._schema_finetune import FinetuneSpec, InitSpec, ParamGroupSpec, UnfreezeSpec
 from trainspec.spec._schema_model import (
+    BATCH_FIELDS,
     ArchSpec,
     GraphArch,
     ImportedModel,
+    OutputSpec,
     SequentialArch,
     SubgraphDef,
 )
@@ -66,6 +68,7 @@ from trainspec.spec._schema_train import (
 )
 
 __all__ = [
+    "BATCH_FIELDS",
     "BLOCK_OPTIONS",
     "OWN",
     "REF",
@@ -94,6 +97,7 @@ __all__ = [
     "OpenSection",
     "OptimizerSpec",
     "Origin",
+    "OutputSpec",
     "Override",
     "ParamGroupSpec",
     "PipelineSpec",

@@ -31,15 +31,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from trainspec.spec._base import Section
 
 __all__ = [
+    "BATCH_FIELDS",
     "ArchSpec",
     "GraphArch",
     "ImportedModel",
     "InputDecl",
+    "OutputKind",
+    "OutputSpec",
     "SequentialArch",
     "Shape",
     "SubgraphDef",
@@ -163,6 +166,29 @@ class GraphArch(Section):
     )
 
 
+# Batch fields trainspec makes that a user's forward() may take besides the data's inputs:
+# the padding mask of records (B, T) bool, their lengths (B,) int64 and the sample weights
+# (B,) or per-step weights (B, T) float32.
+BATCH_FIELDS = ("mask", "lengths", "weight")
+
+OutputKind = Literal["logits", "probabilities", "log_probabilities"]
+
+
+class OutputSpec(Section):
+    """What a user's module returns: ``{kind: probabilities, select: 0}``."""
+
+    kind: OutputKind = Field(
+        default="logits",
+        description="logits (softmax/sigmoid applied by trainspec), probabilities (already "
+        "softmax or sigmoid: never applied twice) or log_probabilities (log_softmax).",
+    )
+    select: int | str | None = Field(
+        default=None,
+        description="Which element to use when forward returns a tuple (an index) or a dict "
+        "(a key).",
+    )
+
+
 class ImportedModel(Section):
     """A user's ``nn.Module`` or a scikit-learn estimator, built by import path."""
 
@@ -171,18 +197,61 @@ class ImportedModel(Section):
         default_factory=dict,
         description="Constructor parameters, inline or from a JSON/YAML file.",
     )
+    params_as: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Pass the whole params mapping as this one argument (a constructor such as "
+        "__init__(self, net_parameters)), instead of one keyword per entry.",
+    )
+    args: list[Any] = Field(
+        default_factory=list,
+        description="Positional constructor arguments, before any keyword ones.",
+    )
+    example_batch: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Pass an example batch (a dict of tensors keyed like forward's arguments, "
+        "built from the data's shapes) to the constructor under this argument name, for "
+        "modules that probe shapes from a sample.",
+    )
     inputs: dict[str, str] | None = Field(
         default=None,
-        description="forward() argument -> batch key, e.g. {ecg_input: ecgs}.",
+        description="forward() argument -> batch key, e.g. {ecg_input: ecgs}; the batch fields "
+        "mask (padding mask), lengths (record lengths) and weight (sample weights) are keys "
+        "too.",
     )
     input_shapes: dict[str, InputShape] | None = Field(
         default=None,
         description="Shapes of the batch keys without the batch axis (for summary and export).",
     )
-    output: str | int | None = Field(
-        default=None,
-        description="Which output to use when forward returns a tuple or dict.",
+    output: OutputSpec = Field(
+        default_factory=OutputSpec,
+        description="What forward returns: {kind: logits|probabilities|log_probabilities, "
+        "select: INDEX_OR_KEY}; a bare index or key is short for {select: ...}.",
     )
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _short_output(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, (int, str)) and not isinstance(value, bool):
+            return {"select": value}
+        return value
+
+    @model_validator(mode="after")
+    def _conventions(self) -> ImportedModel:
+        if self.params_as is not None and self.params_as == self.example_batch:
+            raise ValueError(
+                f"params_as and example_batch both name argument {self.params_as!r}; give "
+                "each its own constructor argument"
+            )
+        if self.example_batch is not None and self.example_batch in self.params:
+            raise ValueError(
+                f"example_batch names argument {self.example_batch!r}, which params sets too; "
+                "remove it from params"
+            )
+        return self
 
 
 def arch_kind(value: Any) -> str | None:

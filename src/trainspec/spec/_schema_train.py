@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from trainspec.spec._base import OpenSection, Section
 
@@ -12,6 +12,7 @@ __all__ = [
     "CheckpointSpec",
     "DistributedSpec",
     "EarlyStoppingSpec",
+    "LossCallSpec",
     "LossSpec",
     "MonitorSpec",
     "OptimizerSpec",
@@ -41,11 +42,59 @@ class SchedulerSpec(OpenSection):
     warmup_start_factor: float = Field(default=0.01, gt=0, le=1)
 
 
+LossArg = Literal["outputs", "targets", "weight", "mask"]
+
+
+class LossCallSpec(Section):
+    """How a user's loss is called: the order of its arguments, the form of the outputs it
+    takes and where their class axis is."""
+
+    args: list[LossArg] = Field(
+        default_factory=lambda: list[LossArg](["outputs", "targets"]),
+        min_length=2,
+        description="The loss's positional arguments in order: outputs, targets, and optionally "
+        "weight (per sample (B,) or per step (B, T); ones when the data has none) and mask "
+        "((B, T) bool, True at real steps).",
+    )
+    outputs: Literal["logits", "probabilities", "log_probabilities"] | None = Field(
+        default=None,
+        description="The form the loss takes its outputs in; default: what the model returns "
+        "(model.output.kind).",
+    )
+    layout: Literal["channels_last", "channels_first"] = Field(
+        default="channels_last",
+        description="Sequence outputs as (B, T, C) (channels_last) or (B, C, T) (channels_first, "
+        "as torch's losses take them).",
+    )
+    reduction: Literal["auto", "none", "mean"] = Field(
+        default="auto",
+        description="auto: a scalar the loss returns is used as it is, and values per sample or "
+        "step are averaged with the weights and mask; none: the loss returns those values; "
+        "mean: it returns the scalar.",
+    )
+
+    @model_validator(mode="after")
+    def _once(self) -> LossCallSpec:
+        for name in ("outputs", "targets"):
+            if name not in self.args:
+                raise ValueError(f"args must include {name!r}; got {self.args}")
+        twice = sorted({a for a in self.args if self.args.count(a) > 1})
+        if twice:
+            raise ValueError(f"args names {', '.join(twice)} more than once")
+        return self
+
+
 class LossSpec(OpenSection):
-    """A ``torch.nn`` loss by name (``auto``: cross-entropy or MSE by task); other keys are its
-    parameters (``label_smoothing``, ``delta``...)."""
+    """A ``torch.nn`` loss by name (``auto``: cross-entropy or MSE by task), or a user's loss
+    by import path or registered name; other keys are its parameters (``label_smoothing``,
+    ``delta``...)."""
 
     name: str = "auto"
+    call: LossCallSpec | None = Field(
+        default=None,
+        description="For a user's loss (not a torch.nn one): how it is called. Default: "
+        "loss(outputs, targets) with outputs as the model returns them, (B, C) or (B, T, C).",
+    )
     class_weights: list[float] | Literal["balanced"] | None = None
     ignore_index: int | None = Field(
         default=None, description="Class target ignored by loss and metrics; default -100."
