@@ -54,6 +54,18 @@ def _extend_import_path(specs: list[str]) -> None:
     for folder in [Path.cwd(), *(Path(s).resolve().parent for s in specs)]:
         if str(folder) not in sys.path:
             sys.path.append(str(folder))
+    _use_run_code(specs)
+
+
+def _use_run_code(specs: list[str]) -> None:
+    """A run's own ``config.yaml`` imports the modules saved with the run, from its ``code/``."""
+    from trainspec.registry import CODE_DIR, CODE_MANIFEST, use_run_code
+
+    for spec in specs:
+        folder = Path(spec).resolve().parent
+        if (folder / CODE_DIR / CODE_MANIFEST).is_file():
+            for note in use_run_code(folder):
+                err.print(f"[yellow]note[/]: {note}")
 
 
 @app.command()

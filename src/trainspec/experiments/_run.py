@@ -212,6 +212,7 @@ def _run_tracked(
         final[f"cv/{key}/std"] = stats["std"]
     if final:
         tracker.log_metrics(final, step=0)
+    _record_code(target_dir, job.allow_imports)
     log_run_files(tracker, target_dir, enabled=job.tracking.log_artifacts)
     first = results[0]
     return RunResult(
@@ -239,6 +240,18 @@ def _write_data_files(prepared: PreparedData, target_dir: Path) -> None:
     )
     if prepared.bad_files:  # files left out under data.on_bad: skip
         write_json(target_dir / "bad_files.json", prepared.bad_files)
+
+
+def _record_code(run_dir: Path, allow_imports: Sequence[str]) -> None:
+    """The user's modules the run imported, copied into ``code/`` and listed (with their
+    hashes) in ``environment.json``: the run can be read back from any folder."""
+    from trainspec.registry import save_run_code
+
+    entries = save_run_code(run_dir, allow_imports)
+    env_path = run_dir / "environment.json"
+    env = json.loads(env_path.read_text(encoding="utf-8")) if env_path.is_file() else {}
+    env["code"] = entries
+    write_json(env_path, env)
 
 
 def _train_fold(

@@ -95,7 +95,8 @@ def start_tracking(
 
 
 def log_run_files(tracker: Tracker, run_dir: Path, *, enabled: bool) -> None:
-    """The spec, splits, summary, metrics and best checkpoint, as the run's artifacts."""
+    """The spec, splits, summary, metrics, best checkpoint and saved code, as the run's
+    artifacts."""
     if not enabled:
         return
     for name in ("config.yaml", "environment.json", "splits.json", "summary.json", "metrics.jsonl"):
@@ -104,3 +105,6 @@ def log_run_files(tracker: Tracker, run_dir: Path, *, enabled: bool) -> None:
     best = run_dir / "checkpoints" / "best"
     if best.is_dir():
         tracker.log_artifact(best, artifact_path="checkpoints/best")
+    code = run_dir / "code"
+    if code.is_dir():
+        tracker.log_artifact(code, artifact_path="code")

@@ -179,6 +179,19 @@ def _load_weights(model: Model, path: Path) -> None:
         raise InferenceError(f"{path}: the weights do not fit the run's model: {exc}") from exc
 
 
+def use_code(root: Path) -> None:
+    """Import the user's modules from the run's saved ``code/`` (see
+    ``trainspec.registry.use_run_code``), saying which copy is used where they differ."""
+    from trainspec.registry import use_run_code
+
+    try:
+        notes = use_run_code(root)
+    except TrainspecError as exc:
+        raise InferenceError(str(exc)) from None
+    for note in notes:
+        log.warning("%s", note)
+
+
 def load_run(
     run: str | Path,
     *,
@@ -194,6 +207,7 @@ def load_run(
     from trainspec.data import FittedTransforms
 
     fold_dir, root, k, given = resolve_run_dir(run, fold=fold)
+    use_code(root)
     job = _load_job(root)
     allow = tuple(dict.fromkeys([*job.allow_imports, *allow_imports]))
     info = _read_json(root / "data.json")

@@ -70,7 +70,8 @@ def _check_constructor(spec: ImportedModel, target: Callable[..., Any]) -> None:
     sig = signature_of(target)
     # Positional arguments fill the first parameters, in order.
     filled = set(sig.names[: len(spec.args)])
-    problems = check_params(sig, {k: v for k, v in kwargs.items() if k != spec.example_batch})
+    given = {k: v for k, v in kwargs.items() if k != spec.example_batch}
+    problems = check_params(sig, given, inferred=[spec.example_batch or ""])
     problems = [p for p in problems if not any(repr(n) in p for n in filled)]
     if spec.example_batch is not None and not sig.accepts(spec.example_batch):
         near = closest(spec.example_batch, sig.names)

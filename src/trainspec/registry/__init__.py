@@ -8,9 +8,12 @@ from trainspec.registry._imports import (
     resolve_import,
 )
 from trainspec.registry._registry import KINDS, PLUGIN_GROUP, Registry, register, registry
+from trainspec.registry._runcode import CODE_DIR, CODE_MANIFEST, save_run_code, use_run_code
 
 __all__ = [
     "ALLOW_ENV",
+    "CODE_DIR",
+    "CODE_MANIFEST",
     "DEFAULT_ALLOWED",
     "DENIED",
     "KINDS",
@@ -20,4 +23,6 @@ __all__ = [
     "register",
     "registry",
     "resolve_import",
+    "save_run_code",
+    "use_run_code",
 ]
