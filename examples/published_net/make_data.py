@@ -23,8 +23,8 @@ N_FEATURES = 4
 
 def _night(rng: np.random.Generator, n_epochs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     stages = np.repeat(rng.integers(0, 3, size=n_epochs // 4 + 1), 4)[:n_epochs]
-    centres = np.array([[1.5, 0, 0, 0], [0, 1.5, 0, 0], [0, 0, 1.5, 0]], dtype=np.float32)
-    features = centres[stages] + rng.normal(0, 0.7, (n_epochs, N_FEATURES)).astype(np.float32)
+    centres = np.array([[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 2, 0]], dtype=np.float32)
+    features = centres[stages] + rng.normal(0, 0.6, (n_epochs, N_FEATURES)).astype(np.float32)
     changes = np.r_[False, stages[1:] != stages[:-1]]
     weights = np.where(changes, 0.5, 1.0).astype(np.float32)
     return features, stages.astype(np.int64), weights
