@@ -18,6 +18,7 @@ from pydantic_core import ErrorDetails
 
 from trainspec.errors import Problem, SpecError, closest
 from trainspec.spec._defines import define_problems
+from trainspec.spec._crosscheck import job_problems
 from trainspec.spec._paths import KeyPath, Origin, lookup_origin
 from trainspec.spec._schema import JobSpec
 from trainspec.spec._schema_model import ArchSpec, GraphArch, SequentialArch
@@ -80,6 +81,10 @@ def validate_spec(
         raise SpecError(problems_from(exc.errors(), root, data, origins)) from None
     if isinstance(arch, (SequentialArch, GraphArch)):
         _check_defines(arch, ("model",) if job is not None else (), origins)
+    if job is not None:
+        problems = job_problems(job, origins)
+        if problems:
+            raise SpecError(problems)
     return job, arch
 
 
