@@ -11,7 +11,6 @@ runs its code: a run from someone else is trusted like any Python package they h
 
 from __future__ import annotations
 
-import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -29,7 +28,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from trainspec.errors import TrainspecError
+from trainspec.errors import IntegrityError, TrainspecError
+from trainspec.files import atomic_write_text, sha256_file
 
 __all__ = ["CODE_DIR", "CODE_MANIFEST", "RunCode", "save_run_code", "use_run_code"]
 
@@ -45,10 +45,6 @@ class _Entry:
     path: str  # relative to <run>/code
     sha256: str
     package: bool  # an __init__.py: the module is a package
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @cache
@@ -133,14 +129,14 @@ def save_run_code(run_dir: Path, allow_imports: Sequence[str]) -> list[dict[str,
             {
                 "module": name,
                 "path": rel,
-                "sha256": _sha256(dest),
+                "sha256": sha256_file(dest),
                 "package": package,
                 "source": str(file.resolve()),
             }
         )
     if entries:
         text = json.dumps({"format": 1, "modules": entries}, indent=2) + "\n"
-        (code / CODE_MANIFEST).write_text(text, encoding="utf-8")
+        atomic_write_text(code / CODE_MANIFEST, text)
     return entries
 
 
@@ -158,7 +154,7 @@ class RunCode(importlib.abc.MetaPathFinder):
         if entry is None:
             return None
         file = self.root / entry.path
-        if _sha256(file) != entry.sha256:  # changed since use_run_code checked it
+        if sha256_file(file) != entry.sha256:  # changed since use_run_code checked it
             raise ImportError(f"{file} no longer matches its recorded hash; not importing it")
         search = [str(file.parent)] if entry.package else None
         return importlib.util.spec_from_file_location(
@@ -184,10 +180,10 @@ def _check(code: Path, entries: Sequence[_Entry]) -> None:
         file = (code / e.path).resolve()
         if not file.is_relative_to(code.resolve()) or not file.is_file():
             bad.append(f"{e.path} (missing)")
-        elif _sha256(file) != e.sha256:
+        elif sha256_file(file) != e.sha256:
             bad.append(f"{e.path} (changed)")
     if bad:
-        raise TrainspecError(
+        raise IntegrityError(
             f"{code}: the saved code does not match {CODE_MANIFEST}: {', '.join(bad)}. It was "
             "changed after the run was written, so it is not imported; restore the files, or "
             "delete the code folder to use the modules on your import path"
@@ -231,13 +227,13 @@ def use_run_code(run_root: Path) -> list[str]:
         loaded = sys.modules.get(e.module)
         if loaded is not None:
             file = _file_of(loaded)
-            if file is not None and _sha256(file) != e.sha256:
+            if file is not None and sha256_file(file) != e.sha256:
                 notes.append(
                     f"{e.module}: already imported from {file}, which differs from the run's "
                     f"copy {code / e.path}; the imported one is used"
                 )
             continue
-        if own is not None and own.is_file() and _sha256(own) != e.sha256:
+        if own is not None and own.is_file() and sha256_file(own) != e.sha256:
             notes.append(
                 f"{e.module}: the run's copy {code / e.path} is used; your copy {own} differs "
                 "from it"

@@ -38,7 +38,9 @@ def job_problems(job: JobSpec, origins: Mapping[KeyPath, Origin]) -> list[Proble
             if job.data.weight is not None:
                 continue
             message = "forward argument reads the sample weights, but data.weight is not set"
-            hint: str | None = "set data.weight to the weight key, or map the argument to another key"
+            hint: str | None = (
+                "set data.weight to the weight key, or map the argument to another key"
+            )
         else:
             near = closest(key, [*keys, *BATCH_FIELDS])
             message = (
