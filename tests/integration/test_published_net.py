@@ -200,3 +200,19 @@ def test_served_from_another_folder(trained: dict[str, Path]) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_run_retrains_from_its_own_config_elsewhere(trained: dict[str, Path]) -> None:
+    rerun = trained["tmp"] / "rerun"
+    config = str(trained["run"] / "config.yaml")
+    _cli("train", config, "--run-dir", str(rerun), "-q", cwd=trained["other"])
+    saved = (rerun / "code" / "sleepnet.py").read_bytes()
+    assert saved == (trained["run"] / "code" / "sleepnet.py").read_bytes()
+    first = (trained["run"] / "metrics.jsonl").read_text().splitlines()
+    again = (rerun / "metrics.jsonl").read_text().splitlines()
+    drop = ("time",)
+    rows = [
+        [{k: v for k, v in json.loads(r).items() if k not in drop} for r in f]
+        for f in (first, again)
+    ]
+    assert rows[0] == rows[1]  # the same numbers, from the saved code

@@ -94,7 +94,9 @@ def probe_fields(
 
 
 def complete_fields(
-    batch: Mapping[str, torch.Tensor], keys: Sequence[str]
+    batch: Mapping[str, torch.Tensor],
+    keys: Sequence[str],
+    fields: Mapping[str, Shape] | None = None,
 ) -> Mapping[str, torch.Tensor]:
     """``batch`` with the fields a model reads and the batch lacks: ``lengths`` from the mask,
     and at inference weights of one and (unpadded records) a full mask."""
@@ -109,5 +111,6 @@ def complete_fields(
     if "lengths" in keys and "lengths" not in out:
         out["lengths"] = out["mask"].sum(dim=1)
     if "weight" in keys and "weight" not in out:
-        out["weight"] = torch.ones((b,), device=device)
+        per_step = (fields or {}).get("weight") == (None,)
+        out["weight"] = torch.ones((b, t) if per_step else (b,), device=device)
     return out

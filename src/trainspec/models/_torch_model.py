@@ -97,7 +97,7 @@ class TorchModel(Model):
         """``forward_batch`` through ``module``: this model's module or a wrapper of it (such
         as DDP's), called the way this model's module is called."""
         if self.fields:
-            batch = complete_fields(batch, self.forward_keys)
+            batch = complete_fields(batch, self.forward_keys, self.fields)
         missing = [k for k in self.forward_keys if k not in batch]
         if missing:
             raise ModelError(
