@@ -17,8 +17,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from trainspec.errors import Problem, SpecError, closest
-from trainspec.spec._defines import define_problems
 from trainspec.spec._crosscheck import job_problems
+from trainspec.spec._defines import define_problems
 from trainspec.spec._paths import KeyPath, Origin, lookup_origin
 from trainspec.spec._schema import JobSpec
 from trainspec.spec._schema_model import ArchSpec, GraphArch, SequentialArch
