@@ -174,3 +174,29 @@ def test_folder_without_class_subfolders(tmp_path: Path) -> None:
 def test_schema_rejects_bad_size() -> None:
     with pytest.raises(ValueError, match="height, width"):
         _spec(path="x", size=[1, 2, 3])
+
+
+def test_concurrent_loads_decode_once(tmp_path: Path) -> None:
+    """Data-parallel ranks start together: one decodes, the others map its file."""
+    import threading
+
+    from trainspec.data._images import ImagesLoader
+    from trainspec.data._sources import SourceContext
+
+    root = _folder(tmp_path / "pets")
+    ctx = SourceContext(cache_dir=tmp_path / "cache")
+    spec = _spec(path=str(root)).source
+    tables = []
+    threads = [
+        threading.Thread(target=lambda: tables.append(ImagesLoader().load(spec, ctx)))
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(tables) == 3
+    assert len(list((tmp_path / "cache" / "images").glob("*/images.npy"))) == 1
+    first = tables[0].get("image", "x")
+    for table in tables[1:]:
+        np.testing.assert_array_equal(table.get("image", "x"), first)
