@@ -24,8 +24,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The sleep-staging pipeline (examples/sleep_staging/pipeline.yaml) in a new run folder; steps
+# finished before (same specs, code and data) are reused from the cache, so a second `make demo`
+# takes seconds. Then every step's state and the kappa table with the command behind each number.
+DEMO_DIR ?= runs/sleep_staging/demo-$(shell date +%Y%m%d-%H%M%S)
 demo: install
-	$(BIN)/python examples/run_demo.py
+	$(BIN)/trainspec pipeline run examples/sleep_staging/pipeline.yaml --run-dir $(DEMO_DIR)
+	$(BIN)/trainspec pipeline status $(DEMO_DIR)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks examples

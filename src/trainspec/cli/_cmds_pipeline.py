@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,12 +65,15 @@ def run(
         force=tuple(force or ()),
         dry_run=dry_run,
     )
+    started = time.perf_counter()
     folder, rows = run_pipeline(pipeline, options, echo=lambda line: err.print(line, markup=False))
+    took = time.perf_counter() - started
     table = [[r.name, r.kind, r.state, r.seconds, r.folder] for r in rows]
     render_table("steps", ["step", "kind", "state", "seconds", "folder"], table)
     if dry_run:
         return
-    out.print(f"pipeline run: {folder}")
+    reused = sum(r.reused for r in rows)
+    out.print(f"pipeline run: {folder} ({took:.1f} s; {reused} of {len(rows)} steps reused)")
     if any(r.state in ("failed", "blocked") for r in rows):
         raise typer.Exit(1)
 
@@ -88,8 +92,11 @@ def show(
         data = {"name": pipeline.spec.name, "steps": steps, "edges": pipeline.edges()}
         out.print(json.dumps(data, indent=2), markup=False)
         return
-    rows = [[s["name"], s["kind"], ", ".join(s["needs"]), s["command"]] for s in steps]
-    render_table(f"pipeline {pipeline.spec.name}", ["step", "kind", "needs", "command"], rows)
+    rows = [[s["name"], s["kind"], ", ".join(s["needs"])] for s in steps]
+    render_table(f"pipeline {pipeline.spec.name}", ["step", "kind", "needs"], rows)
+    out.print("commands (RUN is the run folder):")
+    for s in steps:
+        out.print(f"  {s['name']}: {s['command']}", markup=False)
     out.print(mermaid(pipeline), markup=False)
 
 
@@ -113,11 +120,88 @@ def status(
         return
     data = record.data
     rows = [
-        [name, s.get("state"), s.get("seconds"), s.get("dir") or "", s.get("command") or ""]
+        [name, s.get("state"), s.get("seconds"), _shown(s.get("dir"))]
         for name, s in data["steps"].items()
     ]
     title = f"pipeline {data.get('name')}: {data.get('state')} (started {data.get('started')})"
-    render_table(title, ["step", "state", "seconds", "folder", "command"], rows)
+    render_table(title, ["step", "state", "seconds", "folder"], rows)
+    _render_evaluations(data)
+
+
+def _shown(path: str | None) -> str:
+    from trainspec.pipelines._steps import shown
+
+    return shown(path) if path else ""
+
+
+def _render_evaluations(record: dict[str, Any]) -> None:
+    from trainspec.pipelines import evaluations
+
+    found = evaluations(record)
+    if not found:
+        return
+    names = list(dict.fromkeys(m for e in found for m in e["metrics"]))
+    rows = [
+        [e["step"], _shown(e["run"]), _shown(e["data"]), e["split"], e["n"]]
+        + [e["metrics"].get(m) for m in names]
+        for e in found
+    ]
+    render_table("evaluations", ["step", "run", "data", "split", "n", *names], rows)
+    out.print("each number again:")
+    for e in found:
+        out.print(f"  {e['step']}: {e['command']}", markup=False)
+
+
+@pipeline_app.command("export")
+def export(
+    args: PipelineArgs,
+    to: Annotated[str, typer.Option("--to", help="kubeflow or airflow.")],
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="The file to write (default NAME.yaml / NAME.py)."),
+    ] = None,
+    image: Annotated[
+        str | None,
+        typer.Option("--image", help="Container image with trainspec (kubeflow: required)."),
+    ] = None,
+    volume: Annotated[
+        str, typer.Option("--volume", help="PersistentVolumeClaim holding the project.")
+    ] = "trainspec-project",
+    mount_path: Annotated[
+        str, typer.Option("--mount-path", help="Where pods mount it (the image's WORKDIR).")
+    ] = "/workspace",
+    project_dir: Annotated[
+        str | None,
+        typer.Option("--project-dir", help="airflow without --image: the project on workers."),
+    ] = None,
+) -> None:
+    """Write the pipeline for Kubeflow Pipelines (compiled YAML) or Airflow 3 (a DAG file)."""
+    from trainspec.pipelines import (
+        AirflowOptions,
+        KubeflowOptions,
+        airflow_dag,
+        default_out,
+        kubeflow_pipeline,
+    )
+
+    if to not in ("kubeflow", "airflow"):
+        raise typer.BadParameter(f"expected kubeflow or airflow, got {to!r}", param_hint="--to")
+    pipeline = _load(args)
+    path = out_file or default_out(pipeline, to)
+    if to == "kubeflow":
+        if image is None:
+            raise typer.BadParameter("a Kubeflow pipeline runs in an image", param_hint="--image")
+        kubeflow_pipeline(pipeline, KubeflowOptions(image, volume, mount_path), path)
+    else:
+        options = AirflowOptions(
+            image=image,
+            project_dir=project_dir or str(Path.cwd()),
+            volume=volume,
+            mount_path=mount_path,
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(airflow_dag(pipeline, options), encoding="utf-8")
+    out.print(f"wrote {path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -69,6 +69,7 @@ class PlanRow:
     folder: str
     seconds: float | None = None
     note: str = ""
+    reused: bool = False  # finished earlier (in this run folder, or in the cache)
 
 
 @dataclass
@@ -300,7 +301,9 @@ def _step(ctx: _Context, name: str, i: int, forced: set[str]) -> PlanRow:
         if rec.get("key") == key and _intact(rec):
             _reuse(ctx, name, rec)
             ctx.echo(f"{tag}: done (in this run)")
-            return PlanRow(name, kind, rec["state"], rec.get("command", ""), rec.get("dir", ""))
+            row = PlanRow(name, kind, rec["state"], rec.get("command", ""), rec.get("dir", ""))
+            row.reused = True
+            return row
         entry = ctx.cache.get(key)
         if entry is not None:
             return _from_cache(ctx, name, tag, key, entry)
@@ -339,7 +342,7 @@ def _from_cache(ctx: _Context, name: str, tag: str, key: str, entry: dict[str, A
             cached_from=entry["dir"],
             returncode=None,
         )
-    return PlanRow(name, kind, "cached", entry.get("command", ""), shown(entry["dir"]))
+    return PlanRow(name, kind, "cached", entry.get("command", ""), shown(entry["dir"]), reused=True)
 
 
 def _selected(pipeline: LoadedPipeline, options: RunOptions) -> tuple[set[str], set[str]]:

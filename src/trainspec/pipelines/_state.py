@@ -19,7 +19,7 @@ from typing import Any
 from trainspec.errors import TrainspecError
 from trainspec.pipelines._fingerprint import fingerprint
 
-__all__ = ["PIPELINE_FILE", "STATES", "Cache", "RunRecord", "now"]
+__all__ = ["PIPELINE_FILE", "STATES", "Cache", "RunRecord", "evaluations", "now"]
 
 PIPELINE_FILE = "pipeline.json"
 # pending: not started; running; finished: ran here; cached: reused from the cache;
@@ -110,3 +110,18 @@ class Cache:
 
     def put(self, key: str, entry: dict[str, Any]) -> None:
         _write(self._entry(key), {"key": key, **entry})
+
+
+def evaluations(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """What each finished evaluate step scored (its ``--out`` JSON) and the command behind it."""
+    found = []
+    for name, step in (record.get("steps") or {}).items():
+        path = (step.get("outputs") or {}).get("out", "")
+        if step.get("state") not in DONE or not path.endswith("evaluation.json"):
+            continue
+        try:
+            result = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        found.append({"step": name, "command": step.get("command", ""), **result})
+    return found

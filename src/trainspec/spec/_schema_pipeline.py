@@ -100,6 +100,15 @@ class ReportStep(_Step):
     run: str = Field(description="The run (or sweep folder) to report on.")
 
 
+def _as_text(value: Any) -> Any:
+    """Numbers in an argv (``${params.n}``) become the text a command line carries."""
+    if isinstance(value, list):
+        return [
+            str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in value
+        ]
+    return value
+
+
 class CommandStep(_Step):
     kind: Literal["command"]
     argv: list[str] = Field(
@@ -112,6 +121,8 @@ class CommandStep(_Step):
         description="Name -> file or folder the command writes; others refer to it as "
         "${steps.THIS.outputs.NAME}.",
     )
+
+    _text = field_validator("argv", mode="before")(_as_text)
 
 
 StepSpec = Annotated[
