@@ -68,9 +68,32 @@ def _use_run_code(specs: list[str]) -> None:
                 err.print(f"[yellow]note[/]: {note}")
 
 
+def _is_pipeline(args: list[str]) -> bool:
+    """Whether the first argument is a pipeline spec file (a mapping with ``steps``)."""
+    import yaml
+
+    path = Path(args[0]) if args else None
+    if path is None or not path.is_file() or path.suffix.lower() not in (".yaml", ".yml", ".json"):
+        return False
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, OSError):
+        return False  # the spec loader reports it properly
+    return isinstance(data, dict) and "steps" in data
+
+
 @app.command()
 def validate(args: SpecArgs) -> None:
-    """Check specs without running anything (no torch import)."""
+    """Check specs without running anything (no torch import); a pipeline spec too."""
+    if _is_pipeline(args):
+        from trainspec.spec import load_pipeline
+
+        pipeline = load_pipeline(args[0], args[1:])
+        out.print(
+            f"[green]ok[/]: {pipeline.file} is a valid pipeline spec "
+            f"({len(pipeline.order)} steps, hash {pipeline.hash[:12]})"
+        )
+        return
     loaded = _load(args)
     what = "job spec" if loaded.kind == "job" else "architecture spec"
     out.print(

@@ -142,7 +142,7 @@ def _render_evaluations(record: dict[str, Any]) -> None:
         return
     names = list(dict.fromkeys(m for e in found for m in e["metrics"]))
     rows = [
-        [e["step"], _shown(e["run"]), _shown(e["data"]), e["split"], e["n"]]
+        [e["step"], Path(e["run"]).name, Path(e["data"]).name, e["split"], e["n"]]
         + [e["metrics"].get(m) for m in names]
         for e in found
     ]

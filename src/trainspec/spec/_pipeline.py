@@ -134,7 +134,9 @@ def _escape(value: Any) -> Any:
     return value
 
 
-def _set_params(data: dict[str, Any], args: Sequence[str], origins: Any) -> dict[str, Any]:
+def _set_params(
+    data: dict[str, Any], args: Sequence[str], origins: Any, file: str | None
+) -> dict[str, Any]:
     params = data.get("params") or {}
     if not isinstance(params, dict):
         return data
@@ -148,6 +150,7 @@ def _set_params(data: dict[str, Any], args: Sequence[str], origins: Any) -> dict
                 f"{arg!r} sets no parameter of the pipeline: {key!r} is not under params "
                 f"(its params: {shown})",
                 hint=hint or "declare it under params: in the pipeline file",
+                file=file,
             )
     return apply_overrides(data, parse_overrides([f"params.{a}" for a in args]), origins=origins)
 
@@ -232,7 +235,7 @@ def load_pipeline(path: str | Path, params: Sequence[str] = ()) -> LoadedPipelin
     """
     composer = Composer()
     doc = composer.load_file(Path(path))
-    data = _set_params(doc.data, params, doc.origins)
+    data = _set_params(doc.data, params, doc.origins, composer.files[0] if composer.files else None)
     data = interpolate(_escape(data), doc.origins)
     try:
         spec = PipelineSpec.model_validate(data)

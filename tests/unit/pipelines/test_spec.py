@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,14 @@ def test_show_prints_steps_and_mermaid_without_torch(chain: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "flowchart TD" and "    s0 --> s1" in lines and "    s1 --> s2" in lines
     assert "${steps.a.outputs.file}" in lines[-2] and lines[-1] == "False"
+
+
+def test_validate_and_show_on_the_command_line(cli: Any, chain: Path, tmp_path: Path) -> None:
+    ok = cli("validate", "chain.yaml", "word=hi", cwd=tmp_path)
+    assert ok.returncode == 0 and "valid pipeline spec (4 steps" in ok.stdout
+    bad = cli("validate", "chain.yaml", "wrod=hi", cwd=tmp_path)
+    assert bad.returncode == 2 and "chain.yaml: " in bad.stderr and "'word'" in bad.stderr
+    shown = cli("pipeline", "show", "chain.yaml", "--json", cwd=tmp_path)
+    data = json.loads(shown.stdout)
+    assert data["edges"] == [["a", "b"], ["b", "c"]]
+    assert data["steps"][2]["command"].startswith("python step.py out/c.txt c")
