@@ -23,7 +23,9 @@ def test_airflow_file_is_python_with_one_task_per_step(chain: Path) -> None:
         ids = [k.value.value for c in calls for k in c.keywords if k.arg == "task_id"]  # type: ignore[attr-defined]
         assert ids == ["a", "b", "c", "d"]
         assert "t0 >> t1" in text and "t1 >> t2" in text and "t3 >>" not in text
-        assert "step.py out/b.txt b --read=out/a.txt" in text
+        pods = options.image is not None
+        argv = "['step.py', 'out/b.txt', 'b', '--read=out/a.txt']"
+        assert (argv if pods else "python step.py out/b.txt b --read=out/a.txt") in text
         assert ("KubernetesPodOperator" in text) == (options.image is not None)
 
 
