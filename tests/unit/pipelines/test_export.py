@@ -24,7 +24,7 @@ def test_airflow_file_is_python_with_one_task_per_step(chain: Path) -> None:
         assert ids == ["a", "b", "c", "d"]
         assert "t0 >> t1" in text and "t1 >> t2" in text and "t3 >>" not in text
         pods = options.image is not None
-        argv = "['step.py', 'out/b.txt', 'b', '--read=out/a.txt']"
+        argv = "['step.py', 'out/b.txt', 'b', '--read=out/a.txt',"
         assert (argv if pods else "python step.py out/b.txt b --read=out/a.txt") in text
         assert ("KubernetesPodOperator" in text) == (options.image is not None)
 
