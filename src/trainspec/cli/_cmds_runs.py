@@ -172,17 +172,24 @@ def register(app: typer.Typer) -> None:
 
     @app.command("report")
     def report(
-        target: Annotated[str, typer.Argument(help="A run directory (or name) or a sweep folder.")],
+        target: Annotated[
+            str, typer.Argument(help="A run directory (or name), a sweep or a pipeline run folder.")
+        ],
         out_file: Annotated[
             Path, typer.Option("--out", "-o", help="The HTML file to write.")
         ] = Path("report.html"),
         root: Root = Path("runs"),
     ) -> None:
-        """A self-contained HTML report of a run or a sweep (opens offline)."""
+        """A self-contained HTML report of a run, a sweep or a pipeline run (opens offline)."""
         from trainspec.experiments._report import write_report
         from trainspec.experiments._runs import resolve_run
 
         folder = Path(target)
+        if (folder / "pipeline.json").is_file():
+            from trainspec.pipelines import write_pipeline_report
+
+            out.print(f"wrote {write_pipeline_report(folder, out_file)}")
+            return
         if not (folder / "sweep.json").is_file():
             folder = resolve_run(target, root)
         out.print(f"wrote {write_report(folder, out_file)}")

@@ -10,6 +10,7 @@ from trainspec.pipelines._airflow import AirflowOptions, airflow_dag
 from trainspec.pipelines._export import default_out, export_steps
 from trainspec.pipelines._graph import describe, mermaid, symbolic_command
 from trainspec.pipelines._kubeflow import KubeflowOptions, kubeflow_pipeline, task_name
+from trainspec.pipelines._report import write_pipeline_report
 from trainspec.pipelines._runner import PipelineInterrupted, PlanRow, RunOptions, run_pipeline
 from trainspec.pipelines._state import PIPELINE_FILE, STATES, Cache, RunRecord, evaluations
 from trainspec.pipelines._steps import StepCommand, build_step, check_job_specs, step_outputs
@@ -38,4 +39,5 @@ __all__ = [
     "step_outputs",
     "symbolic_command",
     "task_name",
+    "write_pipeline_report",
 ]

@@ -124,3 +124,15 @@ def test_sigterm_leaves_pipeline_json_consistent_and_a_rerun_continues(
     assert result.returncode == 0, result.stderr
     assert "a: done (in this run)" in result.stderr
     assert _record(str(tmp_path / "r"))["state"] == "finished"
+
+
+def test_report_of_a_pipeline_run(chain: Path, cli: Any, tmp_path: Path) -> None:
+    Path("fail_b").write_text("")
+    _run(chain, "r1")
+    result = cli("report", "r1", "--out", "r1.html", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    page = Path("r1.html").read_text()
+    assert page.count("<rect ") == 4 and page.count("<line ") == 2
+    for state in ("finished", "failed", "blocked"):
+        assert f">{state}</text>" in page
+    assert "python step.py out/b.txt b --read=out/a.txt" in page
