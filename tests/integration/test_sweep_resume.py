@@ -247,4 +247,18 @@ def test_promote_the_best_trial_to_a_registry_alias(
     run_id = json.loads((Path(sweep["tmp"]) / run_dir / "tracking.json").read_text())["run_id"]
     assert version.run_id == run_id
     files = {a.path for a in client.list_artifacts(run_id, "model")}
-    assert {"model/model.json", "model/model.safetensors"} <= files
+    assert "model/MLmodel" in files  # an MLflow model, not loose weights
+    # The plain MLflow client loads the registered model and predicts from raw inputs, with
+    # the numbers `trainspec predict` gives.
+    import mlflow.pyfunc
+    import pandas as pd
+    from sklearn.datasets import load_digits
+
+    from trainspec.inference import predict_run
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", client.tracking_uri)
+    served = mlflow.pyfunc.load_model("models:/digits-tiny@staging")
+    raw = load_digits(as_frame=True).data.iloc[:15]
+    expected = predict_run(Path(sweep["tmp"]) / run_dir, raw)
+    assert isinstance(expected, pd.DataFrame)
+    pd.testing.assert_frame_equal(served.predict(raw), expected)

@@ -154,7 +154,16 @@ def run_experiment(
             loaded, target_dir, resume=resume, parent_run_id=parent_run_id, tags=tags
         )
         with tracker:
-            result = _run_tracked(loaded, target_dir, resume, progress, callbacks, tracker)
+            result = _run_tracked(
+                loaded,
+                target_dir,
+                resume,
+                progress,
+                callbacks,
+                tracker,
+                # A sweep's trials log no model (a trial's cost stays low); promote logs one.
+                log_model=parent_run_id is None,
+            )
             if result.status == "interrupted":
                 tracker.finish("KILLED")
         return result
@@ -168,8 +177,9 @@ def _run_tracked(
     callbacks: Sequence[Callback],
     tracker: Tracker,
     writer: bool = True,
+    log_model: bool = False,
 ) -> RunResult:
-    from trainspec.experiments._tracked import TrackerCallback, log_run_files
+    from trainspec.experiments._tracked import TrackerCallback, log_mlflow_model, log_run_files
 
     job = loaded.job
     assert job is not None
@@ -214,6 +224,8 @@ def _run_tracked(
         tracker.log_metrics(final, step=0)
     _record_code(target_dir, job.allow_imports)
     log_run_files(tracker, target_dir, enabled=job.tracking.log_artifacts)
+    if log_model and status == "finished" and job.tracking.log_artifacts:
+        log_mlflow_model(tracker, target_dir)
     first = results[0]
     return RunResult(
         run_dir=target_dir,

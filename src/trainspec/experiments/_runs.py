@@ -241,13 +241,19 @@ def _model_dir(run: Path) -> Path:
     raise TrainspecError(f"run {run} has no saved model (model/): did it finish?")
 
 
+def _has_mlflow_model(client: Any, run_id: str) -> bool:
+    return any(f.path == "model/MLmodel" for f in client.list_artifacts(run_id, "model"))
+
+
 def promote_run(run: str | Path, *, alias: str, name: str | None = None) -> dict[str, Any]:
     """Register the run's model in the MLflow model registry and point ``alias`` at it.
 
-    The run's ``model/`` folder is logged to its MLflow run as the ``model`` artifact, a new
-    version of the registered model ``name`` (default: the job's name) is created from it, and
-    ``alias`` (``staging``, ``production``...) is set to that version.
+    The run's MLflow model (``runs:/<id>/model``, the pyfunc flavour that training logs; logged
+    now if the run has none, e.g. a sweep trial) becomes a new version of the registered model
+    ``name`` (default: the job's name), and ``alias`` (``staging``, ``production``...) is set to
+    that version: ``mlflow.pyfunc.load_model("models:/<name>@<alias>")`` predicts with it.
     """
+    from trainspec.inference import log_mlflow_model
     from trainspec.spec import TrackingSpec
     from trainspec.tracking import MlflowTracker, create_tracker
 
@@ -276,7 +282,9 @@ def promote_run(run: str | Path, *, alias: str, name: str | None = None) -> dict
         found = client.search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'")
         version = next((v for v in found if v.source == artifact_uri), None)
         if version is None:
-            client.log_artifacts(run_id, str(_model_dir(path)), "model")
+            if not _has_mlflow_model(client, run_id):
+                _model_dir(path)
+                log_mlflow_model(path, client, run_id)
             version = client.create_model_version(model_name, artifact_uri, run_id=run_id)
         client.set_registered_model_alias(model_name, alias, version.version)
     except TrainspecError:

@@ -12,7 +12,13 @@ from trainspec.engine import Callback, FitContext
 from trainspec.spec import LoadedSpec
 from trainspec.tracking import Tracker, create_tracker, flatten_params
 
-__all__ = ["TRACKING_FILE", "TrackerCallback", "log_run_files", "start_tracking"]
+__all__ = [
+    "TRACKING_FILE",
+    "TrackerCallback",
+    "log_mlflow_model",
+    "log_run_files",
+    "start_tracking",
+]
 
 TRACKING_FILE = "tracking.json"
 _NOT_METRICS = ("epoch", "step")
@@ -108,3 +114,20 @@ def log_run_files(tracker: Tracker, run_dir: Path, *, enabled: bool) -> None:
     code = run_dir / "code"
     if code.is_dir():
         tracker.log_artifact(code, artifact_path="code")
+
+
+def log_mlflow_model(tracker: Tracker, run_dir: Path) -> str | None:
+    """Log a finished run's model as an MLflow pyfunc model (``runs:/<id>/model``).
+
+    Only for the MLflow backend and a run with one model (a cross-validation run has one per
+    fold: promote a fold's directory, or refit). Returns the model's URI, or None.
+    """
+    from trainspec.tracking import MlflowTracker
+
+    if not isinstance(tracker, MlflowTracker) or tracker.run_id is None:
+        return None
+    if not (run_dir / "model").is_dir() or (run_dir / "folds").is_dir():
+        return None
+    from trainspec.inference import log_mlflow_model as log_model
+
+    return log_model(run_dir, tracker.connect(), tracker.run_id)

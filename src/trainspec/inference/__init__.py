@@ -18,6 +18,7 @@ from trainspec.inference._drift import (
 )
 from trainspec.inference._evaluate import SPLITS, Evaluation, evaluate_run
 from trainspec.inference._export import EXPORT_FORMATS, ExportResult, export_run
+from trainspec.inference._mlflow_model import log_mlflow_model, save_mlflow_model
 from trainspec.inference._monitor import build_reference, load_reference, monitor_run
 from trainspec.inference._predict import predict_run
 from trainspec.inference._predictor import Predictor, Scores, make_predictor
@@ -47,9 +48,11 @@ __all__ = [
     "ks_statistic",
     "load_reference",
     "load_run",
+    "log_mlflow_model",
     "make_predictor",
     "monitor_run",
     "predict_run",
     "psi",
+    "save_mlflow_model",
     "serve",
 ]

@@ -1,0 +1,96 @@
+"""A run as an MLflow model: the pyfunc flavour with trainspec's loader.
+
+``mlflow.pyfunc.load_model("runs:/<id>/model")`` (or ``models:/<name>@<alias>``) gives a model
+whose ``predict`` takes raw inputs, as ``trainspec predict`` does, and returns the same table:
+the fitted transforms, the weights and the users' modules travel inside the MLflow model as the
+artifact ``run``. Only the files inference needs are copied, not checkpoints' training state.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from trainspec.inference._run import InferenceError, resolve_run_dir
+from trainspec.inference._schema import describe_inputs
+
+__all__ = ["MLFLOW_MODEL_PATH", "bundle_run", "log_mlflow_model", "save_mlflow_model"]
+
+MLFLOW_MODEL_PATH = "model"
+# What ``load_run(..., checkpoint="final")`` reads; ``model/`` holds the best weights.
+_BUNDLE = ("config.yaml", "data.json", "environment.json", "transforms", "model", "code")
+
+
+def bundle_run(run: str | Path, dest: Path) -> Path:
+    """Copy the files that predicting with ``run`` needs into ``dest``."""
+    fold_dir, root, _, _ = resolve_run_dir(run, fold=None)
+    if fold_dir != root:
+        raise InferenceError(
+            f"{root} is a cross-validation run: log one fold's run directory, or refit it"
+        )
+    if not (root / "model").is_dir():
+        raise InferenceError(f"{root / 'model'} is missing: the run has not finished")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in _BUNDLE:
+        source = root / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name)
+        elif source.is_file():
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def _signature(run: Path) -> Any:
+    """The input schema from the run's files: named columns, or arrays by input name."""
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema, TensorSpec
+
+    spec = describe_inputs(run)
+    if spec.named_rows:
+        columns = spec.inputs[0].columns or []
+        inputs = Schema(
+            [
+                ColSpec("string" if c in spec.categorical else "double", c, required=True)
+                for c in columns
+            ]
+        )
+        return ModelSignature(inputs=inputs)
+    if spec.records:
+        return None  # nights of varying length: a schema would refuse them
+    tensors = [
+        TensorSpec(
+            np.dtype("float32"), (-1, *(d if d is not None else -1 for d in f.row_shape)), f.name
+        )
+        for f in spec.inputs
+    ]
+    return ModelSignature(inputs=Schema(tensors))
+
+
+def save_mlflow_model(run: str | Path, path: Path) -> Path:
+    """Write ``run`` as an MLflow pyfunc model folder at ``path`` (which must not exist)."""
+    import mlflow.pyfunc
+
+    from trainspec import __version__
+    from trainspec.inference._mlflow_pyfunc import TrainspecPyfunc
+
+    with tempfile.TemporaryDirectory(prefix="trainspec-bundle-") as tmp:
+        bundle = bundle_run(run, Path(tmp) / "run")
+        mlflow.pyfunc.save_model(
+            path=str(path),
+            python_model=TrainspecPyfunc(),
+            artifacts={"run": str(bundle)},
+            signature=_signature(bundle),
+            pip_requirements=[f"trainspec=={__version__}"],
+        )
+    return path
+
+
+def log_mlflow_model(run: str | Path, client: Any, run_id: str) -> str:
+    """Log ``run`` as the MLflow model ``model`` of the MLflow run ``run_id``; its URI."""
+    with tempfile.TemporaryDirectory(prefix="trainspec-mlflow-") as tmp:
+        folder = save_mlflow_model(run, Path(tmp) / MLFLOW_MODEL_PATH)
+        client.log_artifacts(run_id, str(folder), MLFLOW_MODEL_PATH)
+    return f"runs:/{run_id}/{MLFLOW_MODEL_PATH}"
