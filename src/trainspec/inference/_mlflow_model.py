@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +61,10 @@ def _signature(run: Path) -> Any:
         return ModelSignature(inputs=inputs)
     if spec.records:
         return None  # nights of varying length: a schema would refuse them
-    tensors = [
-        TensorSpec(
-            np.dtype("float32"), (-1, *(d if d is not None else -1 for d in f.row_shape)), f.name
-        )
-        for f in spec.inputs
-    ]
+    tensors: list[ColSpec | TensorSpec] = []
+    for f in spec.inputs:
+        shape = (-1, *(-1 if d is None else d for d in f.row_shape))
+        tensors.append(TensorSpec(np.dtype("float32"), shape, f.name))
     return ModelSignature(inputs=Schema(tensors))
 
 
@@ -76,7 +75,11 @@ def save_mlflow_model(run: str | Path, path: Path) -> Path:
     from trainspec import __version__
     from trainspec.inference._mlflow_pyfunc import TrainspecPyfunc
 
-    with tempfile.TemporaryDirectory(prefix="trainspec-bundle-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="trainspec-bundle-") as tmp, warnings.catch_warnings():
+        # The signature comes from the run's schema, not from predict's type hints, and raw
+        # inputs vary too much by run for one stored example; MLflow warns about both.
+        warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*input example.*", category=UserWarning)
         bundle = bundle_run(run, Path(tmp) / "run")
         mlflow.pyfunc.save_model(
             path=str(path),
