@@ -27,7 +27,8 @@ install: $(STAMP)
 # The sleep-staging pipeline (examples/sleep_staging/pipeline.yaml) in a new run folder; steps
 # finished before (same specs, code and data) are reused from the cache, so a second `make demo`
 # takes seconds. Then every step's state and the kappa table with the command behind each number.
-DEMO_DIR ?= runs/sleep_staging/demo-$(shell date +%Y%m%d-%H%M%S)
+DEMO_STAMP := $(shell date +%Y%m%d-%H%M%S)
+DEMO_DIR ?= runs/sleep_staging/demo-$(DEMO_STAMP)
 demo: install
 	$(BIN)/trainspec pipeline run examples/sleep_staging/pipeline.yaml --run-dir $(DEMO_DIR)
 	$(BIN)/trainspec pipeline status $(DEMO_DIR)

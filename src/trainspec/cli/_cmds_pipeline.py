@@ -129,7 +129,7 @@ def status(
 
 
 def _shown(path: str | None) -> str:
-    from trainspec.pipelines._steps import shown
+    from trainspec.pipelines import shown
 
     return shown(path) if path else ""
 

@@ -13,7 +13,13 @@ from trainspec.pipelines._kubeflow import KubeflowOptions, kubeflow_pipeline, ta
 from trainspec.pipelines._report import write_pipeline_report
 from trainspec.pipelines._runner import PipelineInterrupted, PlanRow, RunOptions, run_pipeline
 from trainspec.pipelines._state import PIPELINE_FILE, STATES, Cache, RunRecord, evaluations
-from trainspec.pipelines._steps import StepCommand, build_step, check_job_specs, step_outputs
+from trainspec.pipelines._steps import (
+    StepCommand,
+    build_step,
+    check_job_specs,
+    shown,
+    step_outputs,
+)
 
 __all__ = [
     "PIPELINE_FILE",
@@ -36,6 +42,7 @@ __all__ = [
     "kubeflow_pipeline",
     "mermaid",
     "run_pipeline",
+    "shown",
     "step_outputs",
     "symbolic_command",
     "task_name",
