@@ -67,7 +67,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     make.make_checkpoint(work / "data" / "published.pt")
     run = tmp / "run"
     res = _cli(
-        "train", "finetune.yaml", "--run-dir", str(run), f"run.root={tmp / 'runs'}", cwd=work
+        "train",
+        "finetune.yaml",
+        "--run-dir",
+        str(run),
+        f"run.root={tmp / 'runs'}",
+        "tracking.backend=mlflow",  # the embedded store beside the runs
+        cwd=work,
     )
     # Keep an untouched copy of the authors' module for the checks, then move theirs away.
     shutil.copy(work / "sleepnet.py", tmp / "reference_sleepnet.py")
@@ -149,6 +155,15 @@ def test_the_code_is_saved_with_the_run(trained: dict[str, Path]) -> None:
     [entry] = env["code"]
     assert entry["module"] == "sleepnet" and entry["path"] == "sleepnet.py"
     assert entry["sha256"] == hashlib.sha256(saved.read_bytes()).hexdigest()
+    # Logged to MLflow with the run, read back with the plain client.
+    from mlflow.tracking import MlflowClient
+
+    run_id = json.loads((run / "tracking.json").read_text())["run_id"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{trained['tmp'] / 'runs' / 'mlflow.db'}")
+    logged = {a.path for a in client.list_artifacts(run_id, "code")}
+    assert logged == {"code/sleepnet.py", "code/manifest.json"}
+    local = client.download_artifacts(run_id, "code/sleepnet.py", str(trained["tmp"]))
+    assert Path(local).read_bytes() == saved.read_bytes()
 
 
 def test_predicted_from_another_folder_without_the_module_file(

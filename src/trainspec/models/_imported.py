@@ -27,7 +27,7 @@ from trainspec.models._shapes import merge_input_shapes, split_declared
 from trainspec.models._sklearn import SklearnModel
 from trainspec.models._torch_model import TorchModel
 from trainspec.registry import resolve_import
-from trainspec.spec._schema_model import ImportedModel
+from trainspec.spec._schema_model import BATCH_FIELDS, ImportedModel
 
 __all__ = ["build_imported"]
 
@@ -131,7 +131,9 @@ def _argument_map(spec: ImportedModel, fwd: _Forward, data_keys: Sequence[str]) 
         ]
         raise_problems(problems)
         return dict(spec.inputs)
-    if fwd.required and set(fwd.required) <= set(data_keys):
+    # Arguments named like the batch keys, the batch fields (mask, lengths, weight) included.
+    named = set(fwd.required) & set(data_keys)
+    if named and set(fwd.required) <= set(data_keys) | set(BATCH_FIELDS):
         return {a: a for a in fwd.required}
     if len(fwd.required) == 1:
         return {fwd.required[0]: data_keys[0] if len(data_keys) == 1 else "x"}

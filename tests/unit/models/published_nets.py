@@ -72,3 +72,27 @@ class WeightedLoss(nn.Module):
 def per_sample_nll(log_probabilities: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """One value per sample: trainspec averages them with the batch weights."""
     return -log_probabilities.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+class WeightedInputNet(nn.Module):
+    """forward(x, weight): a module that reads the sample weights (ones at inference)."""
+
+    def __init__(self, in_features: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, 2)
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        self.seen.append(weight)
+        return self.linear(x) * weight.unsqueeze(-1)
+
+
+class SigmoidNet(nn.Module):
+    """One column: the probability of the positive class."""
+
+    def __init__(self, in_features: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.linear(x))

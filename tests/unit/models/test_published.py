@@ -133,3 +133,31 @@ def test_output_kind_is_for_classification() -> None:
     }
     with pytest.raises(ModelError, match=r"model\.output\.kind: 'probabilities' is for class"):
         _build(arch, {"x": (4,)}, task="regression")
+
+
+def test_sample_weights_as_a_forward_argument() -> None:
+    arch = {"target": f"{NETS}.WeightedInputNet", "params": {"in_features": 3}}
+    model = _build(arch, {"x": (3,)}, fields={"weight": ()})
+    x = torch.randn(4, 3)
+    weight = torch.tensor([1.0, 2.0, 0.0, 1.0])
+    model.forward_batch({"x": x, "weight": weight})
+    assert torch.equal(model.module.seen[-1], weight)
+    model.predict_proba(x.numpy())  # inference: no weights in the data, ones
+    assert torch.equal(model.module.seen[-1], torch.ones(4))
+    with pytest.raises(
+        ModelError, match=r"model\.inputs\.weight: .*no sample weights.*data\.weight"
+    ):
+        _build(arch, {"x": (3,)}, fields={})
+
+
+def test_one_probability_column_is_a_binary_probability() -> None:
+    arch = {
+        "target": f"{NETS}.SigmoidNet",
+        "params": {"in_features": 3},
+        "output": {"kind": "probabilities"},
+    }
+    model = _build(arch, {"x": (3,)})
+    x = np.random.default_rng(1).normal(size=(6, 3)).astype(np.float32)
+    with torch.no_grad():
+        p = torch.sigmoid(model.module.linear(torch.from_numpy(x))).numpy()[:, 0]
+    np.testing.assert_allclose(model.predict_proba(x), np.stack([1 - p, p], axis=1), atol=1e-5)
