@@ -36,6 +36,14 @@ def main(argv: list[str] | None = None) -> None:
         # them, or rich would read them as markup and drop them.
         err.print(f"[bold red]error[/]: {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        from trainspec.files import is_storage_error, storage_error
+
+        if not is_storage_error(exc):
+            raise
+        # A full disk or a refused write outside a run (predict --out, export): one sentence.
+        err.print(f"[bold red]error[/]: {escape(str(storage_error(exc)))}", highlight=False)
+        sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

@@ -143,6 +143,13 @@ def train(
         bool,
         typer.Option("--resume", help="Continue the run in --run-dir from its last checkpoint."),
     ] = False,
+    allow_changes: Annotated[
+        bool,
+        typer.Option(
+            "--allow-changes",
+            help="--resume although keys that affect training changed (recorded in the run).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Build data and model, show them, train nothing.")
@@ -173,14 +180,18 @@ def train(
                 param_hint="--nproc",
             )
         flags = [*(["--run-dir", str(run_dir)] if run_dir else []), *(["--resume"] * resume)]
-        flags += ["--quiet"] * quiet + ["--verbose"] * verbose
+        flags += ["--quiet"] * quiet + ["--verbose"] * verbose + ["--allow-changes"] * allow_changes
         launch_local(nproc, ["train", *args, *flags])
         return
     quiet_other_ranks(verbose)
     from trainspec.experiments import run_experiment
 
     result = run_experiment(
-        loaded, run_dir=run_dir, resume=resume or None, progress="none" if quiet else None
+        loaded,
+        run_dir=run_dir,
+        resume=resume or None,
+        progress="none" if quiet else None,
+        allow_changes=allow_changes,
     )
     if this_rank() != 0:
         if result.status == "interrupted":

@@ -113,64 +113,87 @@ def split_input(spec: DataSpec, data: Assembled, labels: Labels) -> SplitInput:
     )
 
 
+def _covered(name: str, steps: Sequence[Step]) -> set[str] | None:
+    """Columns of input ``name`` an impute step fills (None: all of them)."""
+    covered: set[str] | None = set()
+    for s in steps:
+        if isinstance(s.template, Impute) and name in s.inputs:
+            cols = s.template.columns
+            covered = None if cols is None or covered is None else covered | set(cols)
+    return covered
+
+
+def _listed(bad: np.ndarray, columns: Sequence[str] | None, skip: set[str] | None) -> str | None:
+    """``'a' (3 rows), 'b' (1 rows); 4 rows in all`` for the columns hit, None when none is."""
+    if columns is not None and bad.shape[1] == len(columns):
+        per_col = bad.sum(axis=0)
+        hit = [(c, int(n)) for c, n in zip(columns, per_col, strict=True) if n]
+        hit = [(c, n) for c, n in hit if skip is None or c not in skip]
+        if not hit:
+            return None
+        rows = int(bad[:, [list(columns).index(c) for c, _ in hit]].any(axis=1).sum())
+        return ", ".join(f"{c!r} ({n} rows)" for c, n in hit) + f"; {rows} rows in all"
+    if skip is None or not bad.any():
+        return None
+    return f"{int(bad.any(axis=1).sum())} rows"
+
+
 def nan_problems(data: Assembled, steps: Sequence[Step]) -> list[str]:
-    """NaNs in inputs that no impute step covers, naming the columns and row counts."""
+    """Non-finite inputs that would reach the model: NaN that no impute step covers, and
+    infinities anywhere (imputation does not replace them), naming the columns and rows."""
     problems = []
     for name, x in data.inputs.items():
-        covered: set[str] | None = set()
-        for s in steps:
-            if isinstance(s.template, Impute) and name in s.inputs:
-                cols = s.template.columns
-                covered = None if cols is None or covered is None else covered | set(cols)
-        if covered is None:
-            continue
+        covered = _covered(name, steps)
+        role = "data.features" if name == "x" else f"data.inputs.{name}"
         values = x.values
         if x.is_mapped:
-            problems += _mapped_nan_problems(name, values)
+            problems += _mapped_nan_problems(name, values, check_nan=covered is not None)
             continue
         if values.dtype.kind == "O":
-            bad = np.stack([_missing(values[:, j]) for j in range(values.shape[1])], axis=1)
-        elif values.dtype.kind == "f":
-            bad = np.isnan(values.reshape(len(values), -1))
-        else:
-            continue
-        if not bad.any():
-            continue
-        if x.columns is not None and values.ndim == 2:
-            per_col = bad.sum(axis=0)
-            hit = [
-                (c, int(n))
-                for c, n in zip(x.columns, per_col, strict=True)
-                if n and c not in covered
-            ]
-            if not hit:
+            if covered is None:
                 continue
-            rows = int(bad[:, [x.columns.index(c) for c, _ in hit]].any(axis=1).sum())
-            listed = ", ".join(f"{c!r} ({n} rows)" for c, n in hit)
+            nan = np.stack([_missing(values[:, j]) for j in range(values.shape[1])], axis=1)
+            inf = np.zeros_like(nan)
+        elif values.dtype.kind == "f":
+            flat = values.reshape(len(values), -1)
+            nan, inf = np.isnan(flat), np.isinf(flat)
         else:
-            rows, listed = int(bad.any(axis=1).sum()), f"input {name!r}"
-        role = "data.features" if name == "x" else f"data.inputs.{name}"
-        problems.append(
-            f"{role}: NaN in {listed}; {rows} rows in all. Add a transform "
-            "{type: impute, strategy: median} or clean the source"
-        )
+            continue
+        columns = x.columns if values.ndim == 2 else None
+        where = _listed(nan, columns, set() if covered is None else covered)
+        if covered is not None and where is not None and nan.any():
+            what = where if columns is not None else f"input {name!r} ({where})"
+            problems.append(
+                f"{role}: NaN in {what}. Add a transform {{type: impute, strategy: median}} "
+                "or clean the source"
+            )
+        where = _listed(inf, columns, set()) if inf.any() else None
+        if where is not None:
+            what = where if columns is not None else f"input {name!r} ({where})"
+            problems.append(
+                f"{role}: infinite values in {what}; imputation does not replace them: clean "
+                "or clip the source"
+            )
     return problems
 
 
-def _mapped_nan_problems(name: str, values: np.ndarray) -> list[str]:
-    """NaN rows of a memory-mapped input, counted block by block (never read whole)."""
+def _mapped_nan_problems(name: str, values: np.ndarray, *, check_nan: bool = True) -> list[str]:
+    """Non-finite rows of a memory-mapped input, counted block by block (never read whole)."""
     if values.dtype.kind != "f" or not len(values):
         return []
     step = max(1, (16 << 20) // max(values[0].nbytes, 1))  # about 16 MB per block
     rows = 0
     for start in range(0, len(values), step):
         block = np.asarray(values[start : start + step]).reshape(-1, *values.shape[1:])
-        rows += int(np.isnan(block.reshape(len(block), -1)).any(axis=1).sum())
+        flat = block.reshape(len(block), -1)
+        bad = ~np.isfinite(flat) if check_nan else np.isinf(flat)
+        rows += int(bad.any(axis=1).sum())
         release_pages(values)
     if not rows:
         return []
     role = "data.features" if name == "x" else f"data.inputs.{name}"
-    return [f"{role}: NaN in {rows} rows of a memory-mapped array; clean the source file"]
+    what = "NaN or infinite values" if check_nan else "infinite values"
+    return [f"{role}: {what} in {rows} rows of a memory-mapped array; clean the source file"]
 
 
 def split_problems(plan: SplitPlan, data: Assembled, labels: Labels) -> tuple[list[str], list[str]]:

@@ -325,7 +325,12 @@ class _Loop:
 
 
 def _start(
-    setup: Setup, run_dir: Path | None, resume: bool, compat: Mapping[str, str], writer: bool
+    setup: Setup,
+    run_dir: Path | None,
+    resume: bool,
+    compat: Mapping[str, str],
+    writer: bool,
+    allow_changes: bool = False,
 ) -> tuple[TrainState, bool]:
     """A fresh state (seeded), or the state of the newest valid checkpoint when resuming."""
     if run_dir is None:
@@ -353,7 +358,10 @@ def _start(
         seed_everything(setup.seed)
         return TrainState(), False
     packed = unflatten(ckpt.state, ckpt.tensors)
-    check_compat(packed.get("compat", {}), compat)
+    if allow_changes:
+        log.info("resuming with changed spec fields (allowed): %s", ckpt.path)
+    else:
+        check_compat(packed.get("compat", {}), compat)
     try:
         setup.module.load_state_dict(ckpt.model)
     except RuntimeError as exc:
@@ -447,6 +455,7 @@ def fit(
     allow_imports: Sequence[str] = (),
     stop_flag: Callable[[], bool] | None = None,
     output_kind: str = "logits",
+    allow_changes: bool = False,
 ) -> FitResult:
     """Train ``module`` on ``train`` as ``config`` says; evaluate on ``val`` every epoch.
 
@@ -457,6 +466,9 @@ def fit(
     checkpoint and returns with ``interrupted=True``. ``forward`` is ``forward(module, batch)``
     or a bound ``forward(batch)`` (default: ``module(batch["x"])``). ``output_kind`` is what
     the model's module returns (``logits``, ``probabilities``...): the form a user's loss gets.
+
+    ``allow_changes`` resumes even when ``compat`` differs from the checkpoint's (the caller
+    has recorded the change); the new values are stored from then on.
 
     ``param_groups`` set the learning rate and weight decay of the trainable parameters
     matching their patterns (first match wins). ``unfreeze`` entries make frozen parameters
@@ -485,7 +497,9 @@ def fit(
             unfreeze=unfreeze,
             output_kind=output_kind,
         )
-        state, resumed = _start(setup, run_dir, resume or config.resume, compat, writer)
+        state, resumed = _start(
+            setup, run_dir, resume or config.resume, compat, writer, allow_changes
+        )
         state.world_size, state.global_batch = setup.world, setup.batch_size * setup.world
         context = FitContext(
             run_dir,

@@ -12,15 +12,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainspec.errors import TrainspecError
+from trainspec.experiments._failure import record_failure, reserve_summary
 from trainspec.experiments._ranks import joined_group, refuse_sklearn_ranks
+from trainspec.experiments._resume import CHANGES_FILE, check_resume_changes
 from trainspec.experiments._rundir import (
     atomic_write_text,
     collect_environment,
     new_run_dir,
     require_fresh,
+    strict_json,
     summarize_history,
     write_json,
 )
+from trainspec.files import is_storage_error, storage_error, storage_errors
 from trainspec.spec import JobSpec, LoadedSpec, dump_yaml, load_spec, spec_hash
 
 if TYPE_CHECKING:
@@ -105,11 +109,14 @@ def _choose_run_dir(loaded: LoadedSpec, run_dir: Path | None, resume: bool) -> P
     return run_dir
 
 
-def _write_spec_files(loaded: LoadedSpec, run_dir: Path, distributed: dict[str, Any]) -> None:
+def _write_spec_files(
+    loaded: LoadedSpec, run_dir: Path, distributed: dict[str, Any], *, keep_config: bool
+) -> None:
     job = loaded.job
     assert job is not None
-    header = f"# trainspec resolved spec\n# spec hash: {loaded.hash}\n"
-    atomic_write_text(run_dir / "config.yaml", header + dump_yaml(loaded.data))
+    if not keep_config:
+        header = f"# trainspec resolved spec\n# spec hash: {loaded.hash}\n"
+        atomic_write_text(run_dir / "config.yaml", header + dump_yaml(loaded.data))
     env = collect_environment(seed=job.seed, device=job.train.device, spec_files=loaded.files)
     env.update(distributed)
     write_json(run_dir / "environment.json", env)
@@ -124,13 +131,18 @@ def run_experiment(
     callbacks: Sequence[Callback] = (),
     parent_run_id: str | None = None,
     tags: Mapping[str, str] | None = None,
+    allow_changes: bool = False,
 ) -> RunResult:
     """Run one job spec: prepare the data, build the model, train every fold, write the run.
 
     Returns the run directory and its summary. ``resume`` continues the run in ``run_dir``
     from its last checkpoint (it defaults to the spec's ``train.resume``). ``callbacks`` see
     every epoch of every fold (a sweep's pruner, say); ``parent_run_id`` makes the tracker run
-    a child (a sweep's trial).
+    a child (a sweep's trial). A resume whose spec changed a key that affects training is
+    refused, naming each key with its old and new value, unless ``allow_changes`` (the change
+    is then recorded in ``resume_changes.json``; ``config.yaml`` is kept). A run that fails
+    writes ``summary.json`` with ``status: failed`` and the reason; a full disk or a refused
+    write is a ``StorageError`` naming the path and the free space.
     """
     loaded = _resolve_spec(spec)
     job = loaded.job
@@ -140,8 +152,7 @@ def run_experiment(
         # Rank 0 names the run directory and writes the run; the other ranks train beside it.
         target_dir = None
         if group.writer:
-            target_dir = _choose_run_dir(loaded, Path(run_dir) if run_dir else None, resume)
-            _write_spec_files(loaded, target_dir, group.describe())
+            target_dir = _open_run_dir(loaded, run_dir, resume, allow_changes, group.describe())
         target_dir = group.share(target_dir)
         if not group.writer:
             from trainspec.tracking import NullTracker
@@ -154,19 +165,58 @@ def run_experiment(
             loaded, target_dir, resume=resume, parent_run_id=parent_run_id, tags=tags
         )
         with tracker:
-            result = _run_tracked(
-                loaded,
-                target_dir,
-                resume,
-                progress,
-                callbacks,
-                tracker,
-                # A sweep's trials log no model (a trial's cost stays low); promote logs one.
-                log_model=parent_run_id is None,
-            )
+            try:
+                result = _run_tracked(
+                    loaded,
+                    target_dir,
+                    resume,
+                    progress,
+                    callbacks,
+                    tracker,
+                    # A sweep's trials log no model (a trial's cost stays low); promote logs one.
+                    log_model=parent_run_id is None,
+                    allow_changes=allow_changes,
+                )
+            except Exception as exc:
+                record_failure(target_dir, {"spec_hash": loaded.hash}, exc)
+                if is_storage_error(exc):
+                    raise storage_error(exc, target_dir) from exc  # type: ignore[arg-type]
+                raise
             if result.status == "interrupted":
                 tracker.finish("KILLED")
         return result
+
+
+def _open_run_dir(
+    loaded: LoadedSpec,
+    run_dir: str | Path | None,
+    resume: bool,
+    allow_changes: bool,
+    distributed: dict[str, Any],
+) -> Path:
+    """The run directory, checked (a resume against the run's spec) and prepared: spec
+    files written, the summary's space reserved. Nothing is written before the checks."""
+    target = Path(run_dir) if run_dir else None
+    with storage_errors(target):
+        target_dir = _choose_run_dir(loaded, target, resume)
+        changes = {}
+        if resume:
+            changes = check_resume_changes(
+                target_dir, loaded.data, allow_changes=allow_changes, spec_hash=loaded.hash
+            )
+            if changes:
+                log.warning(
+                    "resuming with changed training keys (recorded in %s): %s",
+                    target_dir / CHANGES_FILE,
+                    ", ".join(changes),
+                )
+        # After an allowed change config.yaml keeps the spec the run started with.
+        keep = (target_dir / "config.yaml").is_file() and (
+            bool(changes) or (resume and (target_dir / CHANGES_FILE).is_file())
+        )
+        _write_spec_files(loaded, target_dir, distributed, keep_config=keep)
+        reserve_summary(target_dir, {"spec_hash": loaded.hash})
+    return target_dir
 
 
 def _run_tracked(
@@ -178,6 +228,7 @@ def _run_tracked(
     tracker: Tracker,
     writer: bool = True,
     log_model: bool = False,
+    allow_changes: bool = False,
 ) -> RunResult:
     from trainspec.experiments._tracked import TrackerCallback, log_mlflow_model, log_run_files
 
@@ -205,7 +256,15 @@ def _run_tracked(
         # The tracker first: a callback that stops the run (a pruner) must not hide the epoch.
         fold_callbacks = [TrackerCallback(tracker, prefix=prefix), *callbacks]
         result = _train_fold(
-            loaded, prepared, prepared.fold(k), fold_dir, resume, progress, fold_callbacks, writer
+            loaded,
+            prepared,
+            prepared.fold(k),
+            fold_dir,
+            resume,
+            progress,
+            fold_callbacks,
+            writer,
+            allow_changes,
         )
         results.append(result)
         if result["status"] == "interrupted":
@@ -215,6 +274,10 @@ def _run_tracked(
     summary = _summary(loaded, results, status)
     if not writer:
         return RunResult(target_dir, loaded.hash, status, summary)
+    found: list[str] = []
+    summary = strict_json(summary, found)
+    if found:
+        summary["non_finite"] = found  # the keys whose NaN or infinity is written as null
     write_json(target_dir / "summary.json", summary)
     final = {f"test/{k}": v for k, v in summary.get("test", {}).items()}
     for key, stats in summary.get("cv", {}).items():
@@ -275,6 +338,7 @@ def _train_fold(
     progress: str | None,
     callbacks: Sequence[Callback],
     writer: bool,
+    allow_changes: bool = False,
 ) -> dict[str, Any]:
     from trainspec.api import build_job_model
     from trainspec.models import SklearnModel, TorchModel
@@ -289,7 +353,9 @@ def _train_fold(
         refuse_sklearn_ranks()
         return _fit_sklearn(model, job, prepared, fold, fold_dir, callbacks)
     assert isinstance(model, TorchModel)
-    return _fit_torch(model, loaded, prepared, fold, fold_dir, resume, progress, callbacks, writer)
+    return _fit_torch(
+        model, loaded, prepared, fold, fold_dir, resume, progress, callbacks, writer, allow_changes
+    )
 
 
 def _fit_torch(
@@ -302,6 +368,7 @@ def _fit_torch(
     progress: str | None,
     callbacks: Sequence[Callback],
     writer: bool,
+    allow_changes: bool = False,
 ) -> dict[str, Any]:
     from trainspec.engine import evaluate, fit, prepare_finetune
 
@@ -334,6 +401,7 @@ def _fit_torch(
         run_dir=fold_dir,
         resume=resume,
         compat=compat_fields(loaded.data),
+        allow_changes=allow_changes,
         allow_imports=job.allow_imports,
         callbacks=callbacks,
         param_groups=plan.param_groups if plan is not None else None,

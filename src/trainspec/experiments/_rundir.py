@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import platform
 import subprocess
 import sys
@@ -26,8 +27,26 @@ __all__ = [
 _PACKAGES = ("trainspec", "torch", "numpy", "pandas", "scikit-learn", "pydantic", "safetensors")
 
 
+def strict_json(data: Any, found: list[str] | None = None, where: str = "") -> Any:
+    """``data`` with every NaN or infinity replaced by None (JSON has neither); the key path
+    of each is appended to ``found``."""
+    if isinstance(data, float) and not math.isfinite(data):
+        if found is not None:
+            found.append(where or "<value>")
+        return None
+    if isinstance(data, Mapping):
+        return {
+            k: strict_json(v, found, f"{where}.{k}" if where else str(k)) for k, v in data.items()
+        }
+    if isinstance(data, list | tuple):
+        return [strict_json(v, found, f"{where}[{i}]") for i, v in enumerate(data)]
+    return data
+
+
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """Strict JSON (non-finite numbers as null), written atomically."""
+    text = json.dumps(strict_json(data), indent=2, sort_keys=False, default=str, allow_nan=False)
+    atomic_write_text(path, text + "\n")
 
 
 def read_json(path: Path) -> Any:
@@ -90,13 +109,52 @@ def collect_environment(
     }
 
 
+# What a run writes at the top of its directory: never over a file that is already there.
+RUN_FILES = (
+    "config.yaml",
+    "environment.json",
+    "splits.json",
+    "data.json",
+    "summary.json",
+    "metrics.jsonl",
+    "tracking.json",
+    "checkpoints",
+    "model",
+    "transforms",
+    "folds",
+)
+
+
+def _written_by_trainspec(run_dir: Path) -> bool:
+    try:
+        with (run_dir / "config.yaml").open(encoding="utf-8") as fh:
+            return fh.readline().startswith("# trainspec resolved spec")
+    except OSError:
+        return False
+
+
+def _holds_something(path: Path) -> bool:
+    if path.is_dir():
+        return any(path.iterdir())  # an empty folder has nothing to overwrite
+    return path.exists()
+
+
 def require_fresh(run_dir: Path) -> None:
-    """Refuse to start a new run over an old one: that would lose its checkpoints."""
-    if (run_dir / "checkpoints").exists() or (run_dir / "metrics.jsonl").exists():
+    """Refuse to start a new run where it would overwrite files: an old run's (its checkpoints
+    would be lost) or the user's own (a config.yaml or data.json of theirs)."""
+    taken = [name for name in RUN_FILES if _holds_something(run_dir / name)]
+    if not taken:
+        return
+    if _written_by_trainspec(run_dir):
         raise TrainspecError(
-            f"run directory {run_dir} already holds a run; pass --resume to continue it, "
-            "or choose another --run-dir"
+            f"run directory {run_dir} already holds a run ({', '.join(taken)}); pass --resume "
+            "to continue it, or choose another --run-dir"
         )
+    raise TrainspecError(
+        f"--run-dir {run_dir} already holds {', '.join(taken)}, which a new run would "
+        "overwrite; trainspec never writes over files it did not make: choose an empty or new "
+        "--run-dir"
+    )
 
 
 def summarize_history(
