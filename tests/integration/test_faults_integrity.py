@@ -139,3 +139,18 @@ def test_a_model_folder_cut_short_is_reported_unfinished(tmp_path: Path) -> None
     (folder / "manifest.json").unlink()  # as a save killed before its last write leaves it
     with pytest.raises(TrainspecError, match="never finished"):
         load_model(folder)
+
+
+def test_mlflow_pyfunc_loading_verifies_the_bundled_model(run: Path, tmp_path: Path) -> None:
+    import mlflow.pyfunc
+
+    from trainspec.inference._mlflow_model import save_mlflow_model
+
+    folder = save_mlflow_model(run, tmp_path / "mlflow-model")
+    (weights,) = folder.rglob("model/model.safetensors")
+    _flip(weights)
+    with pytest.raises(Exception, match=SENTENCE):
+        mlflow.pyfunc.load_model(str(folder))
+    _flip(run / "model" / "model.safetensors")  # and a damaged run is never bundled
+    with pytest.raises(IntegrityError, match=SENTENCE):
+        save_mlflow_model(run, tmp_path / "again")

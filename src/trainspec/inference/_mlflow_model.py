@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from trainspec.files import verify_manifest
 from trainspec.inference._run import InferenceError, resolve_run_dir
 from trainspec.inference._schema import describe_inputs
 
@@ -33,6 +34,8 @@ def bundle_run(run: str | Path, dest: Path) -> Path:
         )
     if not (root / "model").is_dir():
         raise InferenceError(f"{root / 'model'} is missing: the run has not finished")
+    # A damaged model is never bundled; MLflow's loader (load_run) checks the copy again.
+    verify_manifest(root / "model", what="saved model")
     dest.mkdir(parents=True, exist_ok=True)
     for name in _BUNDLE:
         source = root / name
