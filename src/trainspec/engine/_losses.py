@@ -198,12 +198,10 @@ def _resolve(name: str, allow: Iterable[str]) -> Any:
         raise SpecError.single(str(exc), path=("train", "loss", "name")) from None
 
 
-def _is_torch_loss(obj: Any) -> bool:
-    return (
-        isinstance(obj, type)
-        and issubclass(obj, nn.modules.loss._Loss)
-        and (obj.__module__.startswith("torch."))
-    )
+def _is_loss_class(obj: Any) -> bool:
+    """A ``torch.nn`` loss, or a user's subclass of one (which follows their conventions:
+    ``reduction``, (N, C) outputs with (N,) targets)."""
+    return isinstance(obj, type) and issubclass(obj, nn.modules.loss._Loss)
 
 
 def build_loss(
@@ -226,7 +224,8 @@ def build_loss(
         cls: Any = nn.CrossEntropyLoss if task == "classification" else nn.MSELoss
     else:
         cls = _resolve(spec.name, allow)
-    if not _is_torch_loss(cls):
+    own = not cls.__module__.startswith("torch.") if isinstance(cls, type) else True
+    if not _is_loss_class(cls) or (own and spec.call is not None):
         return _user_loss(spec, cls, task=task, output_kind=output_kind)
     if spec.call is not None:
         raise SpecError.single(

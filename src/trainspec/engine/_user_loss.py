@@ -1,5 +1,9 @@
 """Users' losses, by import path or registered name, called as ``train.loss.call`` says.
 
+A user's subclass of a ``torch.nn`` loss without ``call`` is called as the ``torch.nn`` losses
+are (flattened (N, C) outputs, weights applied through ``reduction='none'``); any other loss,
+or one with ``call``, follows this contract.
+
 The call contract: the loss (a class, built with the spec's extra keys, or a function, called
 with them as keywords) is called with positional arguments in the order ``call.args`` names:
 

@@ -12,7 +12,7 @@ from trainspec.models._outputs import to_scores
 from trainspec.spec import LossSpec
 
 NETS = "tests.unit.models.published_nets"
-ALLOW = ["tests.unit.models"]
+ALLOW = ["tests.unit.models", "tests.unit.engine"]
 
 
 def _loss(raw: dict, output_kind: str = "logits", task: str = "classification"):  # type: ignore[no-untyped-def]
@@ -108,3 +108,21 @@ def test_bad_calls_are_spec_errors() -> None:
         loss_fn.check(torch.randn(2, 3), batch, num_classes=3)
     with pytest.raises(ValueError, match=r"args must include 'targets'"):
         LossSpec.model_validate({"name": "x.y", "call": {"args": ["outputs", "weight"]}})
+
+
+class SmoothedCE(torch.nn.CrossEntropyLoss):
+    """A user's subclass of a torch loss: called the torch way unless call: is given."""
+
+    def __init__(self, smoothing: float = 0.1, **kw: object) -> None:
+        super().__init__(label_smoothing=smoothing, **kw)  # type: ignore[arg-type]
+
+
+def test_a_subclass_of_a_torch_loss_is_called_the_torch_way() -> None:
+    loss_fn = _loss({"name": "tests.unit.engine.test_user_loss.SmoothedCE"})
+    assert type(loss_fn).__name__ == "LossFn" and loss_fn.class_targets
+    logits = torch.randn(2, 4, 3)  # (B, T, C): flattened for it, as for CrossEntropyLoss
+    target = torch.tensor([[0, 1, 2, 1], [2, 0, -100, -100]])
+    expected = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, 3), target.reshape(-1), label_smoothing=0.1
+    )
+    torch.testing.assert_close(loss_fn(logits, {"target": target}), expected)
