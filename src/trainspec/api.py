@@ -74,7 +74,7 @@ def train_model(X: Any, y: Any, config: Mapping[str, Any] | JobSpec) -> Model:
     written to disk; the returned model predicts with the fitted transforms applied.
     """
     from trainspec.data import prepare_data
-    from trainspec.engine import fit
+    from trainspec.engine import fit, resolve_device
     from trainspec.models import SklearnModel, TorchModel
 
     job = _job_from_config(config)
@@ -91,7 +91,7 @@ def train_model(X: Any, y: Any, config: Mapping[str, Any] | JobSpec) -> Model:
     assert isinstance(model, TorchModel)
     fit(
         model.module,
-        train=fold.source("train", train=True),
+        train=fold.source("train", train=True, device=resolve_device(job.train.device)),
         val=fold.source("val") if "val" in fold.split_names else None,
         config=job.train,
         task=prepared.task,

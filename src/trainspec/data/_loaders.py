@@ -33,13 +33,26 @@ def _chunks(order: np.ndarray, batch_size: int, drop_last: bool) -> Iterator[np.
         yield order[start : start + batch_size]
 
 
-def _augment(batch: Batch, steps: AugmentSteps, generator: torch.Generator | None) -> None:
+def _augment(
+    batch: Batch,
+    steps: AugmentSteps,
+    generator: torch.Generator | None,
+    device: torch.device | None = None,
+) -> None:
+    """Augment in place; training inputs move to ``device`` (the training device) first, so
+    whole-batch augmentations run there."""
     for aug, names in steps:
         for name in names:
             if generator is not None:
+                if device is not None:
+                    batch[name] = batch[name].to(device, non_blocking=True)
                 batch[name] = aug.train(batch[name], generator)
             else:
                 batch[name] = aug.eval(batch[name])
+
+
+def _pinned(batch: Batch) -> Batch:
+    return {k: v.pin_memory() if v.device.type == "cpu" else v for k, v in batch.items()}
 
 
 class TensorBatchSource:
@@ -67,6 +80,7 @@ class TensorBatchSource:
         self.augment = augment
         self.train = train
         self.pin_memory = pin_memory
+        self.augment_device: torch.device | None = None  # set by FoldData.source
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -81,9 +95,9 @@ class TensorBatchSource:
     ) -> Iterator[Batch]:
         for idx in _chunks(order, batch_size, drop_last):
             batch = self._gather(idx) if self.offsets is None else self._gather_padded(idx)
-            _augment(batch, self.augment, generator if self.train else None)
+            _augment(batch, self.augment, generator if self.train else None, self.augment_device)
             if self.pin_memory:
-                batch = {k: v.pin_memory() for k, v in batch.items()}
+                batch = _pinned(batch)
             yield batch
 
     def _gather(self, idx: np.ndarray) -> Batch:
@@ -196,6 +210,7 @@ class DatasetBatchSource:
         self.pin_memory = pin_memory
         self.augment = augment
         self.train = train
+        self.augment_device: torch.device | None = None  # set by FoldData.source
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -231,5 +246,5 @@ class DatasetBatchSource:
         for i, raw in enumerate(loader):
             batch = _to_batch(raw, self.task)
             batch[INDEX] = torch_index(chosen[i * batch_size : (i + 1) * batch_size])
-            _augment(batch, self.augment, generator if self.train else None)
+            _augment(batch, self.augment, generator if self.train else None, self.augment_device)
             yield batch

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from trainspec.data._batch import INDEX, TARGET, WEIGHT, Batch
-from trainspec.data._loaders import AugmentSteps, _augment, _chunks, torch_index
+from trainspec.data._loaders import AugmentSteps, _augment, _chunks, _pinned, torch_index
 from trainspec.data._table import InputArray
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ class MappedBatchSource:
         self.pin_memory = pin_memory
         self._read = 0
         self._readers: dict[str, _RowReader | None] = {}
+        self.augment_device: torch.device | None = None  # set by FoldData.source
 
     def __del__(self) -> None:
         for reader in self._readers.values():
@@ -159,9 +160,9 @@ class MappedBatchSource:
             if self.weight is not None:
                 batch[WEIGHT] = self.weight.index_select(0, picked)
             batch[INDEX] = self.positions.index_select(0, picked)
-            _augment(batch, self.augment, generator if self.train else None)
+            _augment(batch, self.augment, generator if self.train else None, self.augment_device)
             if self.pin_memory:
-                batch = {k: v.pin_memory() for k, v in batch.items()}
+                batch = _pinned(batch)
             if self._read > _RELEASE_BYTES:
                 self._release()
             yield batch

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from trainspec.data._transforms import Step, build_steps
 from trainspec.errors import DataError
 from trainspec.spec import DataSpec
 from trainspec.spec._schema_data import WeightSpec
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["FoldData", "Loaded", "PreparedData", "load_assembled", "prepare_data"]
 
@@ -243,10 +246,17 @@ class FoldData:
     _train_labels: np.ndarray | None = None
     num_classes: int | None = None
 
-    def source(self, name: str, *, train: bool = False) -> BatchSource:
+    def source(
+        self, name: str, *, train: bool = False, device: torch.device | None = None
+    ) -> BatchSource:
+        """Split ``name``'s batches; with ``train`` augmented, on ``device`` (the training
+        device) when given, so whole-batch augmentations run there."""
         if name not in self.indices:
             raise DataError(f"no split {name!r}; this fold has {', '.join(self.split_names)}")
-        return self._make(name, train)
+        made = self._make(name, train)
+        if train and device is not None and hasattr(made, "augment_device"):
+            made.augment_device = device
+        return made
 
     def class_weights(self, kind: str = "balanced") -> np.ndarray:
         """Per-class loss weights from the training split: n / (K * count), 'balanced'."""

@@ -370,7 +370,7 @@ def _fit_torch(
     writer: bool,
     allow_changes: bool = False,
 ) -> dict[str, Any]:
-    from trainspec.engine import evaluate, fit, prepare_finetune
+    from trainspec.engine import evaluate, fit, prepare_finetune, resolve_device
 
     job = loaded.job
     assert job is not None
@@ -391,7 +391,7 @@ def _fit_torch(
     has_val = "val" in fold.split_names
     result = fit(
         model.module,
-        train=fold.source("train", train=True),
+        train=fold.source("train", train=True, device=resolve_device(job.train.device)),
         val=fold.source("val") if has_val else None,
         config=config,
         task=prepared.task,

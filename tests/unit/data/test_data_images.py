@@ -200,3 +200,24 @@ def test_concurrent_loads_decode_once(tmp_path: Path) -> None:
     first = tables[0].get("image", "x")
     for table in tables[1:]:
         np.testing.assert_array_equal(table.get("image", "x"), first)
+
+
+def test_training_batches_augment_on_the_given_device(tmp_path: Path) -> None:
+    import torch
+
+    root = _folder(tmp_path / "pets")
+    spec = _spec(
+        path=str(root),
+        data={
+            "transforms": [{"type": "random_resized_crop", "size": 6}, {"type": "horizontal_flip"}]
+        },
+    )
+    fold = prepare_data(spec, seed=0).fold(0)
+    plain = fold.source("train", train=True)
+    placed = fold.source("train", train=True, device=torch.device("cpu"))
+    assert getattr(placed, "augment_device", None) == torch.device("cpu")
+    order = np.arange(len(plain))
+    a = next(plain.iter_batches(order, 8, generator=torch.Generator().manual_seed(4)))
+    b = next(placed.iter_batches(order, 8, generator=torch.Generator().manual_seed(4)))
+    assert a["x"].shape == (8, 3, 6, 6)
+    torch.testing.assert_close(a["x"], b["x"])
