@@ -26,6 +26,7 @@ from trainspec.spec._schema_train import TrainSpec
 
 from ._callbacks import Callback, Progress, call, make_progress
 from ._checkpoint import Checkpoint, load_checkpoint, load_latest, write_checkpoint
+from ._compile import first_call
 from ._device import AnyForward, autocast, deterministic, rank, takes_module, to_device, world_size
 from ._dist import agree_stop, broadcast_object, mean_loss_and_stop, process_group
 from ._evaluate import run_eval
@@ -213,7 +214,7 @@ class _Loop:
         sync = contextlib.nullcontext() if last or s.world == 1 else s.train_module.no_sync()  # type: ignore[union-attr, operator]
         with sync:
             with autocast(s.config.precision, s.device):
-                out = s.forward(s.train_module or s.module, batch)
+                out = self._forward(batch)
             if not self.checked:
                 s.loss_fn.check(out, batch, num_classes=s.num_classes)
                 self.checked = True
@@ -232,6 +233,13 @@ class _Loop:
             else:
                 loss.backward()  # type: ignore[no-untyped-call]
         return True
+
+    def _forward(self, batch: Batch) -> Tensor:
+        s = self.s
+        model = s.train_module or s.module
+        if s.compiled and not self.checked:
+            return first_call(s.module, lambda: s.forward(model, batch))
+        return s.forward(model, batch)
 
     def _optimizer_step(self, contributed: bool) -> None:
         s, cfg = self.s, self.s.config

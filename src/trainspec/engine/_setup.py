@@ -21,6 +21,7 @@ from trainspec.metrics import MetricFn, metric_mode
 from trainspec.spec._schema_finetune import ParamGroupSpec, UnfreezeSpec
 from trainspec.spec._schema_train import TrainSpec
 
+from ._compile import compile_module
 from ._device import AnyForward, Forward, as_forward, check_precision, resolve_device, world_size
 from ._dist import process_batch_size, sync_batchnorm, wrap_ddp
 from ._evaluate import resolve_metrics
@@ -71,6 +72,8 @@ class Setup:
     world: int = 1
     # What the loop calls forward on: ``module`` itself, or its DDP wrapper.
     train_module: nn.Module | None = None
+    # torch.compile was asked for and is set up (it may still fall back on the first batch).
+    compiled: bool = False
 
     def components(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
@@ -126,6 +129,14 @@ def _batches(n: int, config: TrainSpec, bs: int) -> int:
             "lower train.batch_size or set train.drop_last: false"
         )
     return batches
+
+
+def _grad_scaler() -> Any:
+    """fp16's loss scaler (its state goes into every checkpoint); torch.amp's from torch 2.3,
+    torch.cuda.amp's before."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda")
+    return torch.cuda.amp.GradScaler()
 
 
 def build_setup(
@@ -189,9 +200,8 @@ def build_setup(
         scheduler = build_scheduler(
             optimizer, config.scheduler, total=total, monitor_mode=mode, allow=allow_imports
         )
-    scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
-    if config.compile:
-        module.compile()  # in place: the same state_dict keys, and any forward callable works
+    scaler = _grad_scaler() if config.precision == "fp16" else None
+    compiled = config.compile and compile_module(module)
     setup = Setup(
         config=config,
         task=task,
@@ -214,6 +224,7 @@ def build_setup(
         unfreeze=schedule,
         batch_size=bs,
         world=world,
+        compiled=compiled,
     )
     setup.wrap()
     return setup
