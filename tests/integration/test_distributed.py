@@ -102,27 +102,36 @@ def _close(a: float, b: float, rel: float) -> bool:
     return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
 
 
+# The first layer frozen, then learning from epoch 3 at its own learning rate: DDP is rebuilt
+# at the unfreeze so that the new parameters' gradients are averaged too.
+GRADUAL = {
+    "finetune": {"freeze": ["0.*"], "unfreeze": [{"at_epoch": 3, "params": "0.*", "lr": 0.02}]}
+}
+
+
 @pytest.mark.parametrize(
-    ("one", "two"),
+    ("one", "two", "extra"),
     [
-        ({"batch_size": 32}, {"batch_size": 16}),
+        ({"batch_size": 32}, {"batch_size": 16}, {}),
         # accumulation (no_sync on the first batch of each step) and clipping
         (
             {"batch_size": 16, "accumulate_steps": 2, "grad_clip_norm": 0.5},
             {"batch_size": 8, "accumulate_steps": 2, "grad_clip_norm": 0.5},
+            {},
         ),
+        ({"batch_size": 32}, {"batch_size": 16}, GRADUAL),
     ],
-    ids=["per-process", "accumulate-clip"],
+    ids=["per-process", "accumulate-clip", "gradual-unfreeze"],
 )
 def test_two_processes_with_batch_b_train_like_one_with_2b(
-    cli, tmp_path: Path, one: dict[str, Any], two: dict[str, Any]
+    cli, tmp_path: Path, one: dict[str, Any], two: dict[str, Any], extra: dict[str, Any]
 ) -> None:  # type: ignore[no-untyped-def]
     _table(tmp_path, n_train=32, n_val=24)
     # 32 training samples and a global batch of 32: every epoch is one optimiser step, so the
     # epochs' train/loss is the per-step loss trajectory.
     runs = {}
     for name, train, nproc in (("one", one, "1"), ("two", two, "2")):
-        spec = _spec(tmp_path, {"epochs": 6, **train}, MLP)
+        spec = _spec(tmp_path, {"epochs": 6, **train}, MLP, **extra)
         res = cli("train", str(spec), "--nproc", nproc, "--run-dir", name, timeout=180)
         assert res.returncode == 0, res.stderr[-3000:]
         runs[name] = _rows(tmp_path / name)
