@@ -19,8 +19,15 @@ cohort A (ages 20-45) has a high-gain, clean recording; cohort B (ages 55-80) ha
 more noise and baseline wander, a lower heart rate, less heart-rate variability, less N3 and
 more wake.
 
-Per epoch the files hold the ECG (``fs * 30`` samples), the tabular features age, sex and time of
-night (fraction 0..1 of the recording) and the stage. One HDF5 file per cohort; see ``generate``.
+Written as real sleep recordings come with ``--format edf``: one folder per cohort
+holding, per night, an EDF+ signal file ``<night>-PSG.edf`` (one channel, ``ECG``, in mV) and a
+hypnogram ``<night>-Hypnogram.edf`` (EDF+ annotations in PhysioNet Sleep-EDF's words: "Sleep
+stage W", "Sleep stage 1", ... "Sleep stage R", one per run of equal stages), plus
+``covariates.csv`` (record, subject, cohort, age, sex), read by the ``edf`` source (see
+docs/sleep_staging.md). ``--format hdf5`` (the default, read by the job specs) writes one HDF5
+file per cohort instead: per night the ECG
+epochs (T, ``fs * 30``), the features age, sex and time of night (fraction 0..1 of the
+recording) (T, 3) and the stage (T,). See ``generate``.
 
     python examples/sleep_staging/generate.py --out data/sleep [--seed 0] [--force]
 """
@@ -28,9 +35,12 @@ night (fraction 0..1 of the recording) and the stage. One HDF5 file per cohort; 
 from __future__ import annotations
 
 import argparse
+import csv
+import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -355,7 +365,89 @@ def _write_cohort(path: Path, cohort: Cohort, n_subjects: int, params: Params) -
     os.replace(tmp, path)
 
 
+# Sleep-EDF's annotation text per stage (W, N1, N2, N3, REM).
+STAGE_TEXT = ("Sleep stage W", "Sleep stage 1", "Sleep stage 2", "Sleep stage 3", "Sleep stage R")
+ECG_RANGE_MV = 8.0  # the EDF physical range; 16 bits over +-8 mV is a 0.24 µV step
+START = dt.datetime(2000, 1, 1, 22, 30)  # a fixed start time: the same parameters, the same bytes
+
+
+def _stage_runs(stages: IntArray) -> list[tuple[float, float, str]]:
+    """(onset s, duration s, text) for each run of equal stages, as Sleep-EDF writes them."""
+    change = np.flatnonzero(np.diff(stages)) + 1
+    starts = np.concatenate([[0], change])
+    stops = np.concatenate([change, [len(stages)]])
+    return [
+        (float(a * EPOCH_SECONDS), float((b - a) * EPOCH_SECONDS), STAGE_TEXT[stages[a]])
+        for a, b in zip(starts, stops, strict=True)
+    ]
+
+
+def _write_edf_night(folder: Path, night: Night, fs: int) -> None:
+    import pyedflib
+
+    ecg = np.clip(night.ecg.reshape(-1).astype(np.float64), -ECG_RANGE_MV, ECG_RANGE_MV)
+    signal = pyedflib.EdfWriter(
+        str(folder / f"{night.name}-PSG.edf"), 1, file_type=pyedflib.FILETYPE_EDFPLUS
+    )
+    try:
+        signal.setStartdatetime(START)
+        signal.setPatientCode(night.subject)
+        signal.setSignalHeader(
+            0,
+            {
+                "label": "ECG",
+                "dimension": "mV",
+                "sample_frequency": fs,
+                "physical_max": ECG_RANGE_MV,
+                "physical_min": -ECG_RANGE_MV,
+                "digital_max": 32767,
+                "digital_min": -32768,
+                "transducer": "synthetic",
+                "prefilter": "",
+            },
+        )
+        signal.writeSamples([ecg])
+    finally:
+        signal.close()
+    hypnogram = pyedflib.EdfWriter(
+        str(folder / f"{night.name}-Hypnogram.edf"), 0, file_type=pyedflib.FILETYPE_EDFPLUS
+    )
+    try:
+        hypnogram.setStartdatetime(START)
+        hypnogram.setPatientCode(night.subject)
+        for onset, duration, text in _stage_runs(night.stage):
+            hypnogram.writeAnnotation(onset, duration, text)
+    finally:
+        hypnogram.close()
+
+
+def _write_edf_cohort(folder: Path, cohort: Cohort, n_subjects: int, params: Params) -> None:
+    """A folder of EDF+ nights and their covariates, written beside and moved into place."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    rows = []
+    for night in cohort_nights(cohort, n_subjects, params):
+        _write_edf_night(tmp, night, params.fs)
+        age, sex = float(night.features[0, 0]), int(night.features[0, 1])
+        rows.append([night.name, night.subject, cohort.name, f"{age:.2f}", sex])
+    with (tmp / "covariates.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["record", "subject", "cohort", "age", "sex"])
+        writer.writerows(rows)
+    manifest = {**asdict(params), "params_hash": params.digest(), "synthetic": True}
+    (tmp / "params.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
 def _is_current(path: Path, digest: str) -> bool:
+    if path.is_dir():
+        try:
+            written = json.loads((path / "params.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return bool(written.get("params_hash") == digest)
     try:
         with h5py.File(path, "r") as f:
             return bool(f.attrs.get("params_hash") == digest)
@@ -374,12 +466,17 @@ def generate(
     min_epochs: int = 80,
     max_epochs: int = 160,
     force: bool = False,
+    fmt: str = "hdf5",
 ) -> dict[str, Path]:
-    """Write ``cohort_A.h5`` and ``cohort_B.h5`` under ``out_dir``; return their paths.
+    """Write the cohorts A and B under ``out_dir``; return their paths.
 
-    A file already there that was written with the same parameters is kept unless ``force``.
-    The same parameters always give the same arrays.
+    ``fmt`` 'edf': folders ``cohort_A/`` and ``cohort_B/`` of EDF+ nights (read by the
+    ``edf`` source); 'hdf5': files ``cohort_A.h5`` and ``cohort_B.h5``. A cohort already there
+    that was written with the same parameters is kept unless ``force``. The same parameters
+    always give the same arrays.
     """
+    if fmt not in ("edf", "hdf5"):
+        raise ValueError(f"fmt must be 'edf' or 'hdf5', got {fmt!r}")
     if not 1 <= min_epochs <= max_epochs:
         raise ValueError(f"need 1 <= min_epochs <= max_epochs, got {min_epochs}, {max_epochs}")
     if fs < 16:
@@ -389,9 +486,10 @@ def generate(
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for name, n_subjects in (("A", subjects_a), ("B", subjects_b)):
-        path = out_dir / f"cohort_{name}.h5"
+        path = out_dir / (f"cohort_{name}" if fmt == "edf" else f"cohort_{name}.h5")
         if force or not _is_current(path, params.digest()):
-            _write_cohort(path, COHORTS[name], n_subjects, params)
+            write = _write_edf_cohort if fmt == "edf" else _write_cohort
+            write(path, COHORTS[name], n_subjects, params)
         paths[name] = path
     return paths
 
@@ -407,6 +505,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-epochs", type=int, default=80)
     parser.add_argument("--max-epochs", type=int, default=160)
     parser.add_argument("--force", action="store_true", help="rewrite even if up to date")
+    parser.add_argument(
+        "--format", choices=("edf", "hdf5"), default="hdf5", help="EDF+ folders or HDF5 files"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
@@ -420,12 +521,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             min_epochs=args.min_epochs,
             max_epochs=args.max_epochs,
             force=args.force,
+            fmt=args.format,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for name, path in paths.items():
-        print(f"cohort {name}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        files = list(path.iterdir()) if path.is_dir() else [path]
+        size = sum(f.stat().st_size for f in files)
+        print(f"cohort {name}: {path} ({len(files)} files, {size / 1e6:.1f} MB)")
     print(f"synthetic data ready in {time.perf_counter() - started:.1f} s")
     return 0
 

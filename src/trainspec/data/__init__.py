@@ -14,6 +14,7 @@ from trainspec.data._batch import (
     Batch,
     BatchSource,
 )
+from trainspec.data._edf import single_recording
 from trainspec.data._imagefiles import decode_image
 from trainspec.data._images import iter_image_tables
 from trainspec.data._inference import InferenceData, encode_labels, prepare_inference
@@ -47,4 +48,5 @@ __all__ = [
     "iter_image_tables",
     "prepare_data",
     "prepare_inference",
+    "single_recording",
 ]

@@ -77,7 +77,8 @@ def _build_input(name: str, ispec: InputSpec, table: KeyTable) -> InputArray:
         if table.is_record_key(ispec.key):
             raise DataError(
                 f"{role}: {ispec.key!r} is a record attribute (one value per record), not an "
-                "array with one entry per row; use source.unit: rows to repeat it onto rows"
+                "array with one entry per row; list it among columns ({name}: "
+                f"[{ispec.key}, ...]) or use source.unit: rows to repeat it onto its rows"
             )
         values = table.get(ispec.key, role)
         columns = None
@@ -91,6 +92,10 @@ def _build_input(name: str, ispec: InputSpec, table: KeyTable) -> InputArray:
         parts, columns = [], []
         for col in ispec.columns or []:
             part = table.get(col, role)
+            if table.is_record_key(col) and table.offsets is not None:
+                # A record attribute among per-row columns (age beside time of night): the
+                # night's value on each of its rows.
+                part = np.repeat(part, np.diff(table.offsets))
             if part.ndim > 2:
                 raise DataError(f"{role}: column {col!r} has shape {part.shape}; name it as a key")
             parts.append(part[:, None] if part.ndim == 1 else part)

@@ -58,7 +58,7 @@ def prepare_inference(
             "prepare_inference serves table, array and record sources; for a "
             "Dataset source iterate the Dataset directly"
         )
-    ctx = SourceContext(tuple(allow_imports), arrays)
+    ctx = SourceContext(tuple(allow_imports), arrays, on_bad=spec.on_bad)
     table = get_source(spec.source.type).load(spec.source, ctx)
     target_key = spec.target or table.meta.get("default_target")
     keep_target = target_key is not None and target_key in table.names()

@@ -70,7 +70,7 @@ def load_assembled(
         mode="json", include={"features", "inputs", "target", "group", "weight", "id"}
     )
     signal = [s.spec.model_dump(mode="json") for s in steps if s.stage == "signal"]
-    key = digest("assembled", content, roles, spec.split.column, signal)
+    key = digest("assembled", content, roles, spec.split.column, signal, spec.on_bad)
     every = [s.model_dump(mode="json") for s in spec.transforms]
     fingerprint = digest("data", content, roles, spec.ignore_labels, every)
     use_cache = cache_dir is not None and spec.cache
@@ -97,8 +97,10 @@ def load(spec: DataSpec, ctx: SourceContext, task: str, cache_dir: Path | None) 
             "data.target is not set and the source has no default target; name the target key "
             "(a column, array or record dataset)"
         )
-    resolved = resolve_task(data.target, task, spec.ignore_labels)
-    labels = encode_target(data, resolved, spec.ignore_labels)
+    # A source may name its own "unscored" value (the edf source's -100 for unscored epochs).
+    ignore = [*spec.ignore_labels, *data.meta.get("ignore_labels", [])]
+    resolved = resolve_task(data.target, task, ignore)
+    labels = encode_target(data, resolved, ignore)
     if isinstance(spec.weight, WeightSpec) and spec.weight.balance:
         data.weights = balance_weights(data, labels, spec.weight.balance)
     return Loaded(data, labels, list(steps), fingerprint, hit)

@@ -72,7 +72,14 @@ def iter_tables(
     if not path.exists():
         raise InferenceError(f"input file {str(path)!r} does not exist")
     if path.is_dir():
-        yield _whole_source(path, source)
+        yield _whole_source(path, source, on_bad)
+        return
+    if kind == "edf" and path.suffix.lower() in (".edf", ".rec"):
+        # One night: the run's edf source, pointed at this file (its hypnogram, if beside it).
+        from trainspec.data import single_recording
+
+        narrowed = single_recording(source, path)
+        yield _whole_source(Path(narrowed.path), narrowed, on_bad)
         return
     fmt = file_format(path)
     if fmt == "csv":
@@ -359,13 +366,18 @@ def _records_chunk(
     return KeyTable(where, int(offsets[-1]), row_keys, record_keys, offsets, dict(meta))
 
 
-def _whole_source(path: Path, source: Any) -> KeyTable:
+_FOLDER_SOURCES = ("folder", "edf")
+
+
+def _whole_source(path: Path, source: Any, on_bad: str = "error") -> KeyTable:
     """A folder of records: the run's own source type, pointed at the new folder, read whole."""
     from trainspec.data._sources import SourceContext, get_source
 
-    if getattr(source, "type", None) != "folder":
+    kind = getattr(source, "type", None)
+    if kind not in _FOLDER_SOURCES:
         raise InferenceError(
-            f"{path} is a folder; the run was trained on a {getattr(source, 'type', '?')} "
+            f"{path} is a folder; the run was trained on a {kind or '?'} "
             "source: pass a file (csv, parquet, npy, npz, hdf5)"
         )
-    return get_source("folder").load(source.model_copy(update={"path": str(path)}), SourceContext())
+    ctx = SourceContext(on_bad=on_bad)
+    return get_source(kind).load(source.model_copy(update={"path": str(path)}), ctx)

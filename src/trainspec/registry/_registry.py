@@ -32,7 +32,12 @@ PLUGIN_GROUP = "trainspec.plugins"
 # name of that kind is looked up, so that asking for a metric does not import the models.
 _PROVIDERS: dict[str, tuple[str, ...]] = {
     "block": ("trainspec.models._blocks",),
-    "source": ("trainspec.data._sources", "trainspec.data._numpy", "trainspec.data._images"),
+    "source": (
+        "trainspec.data._sources",
+        "trainspec.data._numpy",
+        "trainspec.data._images",
+        "trainspec.data._edf",
+    ),
     "transform": ("trainspec.data._transforms",),
     "split": ("trainspec.data._splits",),
     "metric": ("trainspec.metrics._metrics",),

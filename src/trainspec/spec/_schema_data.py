@@ -22,6 +22,8 @@ __all__ = [
     "CsvSource",
     "DataSpec",
     "DatasetSource",
+    "EdfCovariates",
+    "EdfSource",
     "FolderSource",
     "Hdf5Source",
     "ImagesSource",
@@ -176,6 +178,145 @@ class FolderSource(Section):
     unit: Literal["records", "rows"] = Field(default="rows", description=_UNIT)
 
 
+# Descriptions of stage annotations in PhysioNet's Sleep-EDF (R&K: stages 3 and 4 are N3),
+# in NSRR's XML (SHHS, MESA: "concept|code"), and in AASM-style EDF+ files. None: ignored.
+DEFAULT_STAGE_MAP: dict[str, str | None] = {
+    "Sleep stage W": "W",
+    "Sleep stage 1": "N1",
+    "Sleep stage 2": "N2",
+    "Sleep stage 3": "N3",
+    "Sleep stage 4": "N3",
+    "Sleep stage R": "REM",
+    "Sleep stage N1": "N1",
+    "Sleep stage N2": "N2",
+    "Sleep stage N3": "N3",
+    "Sleep stage ?": None,
+    "Movement time": None,
+    "Wake|0": "W",
+    "Stage 1 sleep|1": "N1",
+    "Stage 2 sleep|2": "N2",
+    "Stage 3 sleep|3": "N3",
+    "Stage 4 sleep|4": "N3",
+    "REM sleep|5": "REM",
+    "Movement|6": None,
+    "Unscored|9": None,
+}
+_EDF_KEYS = ("stage", "epoch", "time_of_night", "record", "subject")
+
+
+class EdfCovariates(Section):
+    """Per-night (or per-subject) values from a side table, joined onto the records."""
+
+    path: str = Field(
+        description="CSV file; a relative path is taken from the recordings' folder "
+        "(source.path), so a folder and its table travel together."
+    )
+    by: Literal["record", "subject"] = Field(
+        default="record", description="Join on the record id (one row per night) or the subject."
+    )
+    column: str | None = Field(
+        default=None,
+        description="CSV column holding the record or subject id; default: the 'by' name. "
+        "Ids are compared as text.",
+    )
+    columns: list[str] | None = Field(
+        default=None,
+        description="Columns to keep (each becomes a record key); default: all but the id "
+        "column and any named 'record' or 'subject'.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> EdfCovariates:
+        reserved = sorted(set(self.columns or ()) & {"record", "subject"})
+        if reserved:
+            raise ValueError(f"covariate column(s) {reserved} would replace the source's own key")
+        return self
+
+
+class EdfSource(Section):
+    """A folder of EDF / EDF+ recordings, one record per night, cut into scored epochs.
+
+    Keys per epoch: every channel of ``channels`` (T, rate * epoch_seconds), 'stage' (the
+    class code, -100 where unscored), 'epoch' (0..T-1) and 'time_of_night' (0..1). Keys per
+    record: 'record', 'subject' and the covariates' columns. Needs pyedflib:
+    pip install 'trainspec[edf]'.
+    """
+
+    type: Literal["edf"]
+    path: str = Field(description="Folder holding the recordings.")
+    signals: str = Field(
+        default="*.edf",
+        description="Glob, relative to path, of the signal files (one per night).",
+    )
+    hypnograms: str | None = Field(
+        default=None,
+        description="Glob, relative to path, of the annotation files: EDF+ annotations "
+        "(Sleep-EDF '*-Hypnogram.edf') or NSRR XML ('*-nsrr.xml'). Unset: unscored recordings "
+        "(no 'stage' key), e.g. for prediction.",
+    )
+    record: str | None = Field(
+        default=None,
+        description="Regular expression on a file name whose group 'record' (or first group) "
+        "is the record id that pairs a signal file with its hypnogram, e.g. '^(SC4\\d{3})' for "
+        "Sleep-EDF. Default: the part of the name the glob's first '*' matched.",
+    )
+    subject: str | None = Field(
+        default=None,
+        description="Regular expression on the signal file name whose group 'subject' (or "
+        "first group) is the subject id, e.g. '^SC4(\\d{2})'. Default: the record id.",
+    )
+    channels: dict[str, str | list[str]] = Field(
+        description="Key -> EDF channel label, or a list of labels of which the first present "
+        "is read (e.g. {ecg: [ECG, EKG, ECG1]}).",
+    )
+    rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Hz every channel is resampled to (polyphase, scipy); default: each "
+        "channel keeps its own rate, which must then be the same in every file.",
+    )
+    epoch_seconds: float = Field(default=30.0, gt=0, description="Length of one epoch.")
+    stages: list[str] = Field(
+        default_factory=lambda: ["W", "N1", "N2", "N3", "REM"],
+        min_length=1,
+        description="Class names, in code order (stage codes 0..K-1).",
+    )
+    label_map: dict[str, str | None] = Field(
+        default_factory=lambda: dict(DEFAULT_STAGE_MAP),
+        description="Annotation description -> stage name; null: ignored (unscored, movement). "
+        "Annotations with other descriptions (arousals, lights off) are not stages. Default: "
+        "Sleep-EDF, NSRR (SHHS, MESA) and AASM descriptions.",
+    )
+    uncovered: Literal["error", "ignore"] = Field(
+        default="error",
+        description="Epochs no stage annotation covers: 'error' names the file; 'ignore' "
+        "leaves them unscored.",
+    )
+    covariates: EdfCovariates | None = Field(default=None, description="Per-night side table.")
+    unit: Literal["records", "rows"] = Field(default="records", description=_UNIT)
+
+    @model_validator(mode="after")
+    def _check(self) -> EdfSource:
+        unknown = sorted({v for v in self.label_map.values() if v is not None} - set(self.stages))
+        if unknown:
+            raise ValueError(
+                f"label_map maps to {unknown}, which are not in stages {self.stages}; add them "
+                "to stages or fix the label_map"
+            )
+        clash = sorted(set(self.channels) & set(_EDF_KEYS))
+        if clash:
+            raise ValueError(f"channel key(s) {clash} are reserved for the source; rename them")
+        per_epoch = None if self.rate is None else self.rate * self.epoch_seconds
+        if per_epoch is not None and abs(per_epoch - round(per_epoch)) > 1e-6:
+            raise ValueError(
+                f"rate {self.rate:g} Hz x epoch_seconds {self.epoch_seconds:g} is not a whole "
+                "number of samples per epoch"
+            )
+        if not self.channels:
+            raise ValueError("channels is empty; name at least one, e.g. {ecg: ECG}")
+        return self
+
+
 class DatasetSource(Section):
     """A user's ``torch.utils.data.Dataset`` class; roles name attributes of the instance."""
 
@@ -202,6 +343,7 @@ SourceSpec = Annotated[
     | Hdf5Source
     | FolderSource
     | ImagesSource
+    | EdfSource
     | DatasetSource
     | ArraysSource,
     Field(discriminator="type"),
@@ -356,9 +498,10 @@ class DataSpec(Section):
     cache: bool = Field(default=True, description="Cache preprocessed arrays by fingerprint.")
     on_bad: Literal["error", "skip"] = Field(
         default="error",
-        description="A file that cannot be read (a corrupt image, a file of the wrong kind): "
-        "'error' stops with its name; 'skip' leaves it out and lists it in the run "
-        "directory's bad_files.json.",
+        description="A file that cannot be used (a corrupt image, an unreadable EDF, a "
+        "hypnogram that does not cover its recording, a file of the wrong kind): 'error' "
+        "stops with its name; 'skip' leaves it out and lists it in the run directory's "
+        "bad_files.json.",
     )
 
     @model_validator(mode="after")

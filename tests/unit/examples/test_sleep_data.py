@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import h5py
 import numpy as np
@@ -30,7 +31,17 @@ gen = _load()
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    paths: dict[str, Path] = gen.generate(tmp_path_factory.mktemp("sleep"), seed=3, **SMALL)
+    paths: dict[str, Path] = gen.generate(
+        tmp_path_factory.mktemp("sleep"), seed=3, fmt="hdf5", **SMALL
+    )
+    return paths
+
+
+@pytest.fixture(scope="module")
+def edf_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    paths: dict[str, Path] = gen.generate(
+        tmp_path_factory.mktemp("edf"), seed=3, fmt="edf", **SMALL
+    )
     return paths
 
 
@@ -77,8 +88,8 @@ def test_layout_and_dtypes_match_the_reader_contract(files: dict[str, Path]) -> 
 def test_same_seed_gives_identical_arrays_and_another_seed_does_not(
     files: dict[str, Path], tmp_path: Path
 ) -> None:
-    again = gen.generate(tmp_path / "again", seed=3, **SMALL)
-    other = gen.generate(tmp_path / "other", seed=4, **SMALL)
+    again = gen.generate(tmp_path / "again", seed=3, fmt="hdf5", **SMALL)
+    other = gen.generate(tmp_path / "other", seed=4, fmt="hdf5", **SMALL)
     for cohort in "AB":
         first, second = _records(files[cohort]), _records(again[cohort])
         assert first.keys() == second.keys()
@@ -127,7 +138,8 @@ def test_features_are_per_subject_and_cohorts_differ_in_age(files: dict[str, Pat
 
 
 def test_files_are_reused_unless_forced_or_parameters_change(tmp_path: Path) -> None:
-    tiny = {"subjects_a": 1, "subjects_b": 1, "min_epochs": 4, "max_epochs": 6}
+    tiny: dict[str, Any] = {"subjects_a": 1, "subjects_b": 1, "min_epochs": 4, "max_epochs": 6}
+    tiny["fmt"] = "hdf5"
     paths = gen.generate(tmp_path, **tiny)
     stamps = {k: p.stat().st_mtime_ns for k, p in paths.items()}
     assert gen.generate(tmp_path, **tiny) == paths
@@ -143,7 +155,72 @@ def test_files_are_reused_unless_forced_or_parameters_change(tmp_path: Path) -> 
 
 def test_cli_writes_both_cohorts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--out", str(tmp_path), "--subjects-a", "1", "--subjects-b", "1"]
-    assert gen.main([*argv, "--min-epochs", "3", "--max-epochs", "3"]) == 0
+    assert gen.main([*argv, "--min-epochs", "3", "--max-epochs", "3", "--format", "hdf5"]) == 0
     assert "cohort_A.h5" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.glob("*.h5")) == ["cohort_A.h5", "cohort_B.h5"]
     assert gen.main([*argv, "--min-epochs", "5", "--max-epochs", "2"]) == 2
+    assert gen.main([*argv, "--min-epochs", "3", "--max-epochs", "3", "--format", "edf"]) == 0
+    assert sorted(p.name for p in (tmp_path / "cohort_B").iterdir()) == [
+        "B-S000-N1-Hypnogram.edf",
+        "B-S000-N1-PSG.edf",
+        "covariates.csv",
+        "params.json",
+    ]
+
+
+# The edf source as docs/sleep_staging.md spells it for the generated EDF+ cohorts.
+EDF_SOURCE = {
+    "type": "edf",
+    "signals": "*-PSG.edf",
+    "hypnograms": "*-Hypnogram.edf",
+    "subject": r"^(.+)-N\d+-PSG",
+    "channels": {"ecg": "ECG"},
+    "rate": 64,
+    "epoch_seconds": 30,
+    "covariates": {"path": "covariates.csv", "by": "record", "columns": ["age", "sex"]},
+}
+
+
+def _edf_table(folder: Path) -> Any:
+    from trainspec.data._edf import EdfLoader
+    from trainspec.data._sources import SourceContext
+    from trainspec.spec import DataSpec
+
+    spec = DataSpec.model_validate({"source": {**EDF_SOURCE, "path": str(folder)}})
+    return EdfLoader().load(spec.source, SourceContext())
+
+
+def test_edf_cohorts_hold_what_the_hdf5_files_hold(
+    files: dict[str, Path], edf_folders: dict[str, Path]
+) -> None:
+    for cohort in "AB":
+        records = _records(files[cohort])
+        table = _edf_table(edf_folders[cohort])
+        names = list(table.record_keys["record"])
+        assert names == sorted(records)
+        ecg, stage = table.get("ecg", "t"), table.get("stage", "t")
+        tn = table.get("time_of_night", "t")
+        for i, name in enumerate(names):
+            rows = slice(table.offsets[i], table.offsets[i + 1])
+            want = records[name]
+            # 16-bit EDF over +-8 mV: within one 0.24 µV step of the 2 µV-quantised signal.
+            np.testing.assert_allclose(ecg[rows], want["ecg"], atol=2.5e-4)
+            np.testing.assert_array_equal(stage[rows], want["stage"])
+            np.testing.assert_allclose(tn[rows], want["features"][:, 2], atol=1e-6)
+            assert table.record_keys["age"][i] == pytest.approx(want["features"][0, 0], abs=0.01)
+            assert table.record_keys["sex"][i] == want["features"][0, 1]
+            assert table.record_keys["subject"][i] == name.rsplit("-", 1)[0]
+
+
+def test_edf_folders_are_reused_unless_parameters_change(tmp_path: Path) -> None:
+    tiny: dict[str, Any] = {"subjects_a": 1, "subjects_b": 1, "min_epochs": 3, "max_epochs": 4}
+    tiny["fmt"] = "edf"
+    paths = gen.generate(tmp_path, **tiny)
+    psg = next(paths["A"].glob("*-PSG.edf"))
+    stamp = psg.stat().st_mtime_ns
+    assert gen.generate(tmp_path, **tiny) == paths and psg.stat().st_mtime_ns == stamp
+    before = psg.read_bytes()
+    gen.generate(tmp_path, seed=1, **tiny)
+    assert psg.read_bytes() != before
+    gen.generate(tmp_path, seed=0, force=True, **tiny)
+    assert psg.read_bytes() == before  # a fixed start time: the same parameters, the same bytes
