@@ -187,4 +187,12 @@ def summarize_history(
 
 def _lower_is_better(key: str) -> bool:
     name = key.rsplit("/", 1)[-1]
-    return name in {"loss", "mae", "rmse", "mse", "lr", "skipped"} or name.endswith("loss")
+    if name in {"loss", "lr", "skipped"} or name.endswith("loss"):
+        return True
+    from trainspec.errors import TrainspecError
+    from trainspec.metrics import get_metric
+
+    try:
+        return not get_metric(name).higher_is_better  # mae, mape, log_loss, ... by registry
+    except TrainspecError:
+        return name.endswith("error")
