@@ -33,7 +33,7 @@ FREE_KEYS = (
     "train.device",
     "train.eval_batch_size",
 )
-_MISSING = "<not set>"
+_MISSING: Any = object()  # a key the spec does not set
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -62,8 +62,16 @@ def spec_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tu
     return changed
 
 
+def _show(value: Any) -> str:
+    return "not set" if value is _MISSING else repr(value)
+
+
 def _render(changes: Mapping[str, tuple[Any, Any]]) -> str:
-    return "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
+    return "; ".join(f"{k}: {_show(old)} -> {_show(new)}" for k, (old, new) in changes.items())
+
+
+def _plain(value: Any) -> Any:
+    return None if value is _MISSING else value
 
 
 def check_resume_changes(
@@ -92,7 +100,7 @@ def check_resume_changes(
         {
             "at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "spec_hash": spec_hash,
-            "changes": {k: {"old": o, "new": n} for k, (o, n) in changes.items()},
+            "changes": {k: {"old": _plain(o), "new": _plain(n)} for k, (o, n) in changes.items()},
             "spec": dict(new),
         }
     )
