@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from trainspec.data._batch import MASK, TARGET, WEIGHT, Batch
 from trainspec.errors import SpecError
-from trainspec.models._outputs import from_scores
+from trainspec.models import from_scores
 from trainspec.spec._schema_train import LossCallSpec
 
 from ._losses import LossFn

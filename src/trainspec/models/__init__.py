@@ -14,6 +14,7 @@ from trainspec.models._build import build_model
 from trainspec.models._freeze import FreezeReport, apply_freeze, fix_batchnorm_stats, match_params
 from trainspec.models._graph import GraphModule, Step
 from trainspec.models._model import InputData, InputTransform, MetricFn, Model
+from trainspec.models._outputs import from_scores, to_scores
 from trainspec.models._sklearn import SklearnModel
 from trainspec.models._summary import BlockRow, ModelSummary, summarize
 from trainspec.models._torch_model import FitFn, TorchModel
@@ -40,6 +41,7 @@ __all__ = [
     "apply_freeze",
     "build_model",
     "fix_batchnorm_stats",
+    "from_scores",
     "load_model",
     "load_weights",
     "match_params",
@@ -47,6 +49,7 @@ __all__ = [
     "register_block",
     "rename_keys",
     "summarize",
+    "to_scores",
 ]
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ import torch
 
 from trainspec.engine._losses import build_loss
 from trainspec.errors import SpecError
-from trainspec.models._outputs import to_scores
+from trainspec.models import to_scores
 from trainspec.spec import LossSpec
 
 NETS = "tests.unit.models.published_nets"
