@@ -47,6 +47,7 @@ def launch_local(nproc: int, argv: list[str]) -> None:
     """Run ``python -m trainspec ARGV`` in ``nproc`` processes on this machine; returns when
     all finished, raises ``LaunchError`` (with the failed rank's exit status) otherwise."""
     from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -63,8 +64,18 @@ def launch_local(nproc: int, argv: list[str]) -> None:
         monitor_interval=0.1,
         logs_specs=DefaultLogsSpecs(),
     )
+    # The agent's own warnings ("Sending process N closing signal") say nothing the message
+    # below does not.
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
     try:
         elastic_launch(config, sys.executable)("-m", "trainspec", *argv)
+    except SignalException as exc:
+        # Ctrl-C or SIGTERM: the agent passed it on; the processes agreed on a step and rank 0
+        # saved a checkpoint there.
+        raise LaunchError(
+            f"interrupted by signal {exc.sigval}: continue with --run-dir DIR --resume",
+            exit_code=130,
+        ) from None
     except ChildFailedError as exc:
         rank, failure = exc.get_first_failure()
         code = failure.exitcode
