@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -221,6 +222,21 @@ def test_non_finite_and_mistyped_values_are_422s_naming_the_column(
         assert answer.status_code == 200
         expected = client.post("/predict", json={"instances": [{"a": 3.5, "b": 1, "color": "red"}]})
         assert answer.json() == expected.json()
+
+
+def test_docs_work_offline(digits_run: Path) -> None:
+    service = ModelService(digits_run)
+    with running(service, load=False) as client:
+        page = client.get("/docs")
+        assert page.status_code == 200
+        # Every script and style the page loads comes from this server, none from a CDN.
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert assets and all(a.startswith("/") for a in assets), assets
+        for asset in assets:
+            got = client.get(asset)
+            assert got.status_code == 200 and len(got.content) > 1000, asset
+        assert client.get("/redoc").status_code == 200
+        assert client.get("/openapi.json").json()["info"]["title"] == "trainspec model server"
 
 
 def test_readiness_during_start_up_is_not_counted_as_an_error(digits_run: Path) -> None:

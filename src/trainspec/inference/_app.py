@@ -151,9 +151,9 @@ async def _invalid_request(_request: Any, exc: Exception) -> Any:
 def create_app(service: ModelService, *, load: bool = True) -> Any:
     """The FastAPI application over ``service``; with ``load`` the model loads in a
     background thread when the server starts (``/ready`` is 503 until it has)."""
-    from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, PlainTextResponse
+    from fastapi_offline import FastAPIOffline
     from pydantic import BaseModel
 
     request, _ = request_model(
@@ -172,7 +172,9 @@ def create_app(service: ModelService, *, load: bool = True) -> Any:
             threading.Thread(target=service.load, name="trainspec-load", daemon=True).start()
         yield
 
-    app = FastAPI(
+    # /docs and /redoc from assets shipped in a package (fastapi-offline), not from a CDN:
+    # the page works on a machine with no internet access.
+    app = FastAPIOffline(
         title="trainspec model server",
         description=f"Predictions of the trainspec run {service.path}.",
         lifespan=lifespan,
