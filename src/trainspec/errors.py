@@ -36,9 +36,23 @@ def format_path(path: Sequence[str | int]) -> str:
 
 
 def closest(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str | None:
-    """The candidate nearest to ``word``, or None when nothing is near enough."""
-    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=cutoff)
-    return matches[0] if matches else None
+    """The candidate nearest to ``word``, or None when nothing is near enough.
+
+    Case is ignored first: a name that differs only in case wins outright, and similarity is
+    measured on lower-cased names, so ``Adamw2`` suggests ``AdamW`` rather than ``Adam``.
+    """
+    pool = sorted(set(candidates))
+    lowered: dict[str, str] = {}
+    for candidate in pool:
+        lowered.setdefault(candidate.lower(), candidate)
+    key = word.lower()
+    if key in lowered:
+        return lowered[key]
+    matches = difflib.get_close_matches(key, list(lowered), n=1, cutoff=cutoff)
+    if matches:
+        return lowered[matches[0]]
+    exact = difflib.get_close_matches(word, pool, n=1, cutoff=cutoff)
+    return exact[0] if exact else None
 
 
 class TrainspecError(Exception):

@@ -85,6 +85,8 @@ def _is_pipeline(args: list[str]) -> bool:
 @app.command()
 def validate(args: SpecArgs) -> None:
     """Check specs without running anything (no torch import); a pipeline spec too."""
+    from trainspec.experiments import check_spec
+
     if _is_pipeline(args):
         from trainspec.spec import load_pipeline
 
@@ -95,6 +97,7 @@ def validate(args: SpecArgs) -> None:
         )
         return
     loaded = _load(args)
+    check_spec(loaded)
     what = "job spec" if loaded.kind == "job" else "architecture spec"
     out.print(
         f"[green]ok[/]: {', '.join(loaded.files) or 'spec'} is a valid {what} "
@@ -168,8 +171,10 @@ def train(
 ) -> None:
     """Train the model a job spec describes and write its run directory."""
     from trainspec.cli._launch import launch_local, quiet_other_ranks, this_rank
+    from trainspec.experiments import check_spec
 
     loaded = _load(args)
+    check_spec(loaded)
     if dry_run:
         _dry_run(loaded)
         return

@@ -15,6 +15,7 @@ from trainspec.data._batch import (
     BatchSource,
 )
 from trainspec.data._edf import single_recording
+from trainspec.data._header import data_problems, source_keys
 from trainspec.data._imagefiles import decode_image
 from trainspec.data._images import iter_image_tables
 from trainspec.data._inference import InferenceData, encode_labels, prepare_inference
@@ -22,6 +23,7 @@ from trainspec.data._inspect import inspect_data
 from trainspec.data._loaders import DatasetBatchSource, TensorBatchSource
 from trainspec.data._pipeline import FittedTransforms
 from trainspec.data._prepare import FoldData, PreparedData, prepare_data
+from trainspec.data._sources import sklearn_source_keys
 from trainspec.data._splits import SplitPlan
 from trainspec.data._tbase import FittedTransform, Transform
 
@@ -42,6 +44,7 @@ __all__ = [
     "SplitPlan",
     "TensorBatchSource",
     "Transform",
+    "data_problems",
     "decode_image",
     "encode_labels",
     "inspect_data",
@@ -49,4 +52,6 @@ __all__ = [
     "prepare_data",
     "prepare_inference",
     "single_recording",
+    "sklearn_source_keys",
+    "source_keys",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "get_source",
     "hash_file",
     "resolve_path",
+    "sklearn_source_keys",
 ]
 
 
@@ -151,6 +153,19 @@ class SklearnLoader:
         import sklearn
 
         digest.update(f"sklearn:{spec.name}:{sklearn.__version__}".encode())
+
+
+def sklearn_source_keys() -> dict[str, list[str]]:
+    """The keys of each scikit-learn data set a ``sklearn`` source may name."""
+    from sklearn import datasets
+
+    from trainspec.spec._schema_data import SklearnSource
+
+    out = {}
+    for name in typing.get_args(SklearnSource.model_fields["name"].annotation):
+        bunch = getattr(datasets, f"load_{name}")()
+        out[name] = [*(str(n) for n in bunch.feature_names), "target"]
+    return out
 
 
 @registry.register("source", "arrays")

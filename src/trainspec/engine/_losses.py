@@ -25,7 +25,7 @@ from trainspec.spec._schema_train import LossSpec
 
 from ._params import build_checked
 
-__all__ = ["DEFAULT_IGNORE_INDEX", "LossFn", "balanced_weights", "build_loss"]
+__all__ = ["DEFAULT_IGNORE_INDEX", "RESERVED", "LossFn", "balanced_weights", "build_loss"]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ _ALIASES = {
     "smooth_l1": nn.SmoothL1Loss,
     "bce_with_logits": nn.BCEWithLogitsLoss,
 }
-_RESERVED = {
+RESERVED = {
     "reduction": "the engine reduces the loss: a mean, or a weighted mean with batch weights",
     "weight": "set class weights with train.loss.class_weights",
 }
@@ -255,7 +255,7 @@ def build_loss(
             spec, cls, class_targets, num_classes, train_targets, ignore_index
         )
     module = build_checked(
-        cls, args, path=path, what=f"loss {cls.__name__}", reserved=_RESERVED, **fixed
+        cls, args, path=path, what=f"loss {cls.__name__}", reserved=RESERVED, **fixed
     )
     return LossFn(module, class_targets=class_targets, ignore_index=ignore_index)
 

@@ -25,6 +25,7 @@ from trainspec.spec._schema_train import OptimizerSpec, SchedulerSpec
 from ._params import build_checked
 
 __all__ = [
+    "SET_BY_ENGINE",
     "WarmupCosineLR",
     "build_optimizer",
     "build_scheduler",
@@ -95,6 +96,13 @@ class WarmupCosineLR(lr_scheduler.LRScheduler):
 _register_torch()
 registry.add("scheduler", "warmup_cosine", WarmupCosineLR)
 registry.add("scheduler", "cosine", lr_scheduler.CosineAnnealingLR)
+
+# Scheduler parameters that build_scheduler sets from the run when the spec leaves them out.
+SET_BY_ENGINE: dict[type, tuple[str, ...]] = {
+    lr_scheduler.CosineAnnealingLR: ("T_max",),
+    WarmupCosineLR: ("total_steps", "warmup_steps", "start_factor"),
+    lr_scheduler.OneCycleLR: ("total_steps",),
+}
 
 
 def _resolve(kind: str, name: str, path: tuple[str | int, ...], allow: Iterable[str]) -> Any:

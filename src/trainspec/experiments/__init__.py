@@ -5,6 +5,7 @@ hyperparameter search of a spec's ``sweep:`` block, each trial a normal run; the
 lists, compares and promotes runs; ``write_report`` makes a self-contained HTML report.
 """
 
+from trainspec.experiments._preflight import check_spec, spec_problems
 from trainspec.experiments._report import write_report
 from trainspec.experiments._run import RunResult, compat_fields, run_experiment
 from trainspec.experiments._rundir import atomic_write_text, read_json, write_json
@@ -28,6 +29,7 @@ __all__ = [
     "SweepResult",
     "atomic_write_text",
     "best_trial_spec",
+    "check_spec",
     "compare_runs",
     "compat_fields",
     "export_best",
@@ -38,6 +40,7 @@ __all__ = [
     "run_details",
     "run_experiment",
     "run_sweep",
+    "spec_problems",
     "write_json",
     "write_report",
 ]

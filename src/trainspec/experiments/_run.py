@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainspec.errors import TrainspecError
 from trainspec.experiments._failure import record_failure, reserve_summary
+from trainspec.experiments._preflight import check_spec
 from trainspec.experiments._ranks import joined_group, refuse_sklearn_ranks
 from trainspec.experiments._resume import CHANGES_FILE, check_resume_changes
 from trainspec.experiments._rundir import (
@@ -147,6 +148,7 @@ def run_experiment(
     loaded = _resolve_spec(spec)
     job = loaded.job
     assert job is not None
+    check_spec(loaded)  # before anything is written
     resume = job.train.resume if resume is None else resume
     with joined_group(job.train) as group:
         # Rank 0 names the run directory and writes the run; the other ranks train beside it.

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainspec.experiments._preflight import check_spec
 from trainspec.experiments._rundir import write_json
 from trainspec.experiments._sweep_parent import claim_parent, record_parent, wait_for_parent
 from trainspec.experiments._sweep_plan import SweepPlan, plan_sweep
@@ -423,6 +424,7 @@ def run_sweep(
     plan = plan_sweep(*items, overrides=overrides)
     if join:
         return _join(plan, workers, on_trial)
+    check_spec(plan.base)  # before the sweep folder, the study or a tracking run exist
     manifest = _prepare_dir(plan, resume)
     study, storage = connect_study(plan, worker=0, create=True)
     fail_dead_trials(study, plan.sweep.heartbeat)

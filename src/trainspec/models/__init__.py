@@ -15,6 +15,7 @@ from trainspec.models._freeze import FreezeReport, apply_freeze, fix_batchnorm_s
 from trainspec.models._graph import GraphModule, Step
 from trainspec.models._model import InputData, InputTransform, MetricFn, Model
 from trainspec.models._outputs import from_scores, to_scores
+from trainspec.models._resolve import inferable, resolve_block_type, torch_layer_names
 from trainspec.models._sklearn import SklearnModel
 from trainspec.models._summary import BlockRow, ModelSummary, summarize
 from trainspec.models._torch_model import FitFn, TorchModel
@@ -42,14 +43,17 @@ __all__ = [
     "build_model",
     "fix_batchnorm_stats",
     "from_scores",
+    "inferable",
     "load_model",
     "load_weights",
     "match_params",
     "read_state_dict",
     "register_block",
     "rename_keys",
+    "resolve_block_type",
     "summarize",
     "to_scores",
+    "torch_layer_names",
 ]
 
 T = TypeVar("T")

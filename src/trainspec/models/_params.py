@@ -7,53 +7,13 @@ import collections.abc as cabc
 import inspect
 import types
 import typing
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from trainspec.errors import closest
+from trainspec.registry import ENGINE_PARAMS, ParamSignature, signature_of
 
 __all__ = ["ENGINE_PARAMS", "ParamSignature", "check_params", "describe_type", "signature_of"]
-
-# Set by whoever places the model on a device; never by a spec.
-ENGINE_PARAMS = frozenset({"device", "dtype"})
-
-
-@dataclass(frozen=True)
-class ParamSignature:
-    """What a block's constructor accepts: names, which are required, their annotations."""
-
-    names: tuple[str, ...]
-    required: frozenset[str]
-    hints: Mapping[str, Any]
-    any_keyword: bool  # takes **kwargs, so unknown names cannot be caught here
-
-    def accepts(self, name: str) -> bool:
-        return name in self.names or self.any_keyword
-
-
-def signature_of(factory: Callable[..., Any]) -> ParamSignature:
-    """The keyword parameters of a class's ``__init__`` or of a function."""
-    try:
-        sig = inspect.signature(factory)
-    except (TypeError, ValueError):
-        return ParamSignature((), frozenset(), {}, any_keyword=True)
-    target = factory.__init__ if isinstance(factory, type) else factory  # type: ignore[misc]
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:  # unresolvable forward references: check names only
-        hints = {}
-    names: list[str] = []
-    required: set[str] = set()
-    any_keyword = False
-    for p in sig.parameters.values():
-        if p.kind is p.VAR_KEYWORD:
-            any_keyword = True
-        elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ENGINE_PARAMS:
-            names.append(p.name)
-            if p.default is p.empty:
-                required.add(p.name)
-    return ParamSignature(tuple(names), frozenset(required), hints, any_keyword)
 
 
 def describe_type(tp: Any) -> str:

@@ -1,28 +1,52 @@
 """Names to components, and import paths resolved under an allow-list."""
 
+from trainspec.registry._describe import (
+    TABLE_FILE,
+    Described,
+    builtin_table,
+    check_component_params,
+    describe,
+    names,
+)
 from trainspec.registry._imports import (
     ALLOW_ENV,
     DEFAULT_ALLOWED,
     DENIED,
     allowed_prefixes,
+    check_import_path,
     resolve_import,
 )
 from trainspec.registry._registry import KINDS, PLUGIN_GROUP, Registry, register, registry
 from trainspec.registry._runcode import CODE_DIR, CODE_MANIFEST, save_run_code, use_run_code
+from trainspec.registry._signature import ENGINE_PARAMS, ParamSignature, signature_of
+from trainspec.registry._static import BLOCK_OPTIONS, component_problems, import_paths
 
 __all__ = [
     "ALLOW_ENV",
+    "BLOCK_OPTIONS",
     "CODE_DIR",
     "CODE_MANIFEST",
     "DEFAULT_ALLOWED",
     "DENIED",
+    "ENGINE_PARAMS",
     "KINDS",
     "PLUGIN_GROUP",
+    "TABLE_FILE",
+    "Described",
+    "ParamSignature",
     "Registry",
     "allowed_prefixes",
+    "builtin_table",
+    "check_component_params",
+    "check_import_path",
+    "component_problems",
+    "describe",
+    "import_paths",
+    "names",
     "register",
     "registry",
     "resolve_import",
     "save_run_code",
+    "signature_of",
     "use_run_code",
 ]

@@ -10,7 +10,14 @@ from typing import Any
 
 from trainspec.errors import RegistryError
 
-__all__ = ["ALLOW_ENV", "DEFAULT_ALLOWED", "DENIED", "allowed_prefixes", "resolve_import"]
+__all__ = [
+    "ALLOW_ENV",
+    "DEFAULT_ALLOWED",
+    "DENIED",
+    "allowed_prefixes",
+    "check_import_path",
+    "resolve_import",
+]
 
 ALLOW_ENV = "TRAINSPEC_ALLOW_IMPORTS"
 DEFAULT_ALLOWED: tuple[str, ...] = ("trainspec", "torch", "sklearn")
@@ -110,6 +117,16 @@ def _check_allowed(path: str, prefixes: tuple[str, ...]) -> None:
         )
 
 
+def check_import_path(path: str, allow: Iterable[str] = ()) -> None:
+    """What ``resolve_import`` checks before importing anything: a dotted path, under an
+    allowed prefix, outside the deny list. Raises ``RegistryError``; imports nothing."""
+    if not isinstance(path, str) or not _DOTTED.match(path):
+        raise RegistryError(
+            f"import path {path!r} is not a dotted path such as 'my_pkg.nets.SleepNet'"
+        )
+    _check_allowed(path, allowed_prefixes(allow))
+
+
 def resolve_import(path: str, allow: Iterable[str] = ()) -> Any:
     """Import ``pkg.module.Attr`` and return the attribute, if the path is allowed.
 
@@ -117,12 +134,7 @@ def resolve_import(path: str, allow: Iterable[str] = ()) -> Any:
     The resolved object's own module is checked too, so re-exporting ``os.system`` from an
     allowed package does not get around the deny list.
     """
-    if not isinstance(path, str) or not _DOTTED.match(path):
-        raise RegistryError(
-            f"import path {path!r} is not a dotted path such as 'my_pkg.nets.SleepNet'"
-        )
-    prefixes = allowed_prefixes(allow)
-    _check_allowed(path, prefixes)
+    check_import_path(path, allow)
 
     parts = path.split(".")
     module = None

@@ -30,7 +30,14 @@ from trainspec.spec._pipeline import (
     step_refs,
 )
 from trainspec.spec._schema import JobSpec, RunSpec
-from trainspec.spec._schema_data import DataSpec, LoaderSpec, SplitSpec, TransformSpec
+from trainspec.spec._schema_data import (
+    DataSpec,
+    InputSpec,
+    LoaderSpec,
+    SplitSpec,
+    TransformSpec,
+    WeightSpec,
+)
 from trainspec.spec._schema_finetune import FinetuneSpec, InitSpec, ParamGroupSpec, UnfreezeSpec
 from trainspec.spec._schema_model import (
     BATCH_FIELDS,
@@ -88,6 +95,7 @@ __all__ = [
     "GraphArch",
     "ImportedModel",
     "InitSpec",
+    "InputSpec",
     "JobSpec",
     "LoadedPipeline",
     "LoadedSpec",
@@ -119,6 +127,7 @@ __all__ = [
     "TrainStep",
     "TransformSpec",
     "UnfreezeSpec",
+    "WeightSpec",
     "apply_overrides",
     "define_cycle",
     "define_problems",

@@ -1,0 +1,177 @@
+"""Static checks of the ``data:`` section: the source's path is there and is a file or a
+folder as its kind needs, and every key a role names (target, group, id, weight, features,
+inputs, split column) is one of the source's keys, read from the header only (the first line
+of a CSV, a Parquet schema, the names in an NPZ archive), never the data.
+"""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from trainspec.errors import Problem, closest
+from trainspec.registry import builtin_table
+from trainspec.spec import DataSpec, InputSpec, WeightSpec
+
+__all__ = ["data_problems", "source_keys"]
+
+KeyPath = tuple[str | int, ...]
+_FILE_SOURCES = ("csv", "parquet", "npy", "npz", "hdf5")
+# pandas.read_csv options that change which columns there are: the header cannot tell then.
+_COLUMN_OPTIONS = ("header", "names", "usecols", "index_col", "skiprows", "comment")
+
+
+def data_problems(data: DataSpec) -> list[Problem]:
+    """Problems with the source's path and with the keys the roles name."""
+    path_problems = _path_problems(data)
+    if path_problems:
+        return path_problems
+    try:
+        keys = source_keys(data)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        return [
+            Problem(
+                f"the {data.source.type} file cannot be read: {exc}",
+                ("data", "source", "path"),
+                hint="check that the file is what its type says",
+            )
+        ]
+    if keys is None:
+        return []
+    problems = []
+    for path, key in _role_keys(data):
+        if key not in keys:
+            near = closest(key, keys)
+            shown = ", ".join(keys[:20]) + (" ..." if len(keys) > 20 else "")
+            hint = f"did you mean {near!r}? " if near else ""
+            problems.append(
+                Problem(
+                    f"key {key!r} is not in the data ({_where(data)})",
+                    path,
+                    hint=f"{hint}Its keys: {shown}",
+                )
+            )
+    return problems
+
+
+def _where(data: DataSpec) -> str:
+    path = getattr(data.source, "path", None)
+    return f"{data.source.type} file {path!r}" if path else f"{data.source.type} source"
+
+
+def _path_problems(data: DataSpec) -> list[Problem]:
+    source = data.source
+    if source.type not in (*_FILE_SOURCES, "folder"):
+        return []
+    at: KeyPath = ("data", "source", "path")
+    path = Path(source.path).expanduser()
+    if not path.exists():
+        beside = path.parent if path.parent.exists() else None
+        listing = sorted(c.name for c in beside.iterdir())[:15] if beside else []
+        hint = (
+            f"{str(beside)!r} holds: {', '.join(listing) or 'nothing'}"
+            if beside
+            else f"its folder {str(path.parent)!r} does not exist either"
+        )
+        relative = (
+            ""
+            if path.is_absolute()
+            else f" (relative paths are taken from the working directory, {str(Path.cwd())!r}; "
+            "write ${here}/... for a path beside the spec)"
+        )
+        message = f"{source.type} source: {source.path!r} does not exist{relative}"
+        return [Problem(message, at, hint=hint)]
+    if source.type == "folder":
+        if not path.is_dir():
+            return [Problem(f"folder source: {source.path!r} is a file, not a folder", at)]
+        manifest = path / source.manifest
+        if not manifest.is_file():
+            return [
+                Problem(
+                    f"folder source: manifest {source.manifest!r} is not a file in {source.path!r}",
+                    ("data", "source", "manifest"),
+                    hint="the manifest is relative to the folder",
+                )
+            ]
+        return []
+    if not path.is_file():
+        return [
+            Problem(
+                f"{source.type} source: {source.path!r} is a folder; a {source.type} source "
+                "reads one file",
+                at,
+                hint="name the file, or use type: folder with a manifest for a folder of files",
+            )
+        ]
+    return []
+
+
+def source_keys(data: DataSpec) -> list[str] | None:
+    """The source's keys from its header, or None when only loading it could tell."""
+    source = data.source
+    if source.type == "csv":
+        if any(k in source.options for k in _COLUMN_OPTIONS):
+            return None
+        return _csv_header(Path(source.path), source.options)
+    if source.type == "parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            return None
+        return [str(n) for n in pq.read_schema(source.path).names]
+    if source.type == "npz":
+        with zipfile.ZipFile(source.path) as archive:
+            return [n.removesuffix(".npy") for n in archive.namelist()]
+    if source.type == "npy":
+        return ["x", *(source.columns or [])]
+    if source.type == "sklearn":
+        keys: dict[str, list[str]] = builtin_table()["kinds"]["source"]["sklearn"]["info"]["keys"]
+        return keys.get(source.name)
+    return None
+
+
+def _csv_header(path: Path, options: dict[str, Any]) -> list[str]:
+    sep = options.get("sep", options.get("delimiter", ","))
+    encoding = options.get("encoding", "utf-8-sig")
+    with path.open(newline="", encoding=encoding) as fh:
+        if not isinstance(sep, str) or len(sep) != 1:
+            line = fh.readline().rstrip("\r\n")
+            return [c.strip() for c in line.split(sep if isinstance(sep, str) else ",")]
+        row = next(csv.reader(fh, delimiter=sep), [])
+    return [c for c in row]
+
+
+def _role_keys(data: DataSpec) -> Iterator[tuple[KeyPath, str]]:
+    for role in ("target", "group", "id"):
+        value = getattr(data, role)
+        if isinstance(value, str):
+            yield ("data", role), value
+    if isinstance(data.weight, str):
+        yield ("data", "weight"), data.weight
+    elif isinstance(data.weight, WeightSpec) and data.weight.key is not None:
+        yield ("data", "weight", "key"), data.weight.key
+    if isinstance(data.features, str):
+        yield ("data", "features"), data.features
+    elif isinstance(data.features, list):
+        for i, key in enumerate(data.features):
+            yield ("data", "features", i), key
+    for name, spec in (data.inputs or {}).items():
+        yield from _input_keys(("data", "inputs", name), spec)
+    if data.split.column is not None:
+        yield ("data", "split", "column"), data.split.column
+
+
+def _input_keys(path: KeyPath, spec: InputSpec | list[str] | str) -> Iterator[tuple[KeyPath, str]]:
+    if isinstance(spec, str):
+        yield path, spec
+    elif isinstance(spec, list):
+        for i, key in enumerate(spec):
+            yield (*path, i), key
+    else:
+        if spec.key is not None:
+            yield (*path, "key"), spec.key
+        for i, key in enumerate(spec.columns or []):
+            yield (*path, "columns", i), key
