@@ -6,8 +6,13 @@ This module imports nothing heavy: every layer, the spec layer included, may rai
 from __future__ import annotations
 
 import difflib
+import os
+import sys
+import sysconfig
+import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 __all__ = [
     "DataError",
@@ -21,7 +26,40 @@ __all__ = [
     "TrainspecError",
     "closest",
     "format_path",
+    "raised_at",
+    "user_frame",
 ]
+
+# Frames under these folders are library code (trainspec, the standard library, installed
+# packages), never the user's own.
+_LIBRARY_ROOTS = tuple(
+    {
+        str(Path(__file__).resolve().parent),
+        *(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")),
+        sys.prefix,
+        sys.base_prefix,
+    }
+)
+
+
+def user_frame(exc: BaseException) -> traceback.FrameSummary | None:
+    """The innermost frame of ``exc``'s traceback in the user's own code, if any."""
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = os.path.abspath(frame.filename)
+        if not frame.filename.startswith("<") and not path.startswith(_LIBRARY_ROOTS):
+            found = frame
+    return found
+
+
+def raised_at(exc: BaseException) -> str:
+    """``" (raised at nets.py:12 in __init__: <the line>)"`` for an exception from the user's
+    code; empty otherwise. Appended to messages about users' modules, datasets and losses."""
+    frame = user_frame(exc)
+    if frame is None:
+        return ""
+    line = (frame.line or "").strip()
+    return f" (raised at {frame.filename}:{frame.lineno} in {frame.name}: {line})"
 
 
 def format_path(path: Sequence[str | int]) -> str:

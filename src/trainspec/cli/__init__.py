@@ -22,15 +22,19 @@ def _configure_logging() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run one command. ``--debug`` (anywhere) prints the traceback of an unexpected error."""
     from rich.markup import escape
 
     from trainspec.cli._app import app
     from trainspec.cli._console import err
     from trainspec.errors import TrainspecError
 
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
     _configure_logging()
     try:
-        app(args=argv, prog_name="trainspec")
+        app(args=args, prog_name="trainspec")
     except TrainspecError as exc:
         # Messages hold brackets (``pip install 'trainspec[tracking]'``, ``layers[2]``): escape
         # them, or rich would read them as markup and drop them.
@@ -47,3 +51,13 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:  # every other failure: a short message, the traceback in a file
+        from trainspec.cli._failure import describe_failure
+
+        message, status = describe_failure(exc)
+        if debug:
+            import traceback
+
+            err.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
+        err.print(f"[bold red]error[/]: {escape(message)}", markup=True, highlight=False)
+        sys.exit(status)

@@ -83,8 +83,22 @@ def _is_pipeline(args: list[str]) -> bool:
 
 
 @app.command()
-def validate(args: SpecArgs) -> None:
-    """Check specs without running anything (no torch import); a pipeline spec too."""
+def validate(
+    args: SpecArgs,
+    deep: Annotated[
+        bool,
+        typer.Option(
+            "--deep",
+            help="Also prepare the data and build the model on its shapes (imports torch and "
+            "users' modules; writes nothing).",
+        ),
+    ] = False,
+) -> None:
+    """Check specs without running anything (no torch import); a pipeline spec too.
+
+    Keys and values, component names and parameters, block references, import paths, the
+    monitored metric, the split, the data's paths and the keys its roles name (header only).
+    """
     from trainspec.experiments import check_spec
 
     if _is_pipeline(args):
@@ -98,6 +112,10 @@ def validate(args: SpecArgs) -> None:
         return
     loaded = _load(args)
     check_spec(loaded)
+    if deep:
+        from trainspec.experiments import deep_check
+
+        deep_check(loaded)
     what = "job spec" if loaded.kind == "job" else "architecture spec"
     out.print(
         f"[green]ok[/]: {', '.join(loaded.files) or 'spec'} is a valid {what} "
@@ -267,7 +285,10 @@ def model_summary(
     """Blocks with type, output shape, parameters and trainable / frozen state; with a job
     spec's finetune section, what each pattern matched and the optimiser's groups. Whatever
     users' code prints while the model is built and probed goes to stderr."""
+    from trainspec.experiments import check_spec
+
     loaded = _load(args)
+    check_spec(loaded)
     with stdout_to_stderr():
         data = _summary_data(loaded)
     if isinstance(data, str):
@@ -360,8 +381,10 @@ def data_inspect(
 ) -> None:
     """Sizes per split and fold, class balance, groups, feature statistics, warnings."""
     from trainspec.data import inspect_data
+    from trainspec.experiments import check_spec
 
     loaded = _load(args)
+    check_spec(loaded)
     job = loaded.job
     if job is None:
         raise typer.BadParameter("data inspect needs a job spec", param_hint="SPEC")

@@ -62,51 +62,66 @@ def _where(data: DataSpec) -> str:
     return f"{data.source.type} file {path!r}" if path else f"{data.source.type} source"
 
 
+def _paths(data: DataSpec) -> list[tuple[KeyPath, str, str]]:
+    """(key path, path as written, "file" or "folder") for every path the source names."""
+    source: Any = data.source
+    at: KeyPath = ("data", "source")
+    if source.type in ("folder", "images"):
+        out = [((*at, "path"), source.path, "folder")]
+        if source.manifest is not None:
+            manifest = str(Path(source.path) / source.manifest)
+            out.append(((*at, "manifest"), manifest, "file"))
+        return out
+    if source.type not in _FILE_SOURCES:
+        return []
+    if getattr(source, "path", None) is not None:
+        return [((*at, "path"), source.path, "file")]
+    out = []
+    for key in ("x", "y"):
+        value = getattr(source, key, None)
+        if value is not None:
+            path = value if isinstance(value, str) else value.path
+            where = (*at, key) if isinstance(value, str) else (*at, key, "path")
+            out.append((where, path, "file"))
+    return out
+
+
+def _missing(source_type: str, written: str, path: Path, at: KeyPath) -> Problem:
+    beside = path.parent if path.parent.exists() else None
+    listing = sorted(c.name for c in beside.iterdir())[:15] if beside else []
+    hint = (
+        f"{str(beside)!r} holds: {', '.join(listing) or 'nothing'}"
+        if beside
+        else f"its folder {str(path.parent)!r} does not exist either"
+    )
+    relative = (
+        ""
+        if path.is_absolute()
+        else f" (relative paths are taken from the working directory, {str(Path.cwd())!r}; "
+        "write ${here}/... for a path beside the spec)"
+    )
+    message = f"{source_type} source: {written!r} does not exist{relative}"
+    return Problem(message, at, hint=hint)
+
+
 def _path_problems(data: DataSpec) -> list[Problem]:
-    source = data.source
-    if source.type not in (*_FILE_SOURCES, "folder"):
-        return []
-    at: KeyPath = ("data", "source", "path")
-    path = Path(source.path).expanduser()
-    if not path.exists():
-        beside = path.parent if path.parent.exists() else None
-        listing = sorted(c.name for c in beside.iterdir())[:15] if beside else []
-        hint = (
-            f"{str(beside)!r} holds: {', '.join(listing) or 'nothing'}"
-            if beside
-            else f"its folder {str(path.parent)!r} does not exist either"
-        )
-        relative = (
-            ""
-            if path.is_absolute()
-            else f" (relative paths are taken from the working directory, {str(Path.cwd())!r}; "
-            "write ${here}/... for a path beside the spec)"
-        )
-        message = f"{source.type} source: {source.path!r} does not exist{relative}"
-        return [Problem(message, at, hint=hint)]
-    if source.type == "folder":
-        if not path.is_dir():
-            return [Problem(f"folder source: {source.path!r} is a file, not a folder", at)]
-        manifest = path / source.manifest
-        if not manifest.is_file():
-            return [
+    problems = []
+    kind = data.source.type
+    for at, written, wanted in _paths(data):
+        path = Path(written).expanduser()
+        if not path.exists():
+            problems.append(_missing(kind, written, path, at))
+        elif wanted == "folder" and not path.is_dir():
+            problems.append(Problem(f"{kind} source: {written!r} is a file, not a folder", at))
+        elif wanted == "file" and not path.is_file():
+            problems.append(
                 Problem(
-                    f"folder source: manifest {source.manifest!r} is not a file in {source.path!r}",
-                    ("data", "source", "manifest"),
-                    hint="the manifest is relative to the folder",
+                    f"{kind} source: {written!r} is a folder; this {kind} source reads a file here",
+                    at,
+                    hint="name the file, or use type: folder with a manifest for a folder of files",
                 )
-            ]
-        return []
-    if not path.is_file():
-        return [
-            Problem(
-                f"{source.type} source: {source.path!r} is a folder; a {source.type} source "
-                "reads one file",
-                at,
-                hint="name the file, or use type: folder with a manifest for a folder of files",
             )
-        ]
-    return []
+    return problems
 
 
 def source_keys(data: DataSpec) -> list[str] | None:
@@ -122,11 +137,21 @@ def source_keys(data: DataSpec) -> list[str] | None:
         except ImportError:
             return None
         return [str(n) for n in pq.read_schema(source.path).names]
+    if source.type in ("npy", "npz") and source.path is None:
+        return ["x", *(["y"] if source.y is not None else []), *(source.columns or [])]
     if source.type == "npz":
-        with zipfile.ZipFile(source.path) as archive:
+        with zipfile.ZipFile(str(source.path)) as archive:
             return [n.removesuffix(".npy") for n in archive.namelist()]
     if source.type == "npy":
         return ["x", *(source.columns or [])]
+    if source.type == "images":
+        base = ["image", "label", "path"]
+        if source.manifest is None:
+            return base
+        manifest = Path(source.path) / source.manifest
+        if manifest.suffix.lower() != ".csv":
+            return None
+        return [*base, *_csv_header(manifest, {})]
     if source.type == "sklearn":
         keys: dict[str, list[str]] = builtin_table()["kinds"]["source"]["sklearn"]["info"]["keys"]
         return keys.get(source.name)

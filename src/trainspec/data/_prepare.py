@@ -63,8 +63,12 @@ def load_assembled(
     ctx: SourceContext,
     steps: Sequence[Step],
     cache_dir: Path | None,
+    pending: list[Callable[[], None]] | None = None,
 ) -> tuple[Assembled, str, bool]:
-    """Assembled, signal-transformed data, from the cache when its fingerprint matches."""
+    """Assembled, signal-transformed data, from the cache when its fingerprint matches.
+
+    With ``pending``, a new cache entry is not written but its writer appended there, to be
+    run once every check has passed."""
     content = content_hash(spec.source, ctx)
     roles = spec.model_dump(
         mode="json", include={"features", "inputs", "target", "group", "weight", "id"}
@@ -85,13 +89,23 @@ def load_assembled(
     # Memory-mapped inputs are read from their file (or the decoded-image cache) in place.
     if use_cache and not any(x.is_mapped for x in data.inputs.values()):
         assert cache_dir is not None
-        save_cached(Path(cache_dir), key, data)
+        directory = Path(cache_dir)
+        if pending is None:
+            save_cached(directory, key, data)
+        else:
+            pending.append(lambda: save_cached(directory, key, data))
     return data, fingerprint, False
 
 
-def load(spec: DataSpec, ctx: SourceContext, task: str, cache_dir: Path | None) -> Loaded:
+def load(
+    spec: DataSpec,
+    ctx: SourceContext,
+    task: str,
+    cache_dir: Path | None,
+    pending: list[Callable[[], None]] | None = None,
+) -> Loaded:
     steps = build_steps(spec.transforms, input_names(spec), ctx.allow_imports)
-    data, fingerprint, hit = load_assembled(spec, ctx, steps, cache_dir)
+    data, fingerprint, hit = load_assembled(spec, ctx, steps, cache_dir, pending)
     if data.target is None:
         raise DataError(
             "data.target is not set and the source has no default target; name the target key "
@@ -288,6 +302,12 @@ class PreparedData:
     # Batch fields besides the inputs (mask, lengths, weight) -> shape without the batch axis;
     # None: not known (a user's Dataset).
     batch_fields: dict[str, tuple[int | None, ...]] | None = None
+    _pending: list[Callable[[], None]] = field(default_factory=list)
+
+    def commit_cache(self) -> None:
+        """Write the cache entry that ``prepare_data(defer_cache=True)`` held back."""
+        while self._pending:
+            self._pending.pop(0)()
 
     def fold(self, k: int = 0) -> FoldData:
         if not 0 <= k < len(self.splits.folds):
@@ -314,8 +334,12 @@ def prepare_data(
     allow_imports: Sequence[str] = (),
     cache_dir: Path | None = None,
     arrays: tuple[Any, Any] | None = None,
+    defer_cache: bool = False,
 ) -> PreparedData:
-    """Load, check and split the data; fit fold 0's transforms (so shapes are known)."""
+    """Load, check and split the data; fit fold 0's transforms (so shapes are known).
+
+    ``defer_cache`` writes no cache entry until ``PreparedData.commit_cache()``: a run checks
+    its model against the data before anything is written."""
     ctx = SourceContext(
         tuple(allow_imports),
         arrays,
@@ -328,7 +352,8 @@ def prepare_data(
 
         prepared: PreparedData = prepare_dataset(spec, ctx, seed=seed, task=task)
         return prepared
-    loaded = load(spec, ctx, task, cache_dir)
+    pending: list[Callable[[], None]] | None = [] if defer_cache else None
+    loaded = load(spec, ctx, task, cache_dir, pending)
     data, labels = loaded.data, loaded.labels
     bad_files = list(data.meta.pop("bad_files", []))
     problems = nan_problems(data, loaded.steps)
@@ -354,6 +379,7 @@ def prepare_data(
         _build=build,
         bad_files=bad_files,
         batch_fields=_batch_fields(data),
+        _pending=pending or [],
     )
     prepared._folds[0] = first
     return prepared

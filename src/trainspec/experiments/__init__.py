@@ -5,7 +5,7 @@ hyperparameter search of a spec's ``sweep:`` block, each trial a normal run; the
 lists, compares and promotes runs; ``write_report`` makes a self-contained HTML report.
 """
 
-from trainspec.experiments._preflight import check_spec, spec_problems
+from trainspec.experiments._preflight import check_spec, deep_check, spec_problems
 from trainspec.experiments._report import write_report
 from trainspec.experiments._run import RunResult, compat_fields, run_experiment
 from trainspec.experiments._rundir import atomic_write_text, read_json, write_json
@@ -32,6 +32,7 @@ __all__ = [
     "check_spec",
     "compare_runs",
     "compat_fields",
+    "deep_check",
     "export_best",
     "find_runs",
     "promote_run",

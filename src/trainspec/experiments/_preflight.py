@@ -2,6 +2,11 @@
 ``trainspec validate`` runs, and what ``train`` and ``sweep`` run before they make a run
 directory, a tracking run, a cache entry or a study.
 
+``deep_check`` is ``validate --deep`` and what a run does next, still before writing: the
+data prepared (its cache entry held back), the model built on the data's shapes (users'
+modules imported and constructed, every block's shapes inferred), and a ``finetune:``
+section applied to it (initial weights matched by name and shape, every pattern checked).
+
 The static checks import no torch: names and parameters against the registry's describe
 table, references, import paths, the monitored metric, the split, the data's paths and the
 keys its roles name (from the header only). Each problem is located (file, line, key path)
@@ -10,14 +15,20 @@ through ``extends``, file references and overrides, and all are reported at once
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trainspec.data import data_problems
-from trainspec.errors import Problem, SpecError
+from trainspec.errors import Problem, SpecError, TrainspecError
 from trainspec.registry import component_problems
 from trainspec.spec import LoadedSpec
 
-__all__ = ["check_spec", "spec_problems"]
+if TYPE_CHECKING:
+    from trainspec.data import PreparedData
+
+__all__ = ["check_spec", "deep_check", "spec_problems"]
 
 
 def spec_problems(loaded: LoadedSpec) -> list[Problem]:
@@ -50,3 +61,65 @@ def _in_order(problems: list[Problem], files: tuple[str, ...]) -> list[Problem]:
         problems,
         key=lambda p: (rank.get(p.file or "", len(files)), p.line or 0, p.column or 0),
     )
+
+
+# A message that starts with a key path: "model.blocks.head (Linear): ...".
+_LEADING_PATH = re.compile(r"^((?:model|data|train|finetune)(?:[.][\w/-]+|\[\d+\])*)[:( ]")
+
+
+def _located_error(exc: TrainspecError, loaded: LoadedSpec) -> TrainspecError:
+    """The error with the file and line of the key its message starts with, when it does."""
+    text = str(exc)
+    match = _LEADING_PATH.match(text)
+    if match is None or isinstance(exc, SpecError):
+        return exc
+    origin = loaded.location(match.group(1))
+    if origin is None or origin.line is None:
+        return exc
+    try:
+        return type(exc)(f"{origin.source}:{origin.line}: {text}")
+    except TypeError:  # a subclass with its own constructor: keep it as it is
+        return exc
+
+
+def deep_check(loaded: LoadedSpec, *, cache_dir: Path | None = None) -> PreparedData | None:
+    """Prepare the data and build the model as the run will, writing nothing; returns the
+    prepared data (its cache entry held back: ``commit_cache()`` writes it), or None for an
+    architecture spec (built with its declared input shapes). An error names the spec's file
+    and line when its message starts with a key path."""
+    try:
+        return _deep_check(loaded, cache_dir)
+    except TrainspecError as exc:
+        raise _located_error(exc, loaded) from exc
+
+
+def _deep_check(loaded: LoadedSpec, cache_dir: Path | None) -> PreparedData | None:
+    from trainspec.api import build_job_model
+    from trainspec.data import prepare_data
+    from trainspec.models import TorchModel, build_model
+
+    job = loaded.job
+    if job is None:
+        build_model(loaded.arch)
+        return None
+    prepared = prepare_data(
+        job.data,
+        seed=job.seed,
+        task=job.task,
+        allow_imports=job.allow_imports,
+        cache_dir=cache_dir,
+        defer_cache=True,
+    )
+    model = build_job_model(job, prepared)
+    if job.finetune is not None and isinstance(model, TorchModel):
+        from trainspec.engine import prepare_finetune
+
+        prepare_finetune(
+            model.module,
+            job.finetune,
+            run_dir=None,
+            base_lr=job.train.optimizer.lr,
+            allow_imports=job.allow_imports,
+            seed=job.seed,
+        )
+    return prepared

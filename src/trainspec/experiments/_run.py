@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainspec.errors import TrainspecError
 from trainspec.experiments._failure import record_failure, reserve_summary
-from trainspec.experiments._preflight import check_spec
+from trainspec.experiments._preflight import check_spec, deep_check
 from trainspec.experiments._ranks import joined_group, refuse_sklearn_ranks
 from trainspec.experiments._resume import CHANGES_FILE, check_resume_changes
 from trainspec.experiments._rundir import (
@@ -148,18 +148,25 @@ def run_experiment(
     loaded = _resolve_spec(spec)
     job = loaded.job
     assert job is not None
-    check_spec(loaded)  # before anything is written
+    # Every check before anything is written: no run directory, tracking run or cache entry
+    # for a spec that cannot run.
+    check_spec(loaded)
     resume = job.train.resume if resume is None else resume
+    prepared = deep_check(loaded, cache_dir=Path(job.run.root) / ".cache")
+    assert prepared is not None
     with joined_group(job.train) as group:
         # Rank 0 names the run directory and writes the run; the other ranks train beside it.
         target_dir = None
         if group.writer:
             target_dir = _open_run_dir(loaded, run_dir, resume, allow_changes, group.describe())
+            prepared.commit_cache()
         target_dir = group.share(target_dir)
         if not group.writer:
             from trainspec.tracking import NullTracker
 
-            return _run_tracked(loaded, target_dir, resume, progress, (), NullTracker(), False)
+            return _run_tracked(
+                loaded, prepared, target_dir, resume, progress, (), NullTracker(), False
+            )
 
         from trainspec.experiments._tracked import start_tracking
 
@@ -170,6 +177,7 @@ def run_experiment(
             try:
                 result = _run_tracked(
                     loaded,
+                    prepared,
                     target_dir,
                     resume,
                     progress,
@@ -223,6 +231,7 @@ def _open_run_dir(
 
 def _run_tracked(
     loaded: LoadedSpec,
+    prepared: PreparedData,
     target_dir: Path,
     resume: bool,
     progress: str | None,
@@ -237,15 +246,6 @@ def _run_tracked(
     job = loaded.job
     assert job is not None
 
-    from trainspec.data import prepare_data
-
-    prepared = prepare_data(
-        job.data,
-        seed=job.seed,
-        task=job.task,
-        allow_imports=job.allow_imports,
-        cache_dir=Path(job.run.root) / ".cache",
-    )
     if writer:
         _write_data_files(prepared, target_dir)
 

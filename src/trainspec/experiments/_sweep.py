@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainspec.experiments._preflight import check_spec
+from trainspec.experiments._preflight import check_spec, deep_check
 from trainspec.experiments._rundir import write_json
 from trainspec.experiments._sweep_parent import claim_parent, record_parent, wait_for_parent
 from trainspec.experiments._sweep_plan import SweepPlan, plan_sweep
@@ -113,7 +113,7 @@ def _write_manifest(plan: SweepPlan, parent_run_id: str | None) -> None:
 
 
 def _start_parent(plan: SweepPlan, resume_run_id: str | None) -> Tracker:
-    from trainspec.tracking import create_tracker, flatten_params
+    from trainspec.tracking import create_tracker, spec_params
 
     job = plan.base.job
     assert job is not None
@@ -126,7 +126,7 @@ def _start_parent(plan: SweepPlan, resume_run_id: str | None) -> Tracker:
             "trainspec.kind": "sweep",
             "trainspec.sweep_fingerprint": plan.fingerprint,
         },
-        params=flatten_params(plan.data),
+        params=spec_params(plan.data),
         resume_run_id=resume_run_id,
     )
     return tracker
@@ -424,7 +424,9 @@ def run_sweep(
     plan = plan_sweep(*items, overrides=overrides)
     if join:
         return _join(plan, workers, on_trial)
-    check_spec(plan.base)  # before the sweep folder, the study or a tracking run exist
+    # Before the sweep folder, the study or a tracking run exist.
+    check_spec(plan.base)
+    deep_check(plan.base)
     manifest = _prepare_dir(plan, resume)
     study, storage = connect_study(plan, worker=0, create=True)
     fail_dead_trials(study, plan.sweep.heartbeat)

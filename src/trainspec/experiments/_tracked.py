@@ -10,7 +10,7 @@ from typing import Any
 
 from trainspec.engine import Callback, FitContext
 from trainspec.spec import LoadedSpec
-from trainspec.tracking import Tracker, create_tracker, flatten_params
+from trainspec.tracking import Tracker, create_tracker, spec_params
 
 __all__ = [
     "TRACKING_FILE",
@@ -88,7 +88,7 @@ def start_tracking(
         run_name=run_dir.name,
         run_dir=run_dir,
         tags={k: str(v) for k, v in all_tags.items()},
-        params=flatten_params(loaded.data),
+        params=spec_params(loaded.data),
         parent_run_id=parent_run_id,
         resume_run_id=resume_id,
     )

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainspec.errors import ModelError, closest
+from trainspec.errors import ModelError, closest, raised_at
 from trainspec.models._expr import substitute
 from trainspec.models._graph import GraphModule, Step, apply_block
 from trainspec.models._params import check_params
@@ -323,7 +323,7 @@ def _make_block(
         module = d.btype.factory(**infer_params(d.btype.sig, params, inner_shapes))
     except (TypeError, ValueError, RuntimeError, AssertionError, IndexError, KeyError) as exc:
         raise ModelError(
-            f"{label}: cannot be built from {params or 'no parameters'}: {exc}"
+            f"{label}: cannot be built from {params or 'no parameters'}: {exc}{raised_at(exc)}"
         ) from exc
     if not isinstance(module, nn.Module):
         raise ModelError(f"{label}: {d.btype.name} returned {type(module).__name__}, not a module")
@@ -351,7 +351,7 @@ def _build_copy(
         per = " per step" if d.step.per_step else ""
         raise ModelError(
             f"{label}: shape mismatch: cannot take input shape {fmt_shapes(in_shapes)}{per}"
-            f"{expectation(module)}: {exc}{dtype_hint(exc, variants)}"
+            f"{expectation(module)}: {exc}{dtype_hint(exc, variants)}{raised_at(exc)}"
         ) from exc
     if d.step.residual:
         out_shape = symbolic(outs)

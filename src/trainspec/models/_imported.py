@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainspec.errors import ModelError, RegistryError, closest
+from trainspec.errors import ModelError, RegistryError, closest, raised_at
 from trainspec.models._fields import check_keys, default_fields, probe_fields
 from trainspec.models._graph import pick_output
 from trainspec.models._graph_build import raise_problems
@@ -92,7 +92,9 @@ def _construct(
     try:
         built = target(*spec.args, **_keywords(spec, example))
     except (TypeError, ValueError, KeyError, RuntimeError, IndexError) as exc:
-        raise ModelError(f"model.{key}: {spec.target} cannot be built from them: {exc}") from exc
+        raise ModelError(
+            f"model.{key}: {spec.target} cannot be built from them: {exc}{raised_at(exc)}"
+        ) from exc
     if not isinstance(built, nn.Module) and not _is_estimator(built):
         raise ModelError(
             f"model.target: {spec.target!r} built a {type(built).__name__}, which is neither "
@@ -163,7 +165,7 @@ def _probe(
     except (RuntimeError, TypeError, IndexError) as exc:
         raise ModelError(
             f"model.target: {spec.target} cannot take inputs of shape "
-            f"{fmt_shapes(list(shapes.values()))} ({', '.join(shapes)}): {exc}"
+            f"{fmt_shapes(list(shapes.values()))} ({', '.join(shapes)}): {exc}{raised_at(exc)}"
         ) from exc
     finally:
         module.train(was_training)

@@ -84,18 +84,58 @@ def _error(message: str, source: str, mark: Any = None, hint: str | None = None)
     return SpecError.single(message, file=source, line=line, column=column, hint=hint)
 
 
+# PyYAML's problem texts, as one plain sentence each (first match wins).
+_PLAIN = (
+    ("'\\t'", "a tab is used for indentation, and YAML allows spaces only"),
+    (
+        "mapping values are not allowed",
+        "a ':' appears where a plain value was expected: this "
+        "line is indented more than the key above it, or a value holding ': ' needs quotes",
+    ),
+    (
+        "could not find expected ':'",
+        "a key has no ':' after it, or a line is indented differently from the keys around it",
+    ),
+    ("did not find expected key", "a line is indented differently from the keys around it"),
+    ("expected <block end>", "a line is indented differently from the keys around it"),
+    ("did not find expected '-'", "a list item is indented differently from the items around it"),
+    ("found undefined alias", "an alias (*name) is used before any anchor (&name) defines it"),
+    ("found unexpected end of stream", "a quoted string or a bracket is not closed"),
+    ("expected ',' or ']'", "a [list] is not closed, or its items are not separated by commas"),
+    ("expected ',' or '}'", "a {mapping} is not closed, or its items are not separated by commas"),
+    (
+        "found unknown escape character",
+        "a double-quoted string holds an unknown escape "
+        "(write \\\\ for a backslash, or use single quotes)",
+    ),
+    ("cannot start any token", "a character here cannot start a value; quote the value"),
+)
+
+
+def _plain_problem(exc: yaml.MarkedYAMLError) -> str:
+    text = f"{exc.problem or ''} {exc.context or ''}"
+    for needle, sentence in _PLAIN:
+        if needle in text:
+            return sentence
+    return f"the YAML cannot be read ({exc.problem or exc})"
+
+
+def _caret(text: str, mark: Any) -> str:
+    """The offending line and a caret under the column, indented under the message."""
+    lines = text.splitlines()
+    if mark is None or not 0 <= mark.line < len(lines):
+        return ""
+    line = lines[mark.line].replace("\t", " ")
+    return f"\n    {line}\n    {' ' * mark.column}^"
+
+
 def _syntax_error(exc: yaml.YAMLError, source: str, text: str) -> SpecError:
     if isinstance(exc, yaml.constructor.ConstructorError):
         return _error(f"cannot read this value: {exc.problem}", source, exc.problem_mark)
     if isinstance(exc, yaml.MarkedYAMLError):
-        message = f"YAML syntax error: {exc.problem or exc}"
-        if exc.context:
-            message += f" ({exc.context}"
-            if exc.context_mark is not None:
-                message += f" at line {exc.context_mark.line + 1}"
-            message += ")"
-        hint = "indent with spaces: YAML does not allow tabs" if "\\t" in message else None
-        return _error(message, source, exc.problem_mark, hint)
+        mark = exc.problem_mark
+        message = f"YAML syntax error: {_plain_problem(exc)}{_caret(text, mark)}"
+        return _error(message, source, mark)
     if isinstance(exc, yaml.reader.ReaderError):
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1

@@ -10,7 +10,7 @@ from trainspec.tracking._base import RUN_STATUSES, RunStatus, Tracker, TrackerBa
 from trainspec.tracking._factory import DEFAULT_EXPERIMENT, create_tracker
 from trainspec.tracking._mlflow import MlflowTracker
 from trainspec.tracking._none import NullTracker
-from trainspec.tracking._params import flatten_params
+from trainspec.tracking._params import flatten_params, spec_params
 from trainspec.tracking._reconcile import RECONCILED_TAG, reconcile_stale_runs
 from trainspec.tracking._wandb import WandbTracker
 
@@ -29,4 +29,5 @@ __all__ = [
     "create_tracker",
     "flatten_params",
     "reconcile_stale_runs",
+    "spec_params",
 ]

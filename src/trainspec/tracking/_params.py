@@ -13,10 +13,13 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "MAX_PARAMS_PER_BATCH",
     "MAX_PARAM_LENGTH",
+    "MAX_SPEC_PARAMS",
     "MAX_TAG_LENGTH",
+    "OMITTED_KEY",
     "chunked",
     "clean_key",
     "flatten_params",
+    "spec_params",
     "truncate",
 ]
 
@@ -26,6 +29,12 @@ MAX_KEY_LENGTH = 250
 MAX_PARAM_LENGTH = 6000
 MAX_TAG_LENGTH = 8000
 MAX_PARAMS_PER_BATCH = 100
+# A run's parameters are a summary of its spec (the whole spec is the config.yaml artifact):
+# few enough for one log_batch call, and quick to log even for a spec of thousands of values.
+MAX_SPEC_PARAMS = 100
+_LONG_LIST = 16
+_SUMMARY_LENGTH = 250
+OMITTED_KEY = "trainspec.params_omitted"
 
 # What MLflow accepts in a parameter, metric or tag name (colons are refused on Windows).
 _BAD_KEY_CHARS = re.compile(r"[^\w./\- ]")
@@ -114,3 +123,40 @@ def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """Consecutive slices of at most ``size`` items (MLflow caps how many go in one call)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _walk_summarised(value: Any, prefix: str) -> Iterator[tuple[str, str]]:
+    """Like ``_walk``, but a list longer than ``_LONG_LIST`` items is one summarised value."""
+    if _is_sequence(value) and len(value) > _LONG_LIST:
+        shown = truncate(json.dumps(list(value[:_LONG_LIST]), default=str), _SUMMARY_LENGTH)
+        yield prefix, f"[{len(value)} items] {shown}"
+    elif isinstance(value, Mapping) and value:
+        for key, item in value.items():
+            yield from _walk_summarised(item, f"{prefix}.{key}" if prefix else str(key))
+    elif _is_sequence(value) and any(isinstance(i, Mapping) or _is_sequence(i) for i in value):
+        for index, item in enumerate(value):
+            yield from _walk_summarised(item, f"{prefix}.{index}" if prefix else str(index))
+    else:
+        yield from _walk(value, prefix)
+
+
+def spec_params(spec_data: Mapping[str, Any], *, limit: int = MAX_SPEC_PARAMS) -> dict[str, str]:
+    """A resolved spec as at most ``limit`` flat parameters, for one ``log_batch`` call.
+
+    Long lists are summarised (``[5000 items] [1, 2, ...]``); when more keys remain than
+    ``limit``, the shallowest keys are kept (``train.optimizer.lr`` before a block's padding)
+    and ``trainspec.params_omitted`` says how many went: the whole spec is logged as the
+    ``config.yaml`` artifact.
+    """
+    flat = {
+        clean_key(key): truncate(value, MAX_PARAM_LENGTH)
+        for key, value in _walk_summarised(spec_data, "")
+    }
+    if len(flat) <= limit:
+        return flat
+    keys = list(flat)
+    order = sorted(range(len(keys)), key=lambda i: (keys[i].count("."), i))
+    kept = sorted(order[: limit - 1])
+    out = {keys[i]: flat[keys[i]] for i in kept}
+    out[OMITTED_KEY] = f"{len(flat) - len(kept)} more keys; the whole spec is config.yaml"
+    return out
