@@ -6,6 +6,7 @@ battery fails before torch would be imported, so a case takes milliseconds.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "250")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # error logs land here
     (tmp_path / "data.csv").write_text(CSV)
     (tmp_path / "records").mkdir()
     (tmp_path / "records" / "manifest.csv").write_text("file,subject\nr0.npz,s0\n")

@@ -64,7 +64,9 @@ def test_yaml_syntax_error_has_line_and_column(write: Write) -> None:
 
 def test_tab_indentation_gets_a_hint(write: Write) -> None:
     problem = one_problem(write("tab.yaml", "a:\n\tb: 1\n"))
-    assert problem.hint is not None and "tabs" in problem.hint
+    # One plain sentence, then the line and a caret under the column.
+    assert "a tab is used for indentation, and YAML allows spaces only" in problem.message
+    assert problem.message.endswith("\n     b: 1\n    ^")
     assert problem.line == 2
 
 
