@@ -12,9 +12,21 @@ def _configure_logging() -> None:
     go to stderr as plain lines; other libraries stay at WARNING."""
     import logging
 
+    class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+        """Writes to whatever ``sys.stderr`` is when a line is logged, so that ``main``
+        called in-process (tests, notebooks) never keeps a stream that was since closed."""
+
+        @property
+        def stream(self) -> object:
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value: object) -> None:
+            del value
+
     logger = logging.getLogger("trainspec")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

@@ -87,7 +87,7 @@ def _paths(data: DataSpec) -> list[tuple[KeyPath, str, str]]:
 
 
 def _missing(source_type: str, written: str, path: Path, at: KeyPath) -> Problem:
-    beside = path.parent if path.parent.exists() else None
+    beside = path.parent if path.parent.is_dir() else None
     listing = sorted(c.name for c in beside.iterdir())[:15] if beside else []
     hint = (
         f"{str(beside)!r} holds: {', '.join(listing) or 'nothing'}"
@@ -111,8 +111,11 @@ def _path_problems(data: DataSpec) -> list[Problem]:
         path = Path(written).expanduser()
         if not path.exists():
             problems.append(_missing(kind, written, path, at))
+            if wanted == "folder":
+                break
         elif wanted == "folder" and not path.is_dir():
             problems.append(Problem(f"{kind} source: {written!r} is a file, not a folder", at))
+            break  # what is named inside it cannot be looked for
         elif wanted == "file" and not path.is_file():
             problems.append(
                 Problem(

@@ -31,10 +31,13 @@ if TYPE_CHECKING:
 __all__ = ["check_spec", "deep_check", "spec_problems"]
 
 
-def spec_problems(loaded: LoadedSpec) -> list[Problem]:
-    """The static problems of a loaded spec, each with its file, line and key path."""
+def spec_problems(loaded: LoadedSpec, *, data: bool = True) -> list[Problem]:
+    """The static problems of a loaded spec, each with its file, line and key path.
+
+    ``data=False`` leaves out the data's paths and keys (a pipeline step's data may be written
+    by an earlier step)."""
     problems = component_problems(loaded.job, loaded.arch)
-    if loaded.job is not None:
+    if loaded.job is not None and data:
         problems += data_problems(loaded.job.data)
     return _in_order([_located(p, loaded) for p in problems], loaded.files)
 

@@ -189,6 +189,7 @@ def check_job_specs(pipeline: LoadedPipeline) -> dict[str, dict[str, Any]]:
     (data shapes, initial weights) run in the step's own command, just before it trains.
     Returns step -> resolved job spec.
     """
+    from trainspec.experiments import spec_problems
     from trainspec.spec import load_spec
 
     resolved: dict[str, dict[str, Any]] = {}
@@ -199,6 +200,11 @@ def check_job_specs(pipeline: LoadedPipeline) -> dict[str, dict[str, Any]]:
         command = build_step(pipeline, name, f"<{name}>", _placeholder)
         try:
             loaded = load_spec(*command.spec_files, overrides=command.overrides)
+            # Component names, parameters, references, imports: what validate checks, but
+            # the data, which an earlier step may write.
+            found = spec_problems(loaded, data=False)
+            if found:
+                raise SpecError(found)
         except SpecError as exc:
             head = pipeline.problem(
                 f"the job spec of step {name!r} does not validate (below)", ("steps", name, "spec")
