@@ -19,11 +19,10 @@ from trainspec.registry._imports import (
 from trainspec.registry._registry import KINDS, PLUGIN_GROUP, Registry, register, registry
 from trainspec.registry._runcode import CODE_DIR, CODE_MANIFEST, save_run_code, use_run_code
 from trainspec.registry._signature import ENGINE_PARAMS, ParamSignature, signature_of
-from trainspec.registry._static import BLOCK_OPTIONS, component_problems, import_paths
+from trainspec.registry._static import component_problems, import_paths
 
 __all__ = [
     "ALLOW_ENV",
-    "BLOCK_OPTIONS",
     "CODE_DIR",
     "CODE_MANIFEST",
     "DEFAULT_ALLOWED",

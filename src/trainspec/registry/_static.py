@@ -14,15 +14,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from trainspec.errors import Problem, RegistryError, closest
-from trainspec.registry._describe import check_component_params, describe, names
+from trainspec.registry._describe import Described, check_component_params, describe, names
 from trainspec.registry._imports import allowed_prefixes, check_import_path
-from trainspec.spec import GraphArch, ImportedModel, JobSpec, SequentialArch
+from trainspec.spec import BLOCK_OPTIONS, GraphArch, ImportedModel, JobSpec, SequentialArch
 
-__all__ = ["BLOCK_OPTIONS", "component_problems", "import_paths"]
+__all__ = ["component_problems", "import_paths"]
 
 Path = tuple[str | int, ...]
-# Keys every block may carry besides its own parameters (see the architecture spec).
-BLOCK_OPTIONS = ("in", "repeat", "residual", "per_step", "select")
 # Kinds whose builders find names whatever their case (AdamW, adamw).
 _ANY_CASE = {"optimizer", "loss"}
 _KFOLD = ("kfold", "stratified_kfold", "group_kfold")
@@ -117,14 +115,19 @@ def _blocks(arch: Any, prefix: Path) -> Iterator[tuple[Path, Any]]:
 
 def _arch_problems(arch: Any, prefix: Path, job: JobSpec | None) -> list[Problem]:
     problems: list[Problem] = []
+    defined = getattr(arch, "define", None) or {}
     for path, raw in _blocks(arch, prefix):
-        problems += _block_problems(raw, path, sequential=isinstance(arch, SequentialArch))
+        problems += _block_problems(
+            raw, path, sequential=isinstance(arch, SequentialArch), defined=defined
+        )
     if isinstance(arch, GraphArch):
         problems += _graph_problems(arch, prefix, _input_names(arch, job))
     return problems
 
 
-def _block_problems(raw: Any, path: Path, *, sequential: bool) -> list[Problem]:
+def _block_problems(
+    raw: Any, path: Path, *, sequential: bool, defined: Mapping[str, Any]
+) -> list[Problem]:
     spec = {"type": raw} if isinstance(raw, str) else raw
     if not isinstance(spec, dict) or "type" not in spec:
         return [Problem("a block needs 'type' (e.g. {type: Linear, out_features: 10})", path)]
@@ -144,9 +147,20 @@ def _block_problems(raw: Any, path: Path, *, sequential: bool) -> list[Problem]:
         ]
     if "." in type_name:
         return []  # an import path: checked by import_paths, described when built
-    block = describe("block", type_name)
+    if type_name in defined:  # a sub-graph of this spec: its parameters are its own
+        sub = defined[type_name]
+        block: Any = Described(
+            "sub-graph",
+            type_name,
+            (*sub.required, *sub.params),
+            frozenset(sub.required),
+            any_keyword=False,
+        )
+    else:
+        block = describe("block", type_name)
     if block is None:
-        return [_unknown("block type", type_name, names("block"), type_path)]
+        known = [*names("block"), *defined]
+        return [_unknown("block type", type_name, known, type_path)]
     params = {
         k: v
         for k, v in spec.items()

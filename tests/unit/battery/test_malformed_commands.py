@@ -105,7 +105,7 @@ run: {root: runs}
 
 @pytest.mark.parametrize(
     ("width", "line", "says"),
-    [(3, 9, "width must be even"), (200, 10, "KeyError"), (4, 13, "forward")],
+    [(3, 9, "width must be even"), (200, 10, "missing"), (4, 13, "forward")],
     ids=["init-value-error", "init-key-error", "forward-shape"],
 )
 @pytest.mark.parametrize("command", [["validate", "--deep"], ["train"]])
