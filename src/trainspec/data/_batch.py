@@ -30,7 +30,12 @@ Batch = dict[str, "torch.Tensor"]
 
 @runtime_checkable
 class BatchSource(Protocol):
-    """A split of a data set, served batch by batch in the order given."""
+    """A split of a data set, served batch by batch in the order given.
+
+    A source whose targets were rescaled (``data.target_transform``) also has an attribute
+    ``target_inverse``: a function mapping targets and predictions back to the data's units,
+    which evaluation applies before the metrics.
+    """
 
     def __len__(self) -> int:
         """Number of samples."""

@@ -12,6 +12,8 @@ from trainspec.data._loaders import TensorBatchSource
 from trainspec.data._mapped import MappedBatchSource
 from trainspec.data._pipeline import FittedTransforms, to_model_input
 from trainspec.data._splits import SplitPlan
+from trainspec.data._target import TargetTransform
+from trainspec.errors import DataError
 from trainspec.spec import DataSpec
 
 if TYPE_CHECKING:
@@ -35,6 +37,18 @@ def _input_shapes(
     return {k: list(v) for k, v in shapes.items()}
 
 
+def _target_transform(spec: DataSpec, task: str) -> TargetTransform | None:
+    steps = spec.target_transform
+    if not steps:
+        return None
+    if task != "regression":
+        raise DataError(
+            f"data.target_transform {steps!r} rescales a regression target, but the target is "
+            "read as class labels; set task: regression or remove data.target_transform"
+        )
+    return TargetTransform([steps] if isinstance(steps, str) else list(steps))
+
+
 def fold_builder(
     spec: DataSpec, loaded: Loaded, plan: SplitPlan, allow: Sequence[str]
 ) -> Callable[[int], FoldData]:
@@ -50,6 +64,13 @@ def fold_builder(
     def build(k: int) -> FoldData:
         fold = plan.folds[k]
         train_rows = data.rows_of(fold["train"])
+        target_k, inverse = target_all, None
+        tt = _target_transform(spec, labels.task)
+        if tt is not None:
+            train_y = labels.values[train_rows if per_row_target else fold["train"]]
+            tt.fit(train_y, where=f"the training split of fold {k}")
+            target_k = torch.from_numpy(tt.transform(labels.values))
+            inverse = tt.inverse
         transforms, mapped = FittedTransforms.fit(
             loaded.steps, data, train_rows, allow_imports=allow, input_names=input_names(spec)
         )
@@ -66,19 +87,25 @@ def fold_builder(
             class_values=labels.class_values,
             target=data.target_name,
             input_shapes=_input_shapes(arrays, data.is_sequence, transforms),
+            target_transform=None if tt is None else tt.to_json(),
         )
         tensors = {} if lazy else {name: torch.from_numpy(a) for name, a in arrays.items()}
         weights = None if data.weights is None else torch.from_numpy(data.weights)
         row_weight = data.has_row_weights
 
         def make(name: str, train: bool) -> BatchSource:
+            source = _make(name, train)
+            source.target_inverse = inverse
+            return source
+
+        def _make(name: str, train: bool) -> TensorBatchSource | MappedBatchSource:
             samples = fold[name]
             if lazy:
                 sample_t = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.int64))
                 return MappedBatchSource(
                     {n: mapped[n] for n in transforms.model_inputs},
                     rows=samples,
-                    target=target_all.index_select(0, sample_t),
+                    target=target_k.index_select(0, sample_t),
                     weight=None if weights is None else weights.index_select(0, sample_t),
                     augment=transforms.augmentations,
                     train=train,
@@ -91,7 +118,7 @@ def fold_builder(
             if data.offsets is not None:
                 lengths = np.diff(data.offsets)[samples]
                 offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-            target: torch.Tensor = target_all.index_select(0, row_t if per_row_target else sample_t)
+            target: torch.Tensor = target_k.index_select(0, row_t if per_row_target else sample_t)
             weight_index = row_t if row_weight else sample_t
             return TensorBatchSource(
                 {n: t.index_select(0, row_t) for n, t in tensors.items()},

@@ -58,6 +58,8 @@ def _pinned(batch: Batch) -> Batch:
 class TensorBatchSource:
     """One split of in-memory data. Samples are rows, or records of rows (padded + masked)."""
 
+    target_inverse: Callable[[np.ndarray], np.ndarray] | None = None  # data.target_transform
+
     def __init__(
         self,
         inputs: dict[str, torch.Tensor],

@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import mmap
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -87,6 +87,8 @@ class _RowReader:
 
 class MappedBatchSource:
     """One split of mapped inputs (rows as samples), gathered batch by batch."""
+
+    target_inverse: Callable[[np.ndarray], np.ndarray] | None = None  # data.target_transform
 
     def __init__(
         self,

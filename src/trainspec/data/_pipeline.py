@@ -168,6 +168,15 @@ class FittedTransforms:
         data = Assembled(inputs=arrays, n_samples=n, offsets=offsets, meta=merged_meta)
         return self.transform(apply_signal(self.steps, data))
 
+    def inverse_target(self, values: np.ndarray) -> np.ndarray:
+        """Regression outputs back in the target's units (``data.target_transform``)."""
+        doc = self.info.get("target_transform")
+        if not doc:
+            return values
+        from trainspec.data._target import TargetTransform
+
+        return TargetTransform.from_json(doc).inverse(values)
+
     def save(self, directory: Path) -> None:
         from safetensors.numpy import save_file
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,11 +86,17 @@ class Outputs:
         for part, more in zip((self.y_true, self.y_pred, self.y_score), arrays, strict=True):
             part.extend(torch.from_numpy(a) for a in more)
 
-    def metrics(self, metrics: Sequence[MetricFn]) -> dict[str, float]:
+    def metrics(
+        self, metrics: Sequence[MetricFn], inverse: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> dict[str, float]:
+        """``inverse`` maps rescaled regression targets and predictions back to the data's
+        units (``data.target_transform``), so that the metrics read in those units."""
         if not metrics:
             return {}
         y_true = torch.cat(self.y_true).numpy() if self.y_true else np.zeros(0)
         y_pred = torch.cat(self.y_pred).numpy() if self.y_pred else np.zeros(0)
+        if inverse is not None:
+            y_true, y_pred = inverse(y_true), inverse(y_pred)
         y_score = torch.cat(self.y_score).numpy() if self.y_score else None
         return compute_metrics(metrics, y_true, y_pred, y_score)
 
@@ -134,15 +140,20 @@ def run_eval(
                 outputs.add(out, batch, loss_fn, task)
     finally:
         module.train(was_training)
+    inverse = getattr(source, "target_inverse", None)
     if sharded:
-        return _gathered(float(total), count, outputs, metrics)
+        return _gathered(float(total), count, outputs, metrics, inverse)
     result = {"loss": float(total) / count if count else float("nan")}
-    result.update(outputs.metrics(metrics))
+    result.update(outputs.metrics(metrics, inverse))
     return result
 
 
 def _gathered(
-    total: float, count: int, outputs: Outputs, metrics: Sequence[MetricFn]
+    total: float,
+    count: int,
+    outputs: Outputs,
+    metrics: Sequence[MetricFn],
+    inverse: Callable[[np.ndarray], np.ndarray] | None,
 ) -> dict[str, float]:
     parts = gather_objects((total, count, outputs.arrays()))
     result: dict[str, float] = {}
@@ -152,7 +163,7 @@ def _gathered(
             merged.extend(arrays)
         n = sum(c for _, c, _ in parts)
         result = {"loss": sum(t for t, _, _ in parts) / n if n else float("nan")}
-        result.update(merged.metrics(metrics))
+        result.update(merged.metrics(metrics, inverse))
     return broadcast_object(result)
 
 

@@ -125,6 +125,8 @@ class Predictor:
         )
         logits = np.concatenate(outs)[back]
         labels, proba, values = _post(logits, self.run.task)
+        if values is not None:
+            values = self.run.transforms.inverse_target(values)
         return Scores(sample[back], None if where is None else where[back], labels, proba, values)
 
     def _empty(self) -> np.ndarray:
@@ -137,7 +139,8 @@ class Predictor:
         if chunk.n_samples == 0:
             return Scores(sample, None, *_post(self._empty(), self.run.task))
         if model.task != "classification":
-            return Scores(sample, None, None, None, model.predict(chunk.inputs))
+            values = self.run.transforms.inverse_target(np.asarray(model.predict(chunk.inputs)))
+            return Scores(sample, None, None, None, values)
         labels = np.asarray(model.predict(chunk.inputs)).astype(np.int64)
         proba = None
         estimator = getattr(model, "estimator", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from trainspec.spec._base import Section
 from trainspec.spec._schema_data import DataSpec
@@ -41,3 +41,12 @@ class JobSpec(Section):
         default=None, description="A hyperparameter search over this job spec (trainspec sweep)."
     )
     run: RunSpec = Field(default_factory=RunSpec)
+
+    @model_validator(mode="after")
+    def _check(self) -> JobSpec:
+        if self.task == "classification" and self.data.target_transform:
+            raise ValueError(
+                "data.target_transform rescales a regression target; this job has task: "
+                "classification. Remove data.target_transform or set task: regression"
+            )
+        return self

@@ -38,6 +38,7 @@ __all__ = [
     "WeightSpec",
 ]
 
+TargetStep = Literal["standardize", "log1p", "minmax"]
 _UNIT = (
     "What one sample is: 'records' (default): one record (a night, a file) is one sample, a "
     "sequence of its rows, padded in batches with a mask; 'rows': every row is a sample and "
@@ -496,6 +497,13 @@ class DataSpec(Section):
     split: SplitSpec = Field(default_factory=SplitSpec)
     loader: LoaderSpec = Field(default_factory=LoaderSpec)
     cache: bool = Field(default=True, description="Cache preprocessed arrays by fingerprint.")
+    target_transform: TargetStep | list[TargetStep] | None = Field(
+        default=None,
+        description="Regression only: rescale the target for training, fitted on the training "
+        "split: 'standardize' ((y - mean) / std), 'log1p' (log(1 + y), for skewed positive "
+        "targets), 'minmax', or a list applied in order ([log1p, standardize]). Predictions "
+        "are inverted before metrics and in every prediction written.",
+    )
     on_bad: Literal["error", "skip"] = Field(
         default="error",
         description="A file that cannot be used (a corrupt image, an unreadable EDF, a "
