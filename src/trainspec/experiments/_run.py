@@ -165,7 +165,15 @@ def run_experiment(
             from trainspec.tracking import NullTracker
 
             return _run_tracked(
-                loaded, prepared, target_dir, resume, progress, (), NullTracker(), False
+                loaded,
+                prepared,
+                target_dir,
+                resume,
+                progress,
+                (),
+                NullTracker(),
+                writer=False,
+                allow_changes=allow_changes,
             )
 
         from trainspec.experiments._tracked import start_tracking
