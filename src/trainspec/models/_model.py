@@ -118,6 +118,12 @@ class Model(ABC):
         self.transforms = transforms
         return self
 
+    def _target_units(self, values: np.ndarray) -> np.ndarray:
+        """Regression outputs in the target's units when the attached transforms rescaled it
+        for training (``data.target_transform``)."""
+        inverse = getattr(self.transforms, "inverse_target", None)
+        return values if inverse is None or self.task == "classification" else inverse(values)
+
     def _prepared(self, X: Any) -> Any:
         if self.transforms is None:
             return X

@@ -80,7 +80,7 @@ class SklearnModel(Model):
         return self
 
     def predict(self, X: InputData) -> np.ndarray:
-        return np.asarray(self.estimator.predict(self._matrix(X)))
+        return self._target_units(np.asarray(self.estimator.predict(self._matrix(X))))
 
     def predict_proba(self, X: InputData) -> np.ndarray:
         if not callable(getattr(self.estimator, "predict_proba", None)):

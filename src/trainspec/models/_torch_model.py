@@ -150,7 +150,7 @@ class TorchModel(Model):
         if self.task == "classification":
             return np.asarray(self.predict_proba(X, batch_size=batch_size).argmax(axis=-1))
         out = self.outputs(X, batch_size=batch_size)
-        return out[..., 0] if out.ndim > 1 and out.shape[-1] == 1 else out
+        return self._target_units(out[..., 0] if out.ndim > 1 and out.shape[-1] == 1 else out)
 
     def fit(self, X: InputData, y: np.ndarray, **kwargs: Any) -> TorchModel:
         if self.fit_fn is None:

@@ -77,3 +77,26 @@ def test_a_classification_target_is_refused_statically_and_when_inferred() -> No
 def test_unknown_steps_fail_validation() -> None:
     with pytest.raises(ValueError, match="target_transform"):
         DataSpec.model_validate({"source": {"type": "arrays"}, "target_transform": "log"})
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"target": "sklearn.linear_model.LinearRegression"},
+        {"layers": [{"type": "Linear", "out_features": 1}]},
+    ],
+)
+def test_train_model_predicts_in_the_targets_units(model: dict[str, Any]) -> None:
+    from trainspec import train_model
+
+    frame = _frame(200)
+    config = {
+        "task": "regression",
+        "model": model,
+        "data": {"target_transform": "standardize", "split": {"method": "holdout"}},
+        "train": {"epochs": 60, "batch_size": 64, "optimizer": {"name": "Adam", "lr": 0.05}},
+    }
+    fitted = train_model(frame[["a", "b"]], frame["y"], config)
+    pred = fitted.predict(frame[["a", "b"]])
+    assert abs(float(pred.mean()) - 5000) < 100  # thousands, not standard deviations
+    assert fitted.evaluate(frame[["a", "b"]], frame["y"].to_numpy(), ["r2"])["r2"] > 0.9
