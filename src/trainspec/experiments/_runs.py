@@ -85,8 +85,10 @@ def _epochs(run: Path) -> int:
 
 
 def _status(run: Path, summary: Mapping[str, Any] | None) -> str:
-    if summary and summary.get("status"):
-        return str(summary["status"])
+    status = str(summary.get("status") or "") if summary else ""
+    # "running" is the summary a run reserves at its start: still running, or killed outright.
+    if status and status != "running":
+        return status
     return "incomplete"  # started, never summarised: running, killed, or failed
 
 
