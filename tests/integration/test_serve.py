@@ -88,7 +88,7 @@ def test_readiness_before_and_after_load(digits_run: Path) -> None:
         ready = client.get("/ready")
         assert ready.status_code == 503 and ready.json()["status"] == "loading"
         assert client.post("/predict", json={"instances": []}).status_code == 503
-        assert "trainspec_model_ready 0" in client.get("/metrics").text
+        assert "trainspec_model_ready 0.0" in client.get("/metrics").text
         service.load()
         assert client.get("/ready").status_code == 200
         assert client.post("/predict", json={"instances": []}).status_code == 200
@@ -166,8 +166,10 @@ def test_concurrent_requests(digits_run: Path, digits_frame: pd.DataFrame) -> No
         for k, predictions in results:
             assert predictions == expected["prediction"].iloc[10 * k : 10 * k + 10].tolist()
         metrics = client.get("/metrics").text
-        assert 'trainspec_requests_total{method="POST",path="/predict",status="200"} 24' in metrics
-        assert "trainspec_predictions_total 240" in metrics
+        assert (
+            'trainspec_requests_total{method="POST",path="/predict",status="200"} 24.0' in metrics
+        )
+        assert "trainspec_predictions_total 240.0" in metrics
 
 
 def test_metrics_and_drift_of_recent_inputs(table_torch_run: Path) -> None:
@@ -186,11 +188,11 @@ def test_metrics_and_drift_of_recent_inputs(table_torch_run: Path) -> None:
         drift = client.get("/drift").json()
         assert drift["status"] == "ok" and drift["drifted"] == ["b"]
         text = client.get("/metrics").text
-        assert 'trainspec_drift_flagged{feature="b"} 1' in text
-        assert 'trainspec_drift_flagged{feature="a"} 0' in text
-        assert 'trainspec_request_errors_total{path="/predict",kind="client"} 2' in text
-        assert "trainspec_drift_window_rows 150" in text
-        assert 'trainspec_request_duration_seconds_count{method="POST",path="/predict"} 3' in text
+        assert 'trainspec_drift_flagged{feature="b"} 1.0' in text
+        assert 'trainspec_drift_flagged{feature="a"} 0.0' in text
+        assert 'trainspec_request_errors_total{kind="client",path="/predict"} 2.0' in text
+        assert "trainspec_drift_window_rows 150.0" in text
+        assert 'trainspec_request_duration_seconds_count{method="POST",path="/predict"} 3.0' in text
 
 
 def _raw(client: httpx.Client, body: str) -> httpx.Response:
@@ -247,7 +249,7 @@ def test_readiness_during_start_up_is_not_counted_as_an_error(digits_run: Path) 
         service.load()
         assert client.get("/ready").status_code == 200
         text = client.get("/metrics").text
-        assert 'trainspec_requests_total{method="GET",path="/ready",status="503"} 3' in text
+        assert 'trainspec_requests_total{method="GET",path="/ready",status="503"} 3.0' in text
         assert "trainspec_request_errors_total{" not in text.replace("# ", "")
 
 

@@ -61,21 +61,21 @@ def test_prometheus_exposition() -> None:
     drift = DriftReport([FeatureDrift('a"b', 0.5, 0.3, True)], 120, 0.2, 0.2)
     text = metrics.render(ready=True, drift=drift, window=120)
     lines = text.splitlines()
-    assert 'trainspec_requests_total{method="POST",path="/predict",status="200"} 2' in lines
-    assert 'trainspec_request_errors_total{path="/predict",kind="client"} 1' in lines
+    assert 'trainspec_requests_total{method="POST",path="/predict",status="200"} 2.0' in lines
+    assert 'trainspec_request_errors_total{kind="client",path="/predict"} 1.0' in lines
     assert (
-        'trainspec_request_duration_seconds_bucket{method="POST",path="/predict",le="0.01"} 1'
+        'trainspec_request_duration_seconds_bucket{le="0.01",method="POST",path="/predict"} 1.0'
         in lines
     )
     assert (
-        'trainspec_request_duration_seconds_bucket{method="POST",path="/predict",le="0.1"} 2'
+        'trainspec_request_duration_seconds_bucket{le="0.1",method="POST",path="/predict"} 2.0'
         in lines
     )
     assert (
-        'trainspec_request_duration_seconds_bucket{method="POST",path="/predict",le="+Inf"} 3'
+        'trainspec_request_duration_seconds_bucket{le="+Inf",method="POST",path="/predict"} 3.0'
         in lines
     )
-    assert "trainspec_predictions_total 7" in lines and "trainspec_model_ready 1" in lines
-    assert 'trainspec_drift_flagged{feature="a\\"b"} 1' in lines
+    assert "trainspec_predictions_total 7.0" in lines and "trainspec_model_ready 1.0" in lines
+    assert 'trainspec_drift_flagged{feature="a\\"b"} 1.0' in lines
     assert "# TYPE trainspec_request_duration_seconds histogram" in lines
     assert text.endswith("\n")
