@@ -11,6 +11,7 @@ def _configure_logging() -> None:
     """trainspec's own log lines (per-epoch progress off a terminal, load reports, warnings)
     go to stderr as plain lines; other libraries stay at WARNING."""
     import logging
+    import os
 
     class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """Writes to whatever ``sys.stderr`` is when a line is logged, so that ``main``
@@ -24,6 +25,10 @@ def _configure_logging() -> None:
         def stream(self, value: object) -> None:
             del value
 
+    # MLflow's INFO lines ("Creating initial MLflow database tables") and its artifact download
+    # bars are not the user's business at a terminal; a run keeps them in its train.log.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logger = logging.getLogger("trainspec")
     if not logger.handlers:
         handler = StderrHandler()

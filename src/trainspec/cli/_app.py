@@ -232,7 +232,7 @@ def train(
 def _print_result(result: Any) -> None:
     summary = result.summary
     if "cv" in summary:
-        rows = [[k, v["mean"], v["std"]] for k, v in summary["cv"].items()]
+        rows = [[k, v["mean"], v["std"]] for k, v in summary["cv"].items() if k != "lr"]
         render_table("cross-validation (best epoch of each fold)", ["metric", "mean", "std"], rows)
     else:
         final, best = summary.get("final", {}), summary.get("best", {})

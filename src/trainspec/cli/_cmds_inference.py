@@ -7,6 +7,7 @@ fast. Errors are ``TrainspecError``s: the CLI prints them and exits 2.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,7 +41,10 @@ Allow = Annotated[
 def predict(
     run: RunArg,
     data: Annotated[Path, typer.Option("--data", help="CSV, Parquet, NPY, NPZ or HDF5 file.")],
-    out_path: Annotated[Path, typer.Option("--out", help="Predictions file: .csv or .parquet.")],
+    out_path: Annotated[
+        Path,
+        typer.Option("--out", help="Predictions file: .csv or .parquet; - writes CSV to stdout."),
+    ],
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
     chunk_size: Annotated[
         int, typer.Option("--chunk-size", min=1, help="Rows read and predicted at a time.")
@@ -53,10 +57,11 @@ def predict(
     """Predict a file with a trained run: its transforms, then its model, chunk by chunk."""
     from trainspec.inference import predict_run
 
+    to_stdout = str(out_path) == "-"
     path = predict_run(
         run,
         data,
-        out=out_path,
+        out=sys.stdout if to_stdout else out_path,
         batch_size=batch_size,
         chunk_size=chunk_size,
         checkpoint=checkpoint,
@@ -64,7 +69,8 @@ def predict(
         backend=backend,
         allow_imports=allow_import or (),
     )
-    out.print(f"wrote predictions to {path}")
+    if not to_stdout:  # the file's path is this command's result
+        out.print(f"wrote predictions to {path}")
 
 
 def evaluate(

@@ -14,13 +14,16 @@ __all__ = ["register"]
 
 Root = Annotated[Path, typer.Option("--root", help="The runs root (run.root of the job specs).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+Wide = Annotated[
+    bool, typer.Option("--wide", "-w", help="Every column at full width, however wide.")
+]
 
 
 def _print_json(data: Any) -> None:
     out.print(json.dumps(data, indent=2, default=str), markup=False)
 
 
-def _ls(root: Path, sweep: str | None, as_json: bool) -> None:
+def _ls(root: Path, sweep: str | None, as_json: bool, wide: bool) -> None:
     from trainspec.experiments._runs import find_runs
 
     runs = find_runs(root, sweep=sweep)
@@ -43,6 +46,8 @@ def _ls(root: Path, sweep: str | None, as_json: bool) -> None:
         f"runs under {root}",
         ["run", "status", "created", "epochs", "monitor", "best", "spec"],
         rows,
+        drop=["spec", "created", "monitor", "status"],
+        wide=wide,
     )
 
 
@@ -57,7 +62,7 @@ def _show(run: str, root: Path, as_json: bool) -> None:
     out.print(f"[bold]{info['path']}[/]  status {info['status']}  epochs {info['epochs']}")
     summary = details["summary"] or {}
     if summary.get("cv"):
-        rows = [[k, v["mean"], v["std"]] for k, v in summary["cv"].items()]
+        rows = [[k, v["mean"], v["std"]] for k, v in summary["cv"].items() if k != "lr"]
         render_table("cross-validation", ["metric", "mean", "std"], rows)
     else:
         final, best = summary.get("final", {}), summary.get("best", {})
@@ -113,9 +118,10 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--sweep", help="Only this sweep's trials.")
         ] = None,
         as_json: Json = False,
+        wide: Wide = False,
     ) -> None:
         """Every run under the runs root, oldest first."""
-        _ls(root, sweep, as_json)
+        _ls(root, sweep, as_json, wide)
 
     @runs_app.command("show")
     def runs_show(

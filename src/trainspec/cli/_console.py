@@ -16,15 +16,55 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def render_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+def render_table(
+    title: str,
+    columns: list[str],
+    rows: list[list[Any]],
+    *,
+    drop: list[str] | None = None,
+    wide: bool = False,
+) -> None:
+    """A table on stdout whose first column (the identifier: a run, a block, a metric) is never
+    cut. On a terminal narrower than the table, the columns in ``drop`` go first (in that
+    order, least important first), then the others from the right; piped output and ``wide``
+    keep every column at full width, so scripts and ``grep`` see whole values."""
     from rich.table import Table
 
+    cells = [[_fmt(v) for v in row] for row in rows]
+    keep = list(range(len(columns)))
+    limit = None if wide or not out.is_terminal else out.width
+    if limit is not None:
+        order = [columns.index(c) for c in drop or [] if c in columns]
+        order += [i for i in reversed(keep) if i not in order and i != 0]
+        for i in order:
+            if _table_width(columns, cells, keep) <= limit:
+                break
+            keep.remove(i)
     table = Table(title=title, title_justify="left")
-    for i, name in enumerate(columns):
-        table.add_column(name, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*(_fmt(v) for v in row))
-    out.print(table)
+    for i in keep:
+        first = i == 0
+        table.add_column(
+            columns[i],
+            justify="left" if first else "right",
+            no_wrap=first,
+            min_width=_natural(columns, cells, i) if first else None,
+        )
+    for row in cells:
+        table.add_row(*(row[i] for i in keep))
+    if limit is None:  # rich caps a print's width at the console's: a console as wide as the table
+        width = max(_table_width(columns, cells, keep), len(title))
+        Console(highlight=False, width=width, no_color=out.no_color).print(table)
+    else:
+        out.print(table)
+
+
+def _natural(columns: list[str], cells: list[list[str]], i: int) -> int:
+    return max([len(columns[i]), *(len(row[i]) for row in cells)])
+
+
+def _table_width(columns: list[str], cells: list[list[str]], keep: list[int]) -> int:
+    # rich's default box: one border per column plus one, and a space of padding either side
+    return sum(_natural(columns, cells, i) + 3 for i in keep) + 1
 
 
 def _fmt(value: Any) -> str:

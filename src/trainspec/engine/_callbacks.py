@@ -38,27 +38,39 @@ class Callback:
         """Once, when training ends, stops early or is interrupted."""
 
 
-def format_row(row: Mapping[str, float], epochs: int) -> str:
-    parts = [f"epoch {int(row['epoch'])}/{epochs}", f"step {int(row['step'])}"]
-    for key, value in row.items():
-        if key in ("epoch", "step"):
+LINE_WIDTH = 80
+
+
+def format_row(row: Mapping[str, float], epochs: int, monitor: str | None = None) -> str:
+    """One epoch as a line of at most ``LINE_WIDTH`` characters: the epoch and the monitored
+    metric first, then the losses, the other metrics, the learning rate and the seconds taken,
+    as many as fit (every value is in ``metrics.jsonl``)."""
+    rest = [k for k in row if k not in ("epoch", "step", monitor)]
+    order = sorted(rest, key=lambda k: (k not in ("train/loss", "val/loss"), k in ("lr", "time")))
+    line = f"epoch {int(row['epoch'])}/{epochs}"
+    for key in [monitor, *order] if monitor in row else order:
+        assert key is not None
+        value = row[key]
+        part = f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
+        if len(line) + 2 + len(part) > LINE_WIDTH:
             continue
-        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
-    return "  ".join(parts)
+        line += "  " + part
+    return line
 
 
 @registry.register("callback", "log_lines")
 class LogLines(Callback):
     """One log line per epoch, on the ``trainspec.progress`` logger."""
 
-    def __init__(self, epochs: int = 0) -> None:
+    def __init__(self, epochs: int = 0, monitor: str | None = None) -> None:
         self.epochs = epochs
+        self.monitor = monitor
 
     def on_fit_start(self, context: FitContext) -> None:
         self.epochs = context.epochs
 
     def on_epoch_end(self, row: Mapping[str, float]) -> None:
-        log.info("%s", format_row(row, self.epochs))
+        log.info("%s", format_row(row, self.epochs, self.monitor))
 
 
 class Progress:
@@ -78,14 +90,15 @@ class Progress:
 
 
 class _Lines(Progress):
-    def __init__(self) -> None:
+    def __init__(self, monitor: str | None) -> None:
         self.epochs = 0
+        self.monitor = monitor
 
     def start_epoch(self, epoch: int, epochs: int, batches: int, done: int) -> None:
         self.epochs = epochs
 
     def end_epoch(self, row: Mapping[str, float]) -> None:
-        log.info("%s", format_row(row, self.epochs))
+        log.info("%s", format_row(row, self.epochs, self.monitor))
 
 
 class _Bar(Progress):
@@ -135,13 +148,13 @@ class _Bar(Progress):
         self._bar.stop()
 
 
-def make_progress(mode: str, *, rank: int = 0) -> Progress:
+def make_progress(mode: str, *, rank: int = 0, monitor: str | None = None) -> Progress:
     """``auto``: a bar on a terminal, one log line per epoch otherwise; ``none``: quiet."""
     if rank != 0 or mode == "none":
         return Progress()
     if mode == "auto":
         mode = "bar" if sys.stderr.isatty() else "lines"
-    return _Bar() if mode == "bar" else _Lines()
+    return _Bar() if mode == "bar" else _Lines(monitor)
 
 
 def call(callbacks: Sequence[Callback], hook: str, *args: Any, **kwargs: Any) -> None:

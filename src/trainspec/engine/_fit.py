@@ -521,7 +521,7 @@ def fit(
         call(callbacks, "on_fit_start", context)
         state.tracker_run_id = context.tracker_run_id
         saver = _Saver(run_dir, setup, compat, callbacks, writer)
-        progress = make_progress(config.progress, rank=rank())
+        progress = make_progress(config.progress, rank=rank(), monitor=setup.monitor)
         metrics_file = run_dir / METRICS_FILE if run_dir is not None and writer else None
         loop = _Loop(setup, state, train, val, saver, progress, callbacks, metrics_file)
         try:

@@ -25,6 +25,7 @@ from trainspec.experiments._rundir import (
     summarize_history,
     write_json,
 )
+from trainspec.experiments._runlog import run_log
 from trainspec.files import is_storage_error, storage_error, storage_errors
 from trainspec.spec import JobSpec, LoadedSpec, dump_yaml, load_spec, spec_hash
 
@@ -176,33 +177,59 @@ def run_experiment(
                 allow_changes=allow_changes,
             )
 
-        from trainspec.experiments._tracked import start_tracking
+        with run_log(target_dir, mlflow=job.tracking.backend == "mlflow"):
+            return _run_writer(
+                loaded,
+                prepared,
+                target_dir,
+                resume,
+                progress,
+                callbacks,
+                parent_run_id,
+                tags,
+                allow_changes,
+            )
 
-        tracker = start_tracking(
-            loaded, target_dir, resume=resume, parent_run_id=parent_run_id, tags=tags
-        )
-        with tracker:
-            try:
-                result = _run_tracked(
-                    loaded,
-                    prepared,
-                    target_dir,
-                    resume,
-                    progress,
-                    callbacks,
-                    tracker,
-                    # A sweep's trials log no model (a trial's cost stays low); promote logs one.
-                    log_model=parent_run_id is None,
-                    allow_changes=allow_changes,
-                )
-            except Exception as exc:
-                record_failure(target_dir, {"spec_hash": loaded.hash}, exc)
-                if is_storage_error(exc):
-                    raise storage_error(exc, target_dir) from exc  # type: ignore[arg-type]
-                raise
-            if result.status == "interrupted":
-                tracker.finish("KILLED")
-        return result
+
+def _run_writer(
+    loaded: LoadedSpec,
+    prepared: PreparedData,
+    target_dir: Path,
+    resume: bool,
+    progress: str | None,
+    callbacks: Sequence[Callback],
+    parent_run_id: str | None,
+    tags: Mapping[str, str] | None,
+    allow_changes: bool,
+) -> RunResult:
+    """Rank 0's run: tracked, its failure recorded in the run directory."""
+    from trainspec.experiments._tracked import start_tracking
+
+    tracker = start_tracking(
+        loaded, target_dir, resume=resume, parent_run_id=parent_run_id, tags=tags
+    )
+    with tracker:
+        try:
+            result = _run_tracked(
+                loaded,
+                prepared,
+                target_dir,
+                resume,
+                progress,
+                callbacks,
+                tracker,
+                # A sweep's trials log no model (a trial's cost stays low); promote logs one.
+                log_model=parent_run_id is None,
+                allow_changes=allow_changes,
+            )
+        except Exception as exc:
+            record_failure(target_dir, {"spec_hash": loaded.hash}, exc)
+            if is_storage_error(exc):
+                raise storage_error(exc, target_dir) from exc  # type: ignore[arg-type]
+            raise
+        if result.status == "interrupted":
+            tracker.finish("KILLED")
+    return result
 
 
 def _open_run_dir(
@@ -560,8 +587,10 @@ def _summary(
 
 
 def _cross_validated(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
-    """Mean and standard deviation over folds of each metric's best value."""
+    """Mean and standard deviation over folds of each metric's best value (not the learning
+    rate: a schedule's setting, not a result)."""
     keys = set.intersection(*(set(f["best"]) for f in per_fold)) if per_fold else set()
+    keys.discard("lr")
     out: dict[str, dict[str, float]] = {}
     for key in sorted(keys):
         values = [float(f["best"][key]) for f in per_fold]

@@ -118,6 +118,7 @@ RUN_FILES = (
     "summary.json",
     "metrics.jsonl",
     "tracking.json",
+    "train.log",
     "checkpoints",
     "model",
     "transforms",

@@ -77,8 +77,12 @@ def _walk(root: Path) -> Iterator[Path]:
 
 
 def _epochs(run: Path) -> int:
+    """Epochs trained: a k-fold run's are its folds' (the most any fold trained)."""
     metrics = run / "metrics.jsonl"
     if not metrics.is_file():
+        folds = run / "folds"
+        if folds.is_dir():
+            return max((_epochs(f) for f in folds.iterdir() if f.is_dir()), default=0)
         return 0
     with metrics.open(encoding="utf-8") as fh:
         return sum(1 for line in fh if line.strip())

@@ -442,5 +442,5 @@ def run_sweep(
         _log_parent(tracker, result)
         if not finished:
             tracker.finish("KILLED")
-    log.info("sweep %s: %s", plan.name, json.dumps(result.counts))
+    log.debug("sweep %s: %s", plan.name, json.dumps(result.counts))
     return result

@@ -325,7 +325,7 @@ def export_run(
             f"the {format} export of {loaded.run_dir} differs from PyTorch by up to {worst:.3g} "
             f"(tolerance {tolerance:g}); it is in {path} but should not be trusted"
         )
-    log.info("exported %s (largest difference from PyTorch %.3g)", path, worst)
+    log.debug("exported %s (largest difference from PyTorch %.3g)", path, worst)
     return result
 
 

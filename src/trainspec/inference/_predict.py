@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -175,7 +175,7 @@ def predict_run(
     run: str | Path | LoadedRun,
     data: str | Path | Any,
     *,
-    out: str | Path | None = None,
+    out: str | Path | TextIO | None = None,
     batch_size: int = 256,
     checkpoint: str = "best",
     chunk_size: int = 10_000,
@@ -183,13 +183,14 @@ def predict_run(
     backend: str = "torch",
     allow_imports: Sequence[str] = (),
     progress: Progress | None = None,
-) -> pd.DataFrame | Path:
+) -> pd.DataFrame | Path | None:
     """Predict ``data`` with a trained run.
 
     ``data`` is a CSV, Parquet, NPY, NPZ or HDF5 file (tabular, or the records layout), a
     DataFrame, a dict of arrays or an array, in the form the run was trained on (raw: the
     run's transforms are applied here). With ``out`` (``.csv`` or ``.parquet``) predictions are
-    written there chunk by chunk and the path is returned; without it, a DataFrame.
+    written there chunk by chunk and the path is returned; with a text stream (``sys.stdout``),
+    CSV is written to it chunk by chunk and None is returned; without ``out``, a DataFrame.
     ``progress(chunk_index, samples_so_far)`` is called after every chunk.
     """
     if batch_size < 1:
@@ -210,6 +211,15 @@ def predict_run(
             if progress is not None:
                 progress(i, sum(len(p) for p in parts))
         return pd.concat(parts, ignore_index=True) if parts else _empty_frame()
+    if not isinstance(out, str | Path):
+        rows = 0
+        for i, frame in enumerate(frames):
+            frame.to_csv(out, header=i == 0, index=False)
+            out.flush()
+            rows += len(frame)
+            if progress is not None:
+                progress(i, rows)
+        return None
     writer = _Writer(Path(out))
     try:
         for i, frame in enumerate(frames):
@@ -220,5 +230,5 @@ def predict_run(
         writer.abort()
         raise
     path = writer.close()
-    log.info("wrote %d predictions to %s", writer.rows, path)
+    log.debug("wrote %d predictions to %s", writer.rows, path)
     return path
