@@ -18,8 +18,9 @@ from pathlib import Path
 VENVS = {
     # name: (packages, a module whose import proves the venv is complete)
     "kfp": (
-        ["kfp>=2.7,<3", "kfp-kubernetes>=1.2", "pydantic>=2", "typer", "pyyaml", "rich"],
-        "kfp.kubernetes",
+        # trainspec runs from its source there: its static spec checks need numpy too.
+        ["kfp>=2.7,<3", "kfp-kubernetes>=1.2", "pydantic>=2", "typer", "pyyaml", "rich", "numpy"],
+        "kfp.kubernetes, numpy",
     ),
     "airflow": (
         [
