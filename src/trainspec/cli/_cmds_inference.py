@@ -200,9 +200,8 @@ def serve(
     allow_import: Allow = None,
 ) -> None:
     """Serve the run over HTTP: POST /predict, /health, /ready, /metrics, /drift, /docs."""
-    from trainspec.inference import ServeOptions
+    from trainspec.inference import BACKENDS, ServeOptions
     from trainspec.inference import serve as run_server
-    from trainspec.inference._predictor import BACKENDS
 
     if backend not in BACKENDS:
         raise typer.BadParameter(f"expected one of {', '.join(BACKENDS)}", param_hint="--backend")

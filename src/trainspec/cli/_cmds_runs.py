@@ -24,7 +24,7 @@ def _print_json(data: Any) -> None:
 
 
 def _ls(root: Path, sweep: str | None, as_json: bool, wide: bool) -> None:
-    from trainspec.experiments._runs import find_runs
+    from trainspec.experiments import find_runs
 
     runs = find_runs(root, sweep=sweep)
     if as_json:
@@ -52,7 +52,7 @@ def _ls(root: Path, sweep: str | None, as_json: bool, wide: bool) -> None:
 
 
 def _show(run: str, root: Path, as_json: bool) -> None:
-    from trainspec.experiments._runs import resolve_run, run_details
+    from trainspec.experiments import resolve_run, run_details
 
     details = run_details(resolve_run(run, root))
     if as_json:
@@ -82,7 +82,7 @@ def _show(run: str, root: Path, as_json: bool) -> None:
 
 
 def _compare(runs: list[str], root: Path, all_keys: bool, as_json: bool) -> None:
-    from trainspec.experiments._runs import compare_runs, resolve_run
+    from trainspec.experiments import compare_runs, resolve_run
 
     paths = [resolve_run(r, root) for r in runs]
     result = compare_runs(paths, all_keys=all_keys)
@@ -154,7 +154,7 @@ def register(app: typer.Typer) -> None:
         root: Root = Path("runs"),
     ) -> None:
         """Register the run's model in the MLflow model registry under an alias."""
-        from trainspec.experiments._runs import promote_run, resolve_run
+        from trainspec.experiments import promote_run, resolve_run
 
         result = promote_run(resolve_run(run, root), alias=alias, name=name)
         out.print(
@@ -172,7 +172,7 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 5000,
     ) -> None:
         """MLflow's UI over the runs' tracking store, on 127.0.0.1."""
-        from trainspec.experiments._ui import run_ui
+        from trainspec.experiments import run_ui
 
         run_ui(root=root, uri=uri, port=port, announce=lambda line: out.print(line, markup=False))
 
@@ -187,8 +187,7 @@ def register(app: typer.Typer) -> None:
         root: Root = Path("runs"),
     ) -> None:
         """A self-contained HTML report of a run, a sweep or a pipeline run (opens offline)."""
-        from trainspec.experiments._report import write_report
-        from trainspec.experiments._runs import resolve_run
+        from trainspec.experiments import resolve_run, write_report
 
         folder = Path(target)
         if (folder / "pipeline.json").is_file():

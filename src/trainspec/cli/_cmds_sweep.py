@@ -71,8 +71,7 @@ def _render_best(result: Any) -> None:
 
 
 def _run(args: list[str], workers: int | None, resume: bool, join: bool) -> None:
-    from trainspec.experiments._sweep import run_sweep
-    from trainspec.experiments._sweep_plan import plan_sweep
+    from trainspec.experiments import plan_sweep, run_sweep
 
     specs, overrides = split_args(args)
     if not specs:
@@ -96,7 +95,7 @@ def _run(args: list[str], workers: int | None, resume: bool, join: bool) -> None
 
 
 def _best(args: list[str], export: Path | None, trial: int | None, as_json: bool) -> None:
-    from trainspec.experiments._sweep_best import best_trial_spec, export_best, sweep_result
+    from trainspec.experiments import best_trial_spec, export_best, sweep_result
 
     specs, overrides = split_args(args)
     if not specs:

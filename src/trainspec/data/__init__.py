@@ -5,6 +5,7 @@ fits that fold's transforms on its training split and serves each split as a
 ``BatchSource``. Nothing here knows about runs or trackers.
 """
 
+from trainspec.data._assemble import assemble
 from trainspec.data._batch import (
     IGNORE_INDEX,
     INDEX,
@@ -21,11 +22,13 @@ from trainspec.data._images import iter_image_tables
 from trainspec.data._inference import InferenceData, encode_labels, prepare_inference
 from trainspec.data._inspect import inspect_data
 from trainspec.data._loaders import DatasetBatchSource, TensorBatchSource
-from trainspec.data._pipeline import FittedTransforms
+from trainspec.data._pipeline import FittedTransforms, apply_signal
 from trainspec.data._prepare import FoldData, PreparedData, prepare_data
-from trainspec.data._sources import sklearn_source_keys
+from trainspec.data._sources import SourceContext, get_source, sklearn_source_keys
 from trainspec.data._splits import SplitPlan
+from trainspec.data._table import KeyTable
 from trainspec.data._tbase import FittedTransform, Transform
+from trainspec.data._text import local_model_folder
 
 __all__ = [
     "IGNORE_INDEX",
@@ -40,15 +43,21 @@ __all__ = [
     "FittedTransforms",
     "FoldData",
     "InferenceData",
+    "KeyTable",
     "PreparedData",
+    "SourceContext",
     "SplitPlan",
     "TensorBatchSource",
     "Transform",
+    "apply_signal",
+    "assemble",
     "data_problems",
     "decode_image",
     "encode_labels",
+    "get_source",
     "inspect_data",
     "iter_image_tables",
+    "local_model_folder",
     "prepare_data",
     "prepare_inference",
     "single_recording",

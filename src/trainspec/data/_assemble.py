@@ -8,8 +8,7 @@ import numpy as np
 
 from trainspec.data._table import Assembled, InputArray, KeyTable
 from trainspec.errors import DataError
-from trainspec.spec import DataSpec
-from trainspec.spec._schema_data import InputSpec, WeightSpec
+from trainspec.spec import DataSpec, InputSpec, WeightSpec
 
 __all__ = ["assemble", "role_keys"]
 

@@ -33,8 +33,7 @@ from trainspec.data._splits import SplitInput, SplitPlan, plan_splits
 from trainspec.data._table import Assembled
 from trainspec.data._transforms import Step, build_steps
 from trainspec.errors import DataError
-from trainspec.spec import DataSpec
-from trainspec.spec._schema_data import WeightSpec
+from trainspec.spec import DataSpec, WeightSpec
 
 if TYPE_CHECKING:
     import torch

@@ -159,7 +159,7 @@ def sklearn_source_keys() -> dict[str, list[str]]:
     """The keys of each scikit-learn data set a ``sklearn`` source may name."""
     from sklearn import datasets
 
-    from trainspec.spec._schema_data import SklearnSource
+    from trainspec.spec import SklearnSource
 
     out = {}
     for name in typing.get_args(SklearnSource.model_fields["name"].annotation):

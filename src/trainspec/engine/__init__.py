@@ -28,7 +28,7 @@ from trainspec.engine._fit import METRICS_FILE, fit
 from trainspec.engine._optim import WarmupCosineLR
 from trainspec.engine._result import FitContext, FitResult
 from trainspec.engine._rng import EpochSampler, seed_everything, seed_worker
-from trainspec.spec._schema_finetune import ParamGroupSpec, UnfreezeSpec
+from trainspec.spec import ParamGroupSpec, UnfreezeSpec
 
 __all__ = [
     "LOAD_REPORT_FILE",

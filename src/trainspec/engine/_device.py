@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from trainspec.data._batch import Batch
+from trainspec.data import Batch
 from trainspec.errors import SpecError
 
 __all__ = [

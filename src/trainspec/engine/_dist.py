@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from trainspec.errors import SpecError
-from trainspec.spec._schema_train import DistributedSpec, TrainSpec
+from trainspec.spec import DistributedSpec, TrainSpec
 
 __all__ = [
     "agree_stop",

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from trainspec.data._batch import TARGET, Batch, BatchSource
+from trainspec.data import TARGET, Batch, BatchSource
 from trainspec.metrics import DEFAULT_METRICS, MetricFn, compute_metrics, get_metric
-from trainspec.spec._schema_train import TrainSpec
+from trainspec.spec import TrainSpec
 
 from ._device import (
     AnyForward,

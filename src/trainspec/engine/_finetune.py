@@ -20,21 +20,19 @@ import torch
 from torch import nn
 
 from trainspec.errors import ModelError
-from trainspec.models._freeze import (
+from trainspec.models import (
     FreezeReport,
+    LoadReport,
     apply_freeze,
     fix_batchnorm_stats,
-    match_params,
-    no_match_error,
-)
-from trainspec.models._weights import (
-    LoadReport,
     load_weights,
+    match_params,
     match_state,
+    no_match_error,
     read_state_dict,
     rename_keys,
 )
-from trainspec.spec._schema_finetune import FinetuneSpec, InitSpec, ParamGroupSpec, UnfreezeSpec
+from trainspec.spec import FinetuneSpec, InitSpec, ParamGroupSpec, UnfreezeSpec
 
 from ._checkpoint import MODEL_FILE
 from ._optim import param_groups, unfreeze_members

@@ -19,10 +19,9 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from trainspec.data._batch import Batch, BatchSource
+from trainspec.data import Batch, BatchSource
 from trainspec.errors import TrainingError
-from trainspec.spec._schema_finetune import ParamGroupSpec, UnfreezeSpec
-from trainspec.spec._schema_train import TrainSpec
+from trainspec.spec import ParamGroupSpec, TrainSpec, UnfreezeSpec
 
 from ._callbacks import Callback, Progress, call, make_progress
 from ._checkpoint import Checkpoint, load_checkpoint, load_latest, write_checkpoint

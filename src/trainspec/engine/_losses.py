@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from trainspec.data._batch import MASK, TARGET, WEIGHT, Batch
+from trainspec.data import MASK, TARGET, WEIGHT, Batch
 from trainspec.errors import SpecError
 from trainspec.registry import registry
-from trainspec.spec._schema_train import LossSpec
+from trainspec.spec import LossSpec
 
 from ._params import build_checked
 

@@ -19,8 +19,7 @@ from torch.optim import Optimizer, lr_scheduler
 
 from trainspec.errors import SpecError, closest
 from trainspec.registry import registry
-from trainspec.spec._schema_finetune import ParamGroupSpec, UnfreezeSpec
-from trainspec.spec._schema_train import OptimizerSpec, SchedulerSpec
+from trainspec.spec import OptimizerSpec, ParamGroupSpec, SchedulerSpec, UnfreezeSpec
 
 from ._params import build_checked
 

@@ -15,11 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainspec.data._batch import TARGET, BatchSource
+from trainspec.data import TARGET, BatchSource
 from trainspec.errors import DataError, SpecError, closest
 from trainspec.metrics import MetricFn, metric_mode
-from trainspec.spec._schema_finetune import ParamGroupSpec, UnfreezeSpec
-from trainspec.spec._schema_train import TrainSpec
+from trainspec.spec import ParamGroupSpec, TrainSpec, UnfreezeSpec
 
 from ._compile import compile_module
 from ._device import AnyForward, Forward, as_forward, check_precision, resolve_device, world_size

@@ -28,10 +28,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from trainspec.data._batch import MASK, TARGET, WEIGHT, Batch
+from trainspec.data import MASK, TARGET, WEIGHT, Batch
 from trainspec.errors import SpecError
 from trainspec.models import from_scores
-from trainspec.spec._schema_train import LossCallSpec
+from trainspec.spec import LossCallSpec
 
 from ._losses import LossFn
 

@@ -18,8 +18,10 @@ from trainspec.experiments._runs import (
     run_details,
 )
 from trainspec.experiments._sweep import SweepResult, run_sweep
-from trainspec.experiments._sweep_best import BestTrial, best_trial_spec, export_best
+from trainspec.experiments._sweep_best import BestTrial, best_trial_spec, export_best, sweep_result
+from trainspec.experiments._sweep_plan import plan_sweep
 from trainspec.experiments._sweep_study import SweepError
+from trainspec.experiments._ui import run_ui
 
 __all__ = [
     "BestTrial",
@@ -35,13 +37,16 @@ __all__ = [
     "deep_check",
     "export_best",
     "find_runs",
+    "plan_sweep",
     "promote_run",
     "read_json",
     "resolve_run",
     "run_details",
     "run_experiment",
     "run_sweep",
+    "run_ui",
     "spec_problems",
+    "sweep_result",
     "write_json",
     "write_report",
 ]

@@ -312,7 +312,7 @@ def promote_run(run: str | Path, *, alias: str, name: str | None = None) -> dict
 
 def ui_command(*, root: str | Path = "runs", uri: str | None = None, port: int = 5000) -> list[str]:
     """The ``mlflow ui`` command line over the runs' store, bound to 127.0.0.1 only."""
-    from trainspec.tracking._mlflow_store import resolve_uri
+    from trainspec.tracking import resolve_uri
 
     store = resolve_uri(uri, Path(root))
     if store.startswith("sqlite:///") and not Path(store.removeprefix("sqlite:///")).is_file():

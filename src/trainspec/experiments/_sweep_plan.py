@@ -12,8 +12,7 @@ from trainspec.errors import Problem, SpecError, TrainspecError, closest
 from trainspec.experiments._sweep_space import SearchSpace
 from trainspec.experiments._sweep_study import storage_url
 from trainspec.files import path_under, safe_name
-from trainspec.spec import LoadedSpec, load_spec, spec_hash
-from trainspec.spec._schema_sweep import SweepSpec
+from trainspec.spec import LoadedSpec, SweepSpec, load_spec, spec_hash
 
 __all__ = ["PARAMS_METRIC", "Goal", "SweepPlan", "direction_of", "plan_from_data", "plan_sweep"]
 

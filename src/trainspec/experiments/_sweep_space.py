@@ -15,8 +15,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from trainspec.errors import Problem, SpecError, closest, format_path
-from trainspec.spec import Override, apply_overrides, load_spec, parse_overrides
-from trainspec.spec._schema_sweep import CategoricalParam, FloatParam, IntParam, SweepSpec
+from trainspec.spec import (
+    CategoricalParam,
+    FloatParam,
+    IntParam,
+    Override,
+    SweepSpec,
+    apply_overrides,
+    load_spec,
+    parse_overrides,
+)
 
 if TYPE_CHECKING:
     import optuna

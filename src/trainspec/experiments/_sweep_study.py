@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainspec.errors import TrainspecError
-from trainspec.spec._schema_sweep import HeartbeatSpec, PrunerSpec, SamplerSpec, SweepSpec
-from trainspec.tracking._process import host_name, process_alive, process_started
+from trainspec.spec import HeartbeatSpec, PrunerSpec, SamplerSpec, SweepSpec
+from trainspec.tracking import host_name, process_alive, process_started
 
 if TYPE_CHECKING:
     import optuna

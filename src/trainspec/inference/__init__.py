@@ -21,11 +21,12 @@ from trainspec.inference._export import EXPORT_FORMATS, ExportResult, export_run
 from trainspec.inference._mlflow_model import log_mlflow_model, save_mlflow_model
 from trainspec.inference._monitor import build_reference, load_reference, monitor_run
 from trainspec.inference._predict import predict_run
-from trainspec.inference._predictor import Predictor, Scores, make_predictor
+from trainspec.inference._predictor import BACKENDS, Predictor, Scores, make_predictor
 from trainspec.inference._run import InferenceError, LoadedRun, load_run
 from trainspec.inference._service import ModelService, ServeOptions
 
 __all__ = [
+    "BACKENDS",
     "EXPORT_FORMATS",
     "SPLITS",
     "DriftAccumulator",

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trainspec.data._assemble import assemble  # see the report: wanted public
-from trainspec.data._pipeline import apply_signal
-from trainspec.data._table import KeyTable
+from trainspec.data import (
+    KeyTable,
+    apply_signal,
+    assemble,  # see the report: wanted public
+)
 from trainspec.inference._run import InferenceError
 
 if TYPE_CHECKING:

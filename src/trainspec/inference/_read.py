@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from trainspec.data._table import KeyTable  # the data layer's source table (see report)
+from trainspec.data import KeyTable  # the data layer's source table (see report)
 from trainspec.inference._run import InferenceError
 
 __all__ = ["FORMATS", "file_format", "iter_tables"]
@@ -371,7 +371,7 @@ _FOLDER_SOURCES = ("folder", "edf")
 
 def _whole_source(path: Path, source: Any, on_bad: str = "error") -> KeyTable:
     """A folder of records: the run's own source type, pointed at the new folder, read whole."""
-    from trainspec.data._sources import SourceContext, get_source
+    from trainspec.data import SourceContext, get_source
 
     kind = getattr(source, "type", None)
     if kind not in _FOLDER_SOURCES:

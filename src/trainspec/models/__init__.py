@@ -11,7 +11,13 @@ from typing import Any, TypeVar, overload
 from trainspec.models._backbones import HFBackbone, TimmBackbone, TorchvisionBackbone
 from trainspec.models._blocks import BUILTIN_BLOCKS
 from trainspec.models._build import build_model
-from trainspec.models._freeze import FreezeReport, apply_freeze, fix_batchnorm_stats, match_params
+from trainspec.models._freeze import (
+    FreezeReport,
+    apply_freeze,
+    fix_batchnorm_stats,
+    match_params,
+    no_match_error,
+)
 from trainspec.models._graph import GraphModule, Step
 from trainspec.models._model import InputData, InputTransform, MetricFn, Model
 from trainspec.models._outputs import from_scores, to_scores
@@ -19,7 +25,13 @@ from trainspec.models._resolve import inferable, resolve_block_type, torch_layer
 from trainspec.models._sklearn import SklearnModel
 from trainspec.models._summary import BlockRow, ModelSummary, summarize
 from trainspec.models._torch_model import FitFn, TorchModel
-from trainspec.models._weights import LoadReport, load_weights, read_state_dict, rename_keys
+from trainspec.models._weights import (
+    LoadReport,
+    load_weights,
+    match_state,
+    read_state_dict,
+    rename_keys,
+)
 
 __all__ = [
     "BUILTIN_BLOCKS",
@@ -47,6 +59,8 @@ __all__ = [
     "load_model",
     "load_weights",
     "match_params",
+    "match_state",
+    "no_match_error",
     "read_state_dict",
     "register_block",
     "rename_keys",

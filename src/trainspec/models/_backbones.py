@@ -46,7 +46,7 @@ def _require(package: str, block: str) -> ModuleType:
 
 def _local_folder(path: str | Mapping[str, Any], block: str) -> Path:
     if isinstance(path, Mapping):
-        from trainspec.data._text import local_model_folder
+        from trainspec.data import local_model_folder
 
         try:
             return local_model_folder(path, f"{block}.path")

@@ -17,13 +17,13 @@ from trainspec.models._model import Model
 from trainspec.models._probe import Shape
 from trainspec.models._shapes import RESERVED_KEYS, merge_input_shapes, split_declared
 from trainspec.models._torch_model import TorchModel
-from trainspec.spec import define_problems
-from trainspec.spec._schema_model import (
+from trainspec.spec import (
     ArchSpec,
     GraphArch,
     ImportedModel,
     InputDecl,
     SequentialArch,
+    define_problems,
 )
 
 __all__ = ["build_model", "coerce_arch", "dump_arch"]

@@ -27,7 +27,7 @@ from trainspec.models._shapes import merge_input_shapes, split_declared
 from trainspec.models._sklearn import SklearnModel
 from trainspec.models._torch_model import TorchModel
 from trainspec.registry import resolve_import
-from trainspec.spec._schema_model import BATCH_FIELDS, ImportedModel
+from trainspec.spec import BATCH_FIELDS, ImportedModel
 
 __all__ = ["build_imported"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from trainspec.errors import ModelError
 from trainspec.models._probe import Shape, fmt_shape
-from trainspec.spec._schema_model import GraphArch, ImportedModel, InputDecl, SequentialArch
+from trainspec.spec import GraphArch, ImportedModel, InputDecl, SequentialArch
 
 __all__ = ["RESERVED_KEYS", "arch_input_dtypes", "merge_input_shapes", "split_declared"]
 

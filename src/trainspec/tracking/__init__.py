@@ -5,12 +5,14 @@ store under the runs root by default, or a server), none, or wandb offline. ``ml
 ``wandb`` are imported only when a run starts.
 """
 
-from trainspec.spec._schema_tracking import TrackingSpec
+from trainspec.spec import TrackingSpec
 from trainspec.tracking._base import RUN_STATUSES, RunStatus, Tracker, TrackerBase, TrackingError
 from trainspec.tracking._factory import DEFAULT_EXPERIMENT, create_tracker
 from trainspec.tracking._mlflow import MlflowTracker
+from trainspec.tracking._mlflow_store import resolve_uri
 from trainspec.tracking._none import NullTracker
 from trainspec.tracking._params import flatten_params, spec_params
+from trainspec.tracking._process import host_name, process_alive, process_started
 from trainspec.tracking._reconcile import RECONCILED_TAG, reconcile_stale_runs
 from trainspec.tracking._wandb import WandbTracker
 
@@ -28,6 +30,10 @@ __all__ = [
     "WandbTracker",
     "create_tracker",
     "flatten_params",
+    "host_name",
+    "process_alive",
+    "process_started",
     "reconcile_stale_runs",
+    "resolve_uri",
     "spec_params",
 ]

@@ -6,7 +6,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from trainspec.spec._schema_tracking import TrackingSpec
+from trainspec.spec import TrackingSpec
 from trainspec.tracking._base import Tracker
 from trainspec.tracking._mlflow import MlflowTracker
 from trainspec.tracking._mlflow_store import default_artifact_location, resolve_uri

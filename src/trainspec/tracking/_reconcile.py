@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainspec.spec._schema_tracking import TrackingSpec
+from trainspec.spec import TrackingSpec
 from trainspec.tracking._backfill import backfill_mlflow
 from trainspec.tracking._mlflow_store import connect, mlflow_errors, resolve_uri, search_all
 from trainspec.tracking._process import host_name, process_alive
