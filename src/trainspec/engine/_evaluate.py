@@ -24,7 +24,8 @@ from ._device import (
     world_size,
 )
 from ._dist import broadcast_object, gather_objects
-from ._losses import LossFn, build_loss
+from ._losses import build_loss, collect_targets
+from ._lossfn import LossFn
 
 __all__ = ["Outputs", "evaluate", "predict_outputs", "resolve_metrics", "run_eval"]
 
@@ -187,8 +188,6 @@ def evaluate(
     metrics = resolve_metrics(config.metrics, task, allow=allow_imports)
     targets = None
     if config.loss.class_weights == "balanced":
-        from ._setup import collect_targets
-
         targets = collect_targets(source, config.batch_size)
     loss_fn = build_loss(
         config.loss,

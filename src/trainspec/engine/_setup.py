@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import nn
 
-from trainspec.data import TARGET, BatchSource
+from trainspec.data import BatchSource
 from trainspec.errors import DataError, SpecError, closest
 from trainspec.metrics import MetricFn, metric_mode
 from trainspec.spec import ParamGroupSpec, TrainSpec, UnfreezeSpec
@@ -24,11 +23,12 @@ from ._compile import compile_module
 from ._device import AnyForward, Forward, as_forward, check_precision, resolve_device, world_size
 from ._dist import process_batch_size, sync_batchnorm, wrap_ddp
 from ._evaluate import resolve_metrics
-from ._losses import LossFn, build_loss
+from ._losses import build_loss, collect_targets
+from ._lossfn import LossFn
 from ._optim import build_optimizer, build_scheduler, is_plateau, unfreeze_members
 from ._rng import EpochSampler
 
-__all__ = ["Setup", "Unfreeze", "build_setup", "collect_targets"]
+__all__ = ["Setup", "Unfreeze", "build_setup"]
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +83,6 @@ class Setup:
         self.train_module = (
             wrap_ddp(self.module, self.device, self.config) if self.world > 1 else self.module
         )
-
-
-def collect_targets(source: BatchSource, batch_size: int) -> np.ndarray:
-    """All targets of ``source``: its ``targets`` attribute when it has one, else one pass."""
-    targets = getattr(source, "targets", None)
-    if callable(targets):
-        targets = targets()
-    if targets is not None:
-        return np.asarray(targets)
-    order = np.arange(len(source), dtype=np.int64)
-    chunks = [b[TARGET].cpu().numpy() for b in source.iter_batches(order, max(batch_size, 1024))]
-    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
 
 
 def _monitor(

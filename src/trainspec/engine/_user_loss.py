@@ -33,7 +33,7 @@ from trainspec.errors import SpecError
 from trainspec.models import from_scores
 from trainspec.spec import LossCallSpec
 
-from ._losses import LossFn
+from ._lossfn import LossFn
 
 __all__ = ["UserLossFn", "build_user_loss"]
 
