@@ -197,6 +197,38 @@ def serve(
             "--coerce", help="Read booleans and numeric strings as numbers (default: refuse)."
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, help="Server processes, each with the model loaded; one port."
+        ),
+    ] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            help="Intra-op threads of the model per process (default: the cores / --workers).",
+        ),
+    ] = None,
+    max_batch_rows: Annotated[
+        int,
+        typer.Option(
+            "--max-batch-rows",
+            min=0,
+            help="Micro-batching: concurrent requests run in one forward pass of up to this "
+            "many instances (0: off).",
+        ),
+    ] = 256,
+    max_wait_ms: Annotated[
+        float,
+        typer.Option(
+            "--max-wait-ms",
+            min=0.0,
+            help="Micro-batching: how long a batch short of --max-batch-rows waits for more "
+            "requests (0: none; it runs as soon as the model is free).",
+        ),
+    ] = 0.0,
     allow_import: Allow = None,
 ) -> None:
     """Serve the run over HTTP: POST /predict, /health, /ready, /metrics, /drift, /docs."""
@@ -215,8 +247,11 @@ def serve(
         max_batch=max_batch,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         coerce=coerce,
+        threads=threads,
+        max_batch_rows=max_batch_rows,
+        max_wait_ms=max_wait_ms,
     )
-    run_server(run, host=host, port=port, options=options)
+    run_server(run, host=host, port=port, options=options, workers=workers)
 
 
 def monitor(

@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from trainspec.errors import TrainspecError
+from trainspec.inference._batching import InferenceRunner
 from trainspec.inference._metrics import CONTENT_TYPE, ServerMetrics
 from trainspec.inference._schema import RequestShapeError, request_model, to_inputs
-from trainspec.inference._service import ModelService, ServeOptions
+from trainspec.inference._service import ModelService, Request, ServeOptions, default_threads
 
 __all__ = ["create_app", "serve"]
 
@@ -101,11 +105,28 @@ class Guard:
         )
 
 
-def _predict_route(service: ModelService, metrics: ServerMetrics) -> Callable[..., Any]:
-    from fastapi import HTTPException
+def _json(body: dict[str, Any]) -> Any:
+    """The answer as JSON, written by pydantic-core: the route returns a ``Response``, so
+    FastAPI does not validate the dict against the response model a second time."""
+    from fastapi.responses import Response
+    from pydantic_core import to_json
+
+    return Response(content=to_json(body), media_type="application/json")
+
+
+def _unprocessable(loc: list[Any], msg: str, kind: str) -> Any:
     from fastapi.responses import JSONResponse
 
-    def predict(body: Any) -> Any:
+    detail = [{"loc": loc, "msg": msg, "type": kind}]
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def _predict_route(
+    service: ModelService, runner: InferenceRunner, metrics: ServerMetrics
+) -> Callable[..., Any]:
+    from fastapi import HTTPException
+
+    async def predict(body: Any) -> Any:
         if not service.ready:
             raise HTTPException(
                 status_code=503,
@@ -115,21 +136,13 @@ def _predict_route(service: ModelService, metrics: ServerMetrics) -> Callable[..
         instances = list(body.instances)
         try:
             inputs, offsets = to_inputs(service.inputs, instances)
-            result = service.predict(inputs, offsets, len(instances))
+            result = await runner.predict(Request(inputs, offsets, len(instances)))
         except RequestShapeError as exc:
-            return JSONResponse(
-                status_code=422,
-                content={"detail": [{"loc": list(exc.loc), "msg": exc.message, "type": "shape"}]},
-            )
+            return _unprocessable(list(exc.loc), exc.message, "shape")
         except TrainspecError as exc:  # the data layer refused the values
-            return JSONResponse(
-                status_code=422,
-                content={
-                    "detail": [{"loc": ["body", "instances"], "msg": str(exc), "type": "value"}]
-                },
-            )
+            return _unprocessable(["body", "instances"], str(exc), "value")
         metrics.add_predictions(len(instances))
-        return result
+        return _json(result)
 
     return predict
 
@@ -160,6 +173,7 @@ def create_app(service: ModelService, *, load: bool = True) -> Any:
         service.inputs, service.options.max_batch, coerce=service.options.coerce
     )
     metrics = ServerMetrics()
+    runner = InferenceRunner(service)
 
     class PredictResponse(BaseModel):
         predictions: list[Any]
@@ -170,7 +184,11 @@ def create_app(service: ModelService, *, load: bool = True) -> Any:
     async def lifespan(_: Any) -> AsyncIterator[None]:
         if load and not service.ready:
             threading.Thread(target=service.load, name="trainspec-load", daemon=True).start()
-        yield
+        try:
+            yield
+        finally:
+            runner.close()
+            metrics.close()
 
     # /docs and /redoc from assets shipped in a package (fastapi-offline), not from a CDN:
     # the page works on a machine with no internet access.
@@ -179,7 +197,7 @@ def create_app(service: ModelService, *, load: bool = True) -> Any:
         description=f"Predictions of the trainspec run {service.path}.",
         lifespan=lifespan,
     )
-    predict = _predict_route(service, metrics)
+    predict = _predict_route(service, runner, metrics)
     predict.__annotations__ = {"body": request, "return": PredictResponse}
     app.post("/predict", response_model=PredictResponse, summary="Predict a batch")(predict)
     if service.inputs.images:
@@ -189,7 +207,7 @@ def create_app(service: ModelService, *, load: bool = True) -> Any:
             "/predict/images",
             response_model=PredictResponse,
             summary="Predict uploaded image files (multipart form, field 'files')",
-        )(images_route(service, metrics, PredictResponse))
+        )(images_route(service, runner, metrics, PredictResponse))
 
     @app.get("/health", summary="The process is up")
     def health() -> dict[str, str]:
@@ -221,7 +239,34 @@ def create_app(service: ModelService, *, load: bool = True) -> Any:
     app.add_middleware(Guard, metrics=metrics, max_body_bytes=service.options.max_body_bytes)
     app.state.service = service
     app.state.metrics = metrics
+    app.state.runner = runner
     return app
+
+
+SERVE_ENV = "TRAINSPEC_SERVE"  # the run and options, as JSON, for each worker process
+
+
+def worker_app() -> Any:
+    """The app of one worker process of ``serve(..., workers=N)`` (uvicorn's factory)."""
+    config = json.loads(os.environ[SERVE_ENV])
+    fields = config["options"]
+    fields["allow_imports"] = tuple(fields["allow_imports"])
+    return create_app(ModelService(config["run"], ServeOptions(**fields)))
+
+
+def startup_line(run: str | Path, host: str, port: int, options: ServeOptions, workers: int) -> str:
+    """What the server is about to do, in one line: where, how many processes and threads."""
+    threads = options.threads or default_threads(workers)
+    batching = (
+        f"micro-batching up to {options.max_batch_rows} rows, wait {options.max_wait_ms:g} ms"
+        if options.max_batch_rows > 0
+        else "micro-batching off"
+    )
+    procs = f"{workers} worker processes" if workers > 1 else "1 process"
+    return (
+        f"serving {run} on http://{host}:{port} ({options.backend}; {procs}, {threads} "
+        f"intra-op thread{'s' if threads > 1 else ''} each; {batching})"
+    )
 
 
 def serve(
@@ -230,11 +275,13 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     options: ServeOptions | None = None,
+    workers: int = 1,
     log_level: str = "info",
     graceful_timeout: float = 30.0,
 ) -> None:
     """Serve ``run`` until SIGINT or SIGTERM; in-flight requests get ``graceful_timeout``
-    seconds to finish."""
+    seconds to finish. With ``workers`` > 1, that many processes (uvicorn's workers) each
+    load the model and share the port; metrics are summed over them."""
     try:
         import uvicorn
     except ImportError as exc:
@@ -242,13 +289,32 @@ def serve(
             "serving needs fastapi and uvicorn: pip install 'trainspec[serve]'"
         ) from exc
 
-    service = ModelService(run, options)
-    config = uvicorn.Config(
-        create_app(service),
-        host=host,
-        port=port,
-        log_level=log_level,
-        timeout_graceful_shutdown=int(graceful_timeout),
-        lifespan="on",
-    )
-    uvicorn.Server(config).run()
+    options = options or ServeOptions()
+    options = replace(options, threads=options.threads or default_threads(workers))
+    service = ModelService(run, options)  # the run's files are checked here, before any fork
+    log.info("%s", startup_line(run, host, port, options, workers))
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "timeout_graceful_shutdown": int(graceful_timeout),
+        "lifespan": "on",
+    }
+    if workers <= 1:
+        uvicorn.Server(uvicorn.Config(create_app(service), **common)).run()
+        return
+    config = {"run": str(Path(run).resolve()), "options": asdict(options)}
+    with tempfile.TemporaryDirectory(prefix="trainspec-metrics-") as metrics_dir:
+        saved = {k: os.environ.get(k) for k in (SERVE_ENV, "PROMETHEUS_MULTIPROC_DIR")}
+        os.environ[SERVE_ENV] = json.dumps(config)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # read by each worker's import
+        try:
+            uvicorn.run(
+                "trainspec.inference._app:worker_app", factory=True, workers=workers, **common
+            )
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value

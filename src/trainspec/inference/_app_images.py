@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from trainspec.errors import TrainspecError
+from trainspec.inference._batching import InferenceRunner
 from trainspec.inference._metrics import ServerMetrics
 from trainspec.inference._schema import RequestShapeError
 from trainspec.inference._service import ModelService
@@ -16,7 +17,7 @@ __all__ = ["images_route"]
 
 
 def images_route(
-    service: ModelService, metrics: ServerMetrics, response: Any
+    service: ModelService, runner: InferenceRunner, metrics: ServerMetrics, response: Any
 ) -> Callable[..., Any]:
     """The route function, its annotations set for FastAPI (multipart needs
     python-multipart: pip install 'trainspec[serve]')."""
@@ -38,7 +39,7 @@ def images_route(
             )
         blobs = [(f.filename or f"file {i}", await f.read()) for i, f in enumerate(files)]
         try:
-            result = service.predict_images(blobs)
+            result = await runner.call(service.predict_images, blobs)
         except RequestShapeError as exc:
             return JSONResponse(
                 status_code=422,

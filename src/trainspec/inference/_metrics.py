@@ -3,10 +3,17 @@ latency histogram, predictions, readiness and per-feature drift.
 
 Each server has a registry of its own (no process-global state), so two apps in one process
 (tests, a notebook) count apart. Drift and readiness are read when ``/metrics`` is scraped.
+
+With several worker processes (``trainspec serve --workers N``) the server sets
+``PROMETHEUS_MULTIPROC_DIR`` before the workers start: prometheus_client's multiprocess mode
+then keeps each worker's counters and histograms in files there, and a scrape of any worker
+sums them over all workers (requests in flight: the live workers' sum). Readiness and drift
+stay the answering worker's own: each worker loads the model and watches its own requests.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -92,10 +99,26 @@ class ServerMetrics:
             "trainspec_predictions", "Predictions returned (instances).", registry=reg
         )
         self._in_flight = Gauge(
-            "trainspec_requests_in_flight", "Requests being handled now.", registry=reg
+            "trainspec_requests_in_flight",
+            "Requests being handled now.",
+            registry=reg,
+            multiprocess_mode="livesum",
         )
         self._scraped = _Scraped()
-        reg.register(self._scraped)
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        if self.multiprocess:  # what a scrape shows: every worker's files, and this worker's
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            self.registry = CollectorRegistry()
+            MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
+        self.registry.register(self._scraped)
+
+    def close(self) -> None:
+        """At a worker's exit: its requests in flight no longer count."""
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
     def started(self) -> None:
         self._in_flight.inc()

@@ -153,7 +153,7 @@ class Predictor:
         return Scores(sample, None, labels, proba, None)
 
 
-def _torch_backend(run: LoadedRun) -> Backend:
+def _torch_backend(run: LoadedRun, threads: int | None) -> Backend:
     import torch
 
     from trainspec.models import TorchModel
@@ -161,6 +161,8 @@ def _torch_backend(run: LoadedRun) -> Backend:
     model = run.model
     assert isinstance(model, TorchModel)
     model.module.eval()
+    if threads is not None:
+        torch.set_num_threads(threads)  # process-wide: a server sets it once, at load
 
     def call(batch: dict[str, np.ndarray]) -> np.ndarray:
         with torch.no_grad():
@@ -170,7 +172,7 @@ def _torch_backend(run: LoadedRun) -> Backend:
     return call
 
 
-def _onnx_backend(path: Path, input_keys: Sequence[str]) -> Backend:
+def _onnx_backend(path: Path, input_keys: Sequence[str], threads: int | None) -> Backend:
     try:
         import onnxruntime as ort
     except ImportError as exc:
@@ -179,6 +181,8 @@ def _onnx_backend(path: Path, input_keys: Sequence[str]) -> Backend:
         ) from exc
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if threads is not None:
+        options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     if sorted(names) != sorted(input_keys):
@@ -192,10 +196,15 @@ def _onnx_backend(path: Path, input_keys: Sequence[str]) -> Backend:
 
 
 def make_predictor(
-    run: LoadedRun, backend: str = "torch", *, onnx_path: Path | None = None
+    run: LoadedRun,
+    backend: str = "torch",
+    *,
+    onnx_path: Path | None = None,
+    threads: int | None = None,
 ) -> Predictor:
     """A predictor over ``run``'s model; ``onnx`` runs an exported graph (exported to
-    ``RUN/export/onnx`` first when ``onnx_path`` is not given and none is there)."""
+    ``RUN/export/onnx`` first when ``onnx_path`` is not given and none is there). ``threads``
+    sets the intra-op threads (for torch, process-wide); None leaves the library's default."""
     from trainspec.models import TorchModel
 
     if backend not in BACKENDS:
@@ -205,9 +214,9 @@ def make_predictor(
             raise InferenceError("the onnx backend serves PyTorch models; this run is scikit-learn")
         return Predictor(run, None, "sklearn")
     if backend == "torch":
-        return Predictor(run, _torch_backend(run), "torch")
+        return Predictor(run, _torch_backend(run, threads), "torch")
     if onnx_path is None:
         from trainspec.inference._export import ensure_onnx
 
         onnx_path = ensure_onnx(run)
-    return Predictor(run, _onnx_backend(onnx_path, run.input_keys), "onnx")
+    return Predictor(run, _onnx_backend(onnx_path, run.input_keys, threads), "onnx")

@@ -3,11 +3,15 @@
 It loads in the background (the server answers ``/health`` and a 503 ``/ready`` meanwhile),
 maps each request's raw inputs through the run's fitted transforms, predicts, and keeps the
 last ``drift_window`` rows of model inputs to measure drift against the training reference.
+``predict_many`` answers several requests with one forward pass (the micro-batcher's call):
+each request is prepared on its own, so a bad one fails alone, and the model-ready rows of the
+others are concatenated, scored together and split back.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -25,6 +29,7 @@ from trainspec.inference._drift import (
     Reference,
     feature_matrix,
 )
+from trainspec.inference._predictor import Scores
 from trainspec.inference._prepare import PreparedChunk
 from trainspec.inference._run import InferenceError, LoadedRun
 from trainspec.inference._schema import (
@@ -34,7 +39,7 @@ from trainspec.inference._schema import (
     describe_inputs,
 )
 
-__all__ = ["ModelService", "ServeOptions"]
+__all__ = ["ModelService", "Request", "ServeOptions", "available_cores", "default_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,72 @@ class ServeOptions:
     ks_threshold: float = DEFAULT_KS
     # Strict types by default: a boolean or a numeric string is refused, not read as a number.
     coerce: bool = False
+    # Intra-op threads of the model (torch.set_num_threads, ONNX Runtime's intra-op pool);
+    # None: the cores this process may use, divided among the server's worker processes.
+    threads: int | None = None
+    # Micro-batching: requests that queue while the model is busy run together in one forward
+    # pass of up to this many rows (0: every request runs alone) ...
+    max_batch_rows: int = 256
+    # ... and a batch short of max_batch_rows waits this long for more (0: it runs as soon as
+    # the model is free, so batching adds no latency to a lone client).
+    max_wait_ms: float = 0.0
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, else the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def default_threads(workers: int = 1) -> int:
+    """Intra-op threads per worker process: the cores shared out, at least one."""
+    return max(1, available_cores() // max(1, workers))
+
+
+@dataclass
+class Request:
+    """One request's raw inputs: ``n`` instances by input name (records: row ``offsets``)."""
+
+    inputs: dict[str, Any]
+    offsets: np.ndarray | None
+    n: int
+
+
+@dataclass
+class _Ready:
+    """A request mapped through the fitted transforms: model-ready rows."""
+
+    inputs: dict[str, np.ndarray]
+    offsets: np.ndarray | None
+    n: int
+
+
+def _join_offsets(parts: list[np.ndarray | None]) -> np.ndarray | None:
+    """Record offsets of concatenated requests: each request's shifted by the rows before it."""
+    if parts[0] is None:
+        return None
+    joined, base = [np.zeros(1, dtype=np.int64)], 0
+    for offsets in parts:
+        assert offsets is not None
+        joined.append(np.asarray(offsets[1:], dtype=np.int64) + base)
+        base += int(offsets[-1])
+    return np.concatenate(joined)
+
+
+def _slice(scores: Scores, lo: int, hi: int, first: int) -> Scores:
+    """The predictions of samples ``first``... (positions ``lo:hi``), renumbered from 0."""
+
+    def cut(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else a[lo:hi]
+
+    return Scores(
+        scores.sample[lo:hi] - first,
+        cut(scores.position),
+        cut(scores.labels),
+        cut(scores.proba),
+        cut(scores.values),
+    )
 
 
 class _Window:
@@ -131,7 +202,7 @@ class ModelService:
             )
             if any(s.name == "window" for s in run.transforms.steps):
                 raise InferenceError("serving a model trained on windowed samples is not supported")
-            self.predictor = make_predictor(run, opts.backend)
+            self.predictor = make_predictor(run, opts.backend, threads=self.threads)
             self.run = run
         except Exception as exc:  # reported by /ready, and in the log
             self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
@@ -143,22 +214,81 @@ class ModelService:
             log.warning("drift monitoring is off: no reference for %s (%s)", self.path, exc)
         self.status = "ready"
         self._ready.set()
-        log.info("model loaded in %.2f s (%s backend)", time.perf_counter() - start, opts.backend)
+        log.info(
+            "model loaded in %.2f s (%s backend, %d intra-op threads)",
+            time.perf_counter() - start,
+            opts.backend,
+            self.threads,
+        )
+
+    @property
+    def threads(self) -> int:
+        return self.options.threads or default_threads()
 
     def predict(self, inputs: dict[str, Any], offsets: np.ndarray | None, n: int) -> dict[str, Any]:
         """Predictions for ``n`` instances of raw inputs by name (records: ``offsets``)."""
+        answer = self.predict_many([Request(inputs, offsets, n)])[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def predict_many(self, requests: Sequence[Request]) -> list[dict[str, Any] | Exception]:
+        """The answer to each request, or the exception that request alone raised (a value
+        the transforms refuse, a non-finite row). The others run in one forward pass; should
+        that pass fail, each runs alone, so one request cannot fail the rest."""
+        answers: dict[int, dict[str, Any] | Exception] = {}
+        ready: list[tuple[int, _Ready]] = []
+        for i, request in enumerate(requests):
+            try:
+                ready.append((i, self._prepare(request)))
+            except Exception as exc:  # this request's own fault: its 422 (or 500)
+                answers[i] = exc
+        try:
+            scored = self._score([r for _, r in ready])
+        except Exception:
+            if len(ready) < 2:
+                raise
+            scored = [self._score_alone(r) for _, r in ready]  # type: ignore[misc]
+        answers.update((i, answer) for (i, _), answer in zip(ready, scored, strict=True))
+        return [answers[i] for i in range(len(requests))]
+
+    def _prepare(self, request: Request) -> _Ready:
         run = self.run
-        assert run is not None and self.predictor is not None
-        if n == 0:
-            return self._response([], [])
+        assert run is not None
+        if request.n == 0:
+            return _Ready({}, request.offsets, 0)
         meta = run.transforms.info.get("meta") or {}
         with np.errstate(over="ignore", invalid="ignore"):  # caught just below, as a 422
-            ready = run.transforms.apply(inputs, offsets=offsets, meta=meta)
-        check_finite(ready, offsets)
-        chunk = PreparedChunk(ready, n, offsets, None, None)
+            ready = run.transforms.apply(request.inputs, offsets=request.offsets, meta=meta)
+        check_finite(ready, request.offsets)
+        return _Ready(ready, request.offsets, request.n)
+
+    def _score_alone(self, ready: _Ready) -> dict[str, Any] | Exception:
+        try:
+            return self._score([ready])[0]
+        except Exception as exc:
+            return exc
+
+    def _score(self, parts: list[_Ready]) -> list[dict[str, Any]]:
+        """One forward pass over the concatenated rows of ``parts``, split back per part."""
+        run = self.run
+        assert run is not None and self.predictor is not None
+        parts_n = [p.n for p in parts]
+        total = sum(parts_n)
+        if total == 0:
+            return [self._response([], []) for _ in parts]
+        rows = [p for p in parts if p.n]  # an empty request adds no rows and no keys
+        joined = {k: np.concatenate([p.inputs[k] for p in rows]) for k in rows[0].inputs}
+        offsets = _join_offsets([p.offsets for p in rows])
+        chunk = PreparedChunk(joined, total, offsets, None, None)
         scores = self.predictor.scores(chunk, self.options.batch_size)
-        self._record(ready)
-        return self._package(run, scores, n)
+        self._record(joined)
+        starts = np.concatenate([[0], np.cumsum(parts_n)])
+        cuts = np.searchsorted(scores.sample, starts)  # scores are in sample order
+        return [
+            self._package(run, _slice(scores, cuts[k], cuts[k + 1], starts[k]), n)
+            for k, n in enumerate(parts_n)
+        ]
 
     def predict_images(self, files: Sequence[tuple[str, bytes]]) -> dict[str, Any]:
         """Predictions for uploaded image files ``(name, bytes)``, decoded as the run's

@@ -1,0 +1,120 @@
+"""Model calls off the event loop, with dynamic micro-batching.
+
+Each server process runs its model on one dedicated thread (``trainspec-infer``): the event
+loop only parses, validates and answers HTTP, so it keeps accepting requests while the model
+works, and the model's own intra-op threads (``ServeOptions.threads``) use the cores. One
+thread, not a pool, because concurrent forward passes would fight over those same intra-op
+threads; concurrency comes from batching and from worker processes instead.
+
+Micro-batching: a request for fewer than ``max_batch_rows`` instances joins a queue. When the
+model is free the queue runs as one batch of up to ``max_batch_rows`` instances (a request is
+never split), through ``ModelService.predict_many``: one forward pass, answers split back per
+request, a bad request failing alone. A batch short of ``max_batch_rows`` waits at most
+``max_wait_ms`` after its first request arrived for others to join; with 0 it runs as soon as
+the model is free, so a lone client pays no wait and batches form from the requests that
+queued while the previous batch ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from trainspec.inference._service import ModelService, Request
+
+__all__ = ["InferenceRunner"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Queued:
+    request: Request
+    future: asyncio.Future[dict[str, Any]]
+    arrived: float = field(default_factory=time.monotonic)
+
+
+class InferenceRunner:
+    """Runs ``service``'s model calls on one thread; batches small concurrent requests."""
+
+    def __init__(self, service: ModelService) -> None:
+        self.service = service
+        self.max_rows = service.options.max_batch_rows
+        self.max_wait = service.options.max_wait_ms / 1000.0
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainspec-infer")
+        self._queue: list[_Queued] = []
+        self._busy = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the model's thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    async def predict(self, request: Request) -> dict[str, Any]:
+        """The answer to ``request`` (its exception raised here), batched with others when
+        micro-batching is on and the request is small enough to share a batch."""
+        if self.max_rows <= 0 or request.n >= self.max_rows:
+            return await self.call(self.service.predict, request.inputs, request.offsets, request.n)
+        loop = asyncio.get_running_loop()
+        queued = _Queued(request, loop.create_future())
+        self._queue.append(queued)
+        self._schedule(loop)
+        return await queued.future
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run a batch now if the model is free and the batch is full or has waited long
+        enough; otherwise make sure a timer will look again."""
+        if self._busy or not self._queue:
+            return
+        rows = sum(q.request.n for q in self._queue)
+        waited = time.monotonic() - self._queue[0].arrived
+        if rows >= self.max_rows or waited >= self.max_wait:
+            self._run(loop)
+        elif self._timer is None:
+            self._timer = loop.call_later(self.max_wait - waited, self._on_timer, loop)
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        self._schedule(loop)
+
+    def _take(self) -> list[_Queued]:
+        """The oldest requests that fit in one batch (always at least one)."""
+        batch: list[_Queued] = []
+        rows = 0
+        while self._queue and (not batch or rows + self._queue[0].request.n <= self.max_rows):
+            queued = self._queue.pop(0)
+            batch.append(queued)
+            rows += queued.request.n
+        return batch
+
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch = self._take()
+        self._busy = True
+        requests = [q.request for q in batch]
+        done = loop.run_in_executor(self._executor, self.service.predict_many, requests)
+
+        def finish(task: asyncio.Future[list[dict[str, Any] | Exception]]) -> None:
+            self._busy = False
+            failed = task.exception() if not task.cancelled() else asyncio.CancelledError()
+            for k, queued in enumerate(batch):
+                if queued.future.done():  # the client went away
+                    continue
+                answer = failed if failed is not None else task.result()[k]
+                if isinstance(answer, BaseException):
+                    queued.future.set_exception(answer)
+                else:
+                    queued.future.set_result(answer)
+            self._schedule(loop)
+
+        done.add_done_callback(finish)
