@@ -173,7 +173,7 @@ def create_app(service: ModelService, *, load: bool = True) -> Any:
         service.inputs, service.options.max_batch, coerce=service.options.coerce
     )
     metrics = ServerMetrics()
-    runner = InferenceRunner(service)
+    runner = InferenceRunner(service, on_pass=metrics.forward_pass)
 
     class PredictResponse(BaseModel):
         predictions: list[Any]

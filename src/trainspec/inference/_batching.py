@@ -41,10 +41,21 @@ class _Queued:
 class InferenceRunner:
     """Runs ``service``'s model calls on one thread; batches small concurrent requests."""
 
-    def __init__(self, service: ModelService) -> None:
+    def __init__(
+        self,
+        service: ModelService,
+        *,
+        max_rows: int | None = None,
+        max_wait_ms: float | None = None,
+        on_pass: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """``max_rows`` and ``max_wait_ms`` default to the service's options; ``on_pass`` is
+        told the requests and instances of each forward pass."""
         self.service = service
-        self.max_rows = service.options.max_batch_rows
-        self.max_wait = service.options.max_wait_ms / 1000.0
+        self.on_pass = on_pass
+        opts = service.options
+        self.max_rows = opts.max_batch_rows if max_rows is None else max_rows
+        self.max_wait = (opts.max_wait_ms if max_wait_ms is None else max_wait_ms) / 1000.0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainspec-infer")
         self._queue: list[_Queued] = []
         self._busy = False
@@ -58,13 +69,23 @@ class InferenceRunner:
     async def predict(self, request: Request) -> dict[str, Any]:
         """The answer to ``request`` (its exception raised here), batched with others when
         micro-batching is on and the request is small enough to share a batch."""
+        if request.n == 0:
+            return self.service.predict(request.inputs, request.offsets, 0)  # no model call
         if self.max_rows <= 0 or request.n >= self.max_rows:
-            return await self.call(self.service.predict, request.inputs, request.offsets, request.n)
+            answer = await self.call(
+                self.service.predict, request.inputs, request.offsets, request.n
+            )
+            self._count(1, request.n)
+            return answer
         loop = asyncio.get_running_loop()
         queued = _Queued(request, loop.create_future())
         self._queue.append(queued)
         self._schedule(loop)
         return await queued.future
+
+    def _count(self, requests: int, instances: int) -> None:
+        if self.on_pass is not None and instances > 0:
+            self.on_pass(requests, instances)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -107,6 +128,10 @@ class InferenceRunner:
         def finish(task: asyncio.Future[list[dict[str, Any] | Exception]]) -> None:
             self._busy = False
             failed = task.exception() if not task.cancelled() else asyncio.CancelledError()
+            if failed is None:
+                answered = [r for r, a in zip(requests, task.result(), strict=True)
+                            if not isinstance(a, Exception)]  # fmt: skip
+                self._count(len(answered), sum(r.n for r in answered))
             for k, queued in enumerate(batch):
                 if queued.future.done():  # the client went away
                     continue

@@ -19,9 +19,10 @@ from typing import Any
 
 from trainspec.inference._drift import DriftReport
 
-__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "ServerMetrics"]
+__all__ = ["BATCH_BUCKETS", "CONTENT_TYPE", "LATENCY_BUCKETS", "ServerMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -104,6 +105,17 @@ class ServerMetrics:
             registry=reg,
             multiprocess_mode="livesum",
         )
+        self._passes = Histogram(
+            "trainspec_batch_instances",
+            "Instances per forward pass (above 1 request's size: micro-batching at work).",
+            buckets=BATCH_BUCKETS,
+            registry=reg,
+        )
+        self._batched = Counter(
+            "trainspec_batched_requests",
+            "Requests answered by a forward pass shared with other requests.",
+            registry=reg,
+        )
         self._scraped = _Scraped()
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         if self.multiprocess:  # what a scrape shows: every worker's files, and this worker's
@@ -130,6 +142,12 @@ class ServerMetrics:
         if status >= 400 and not (path == "/ready" and status == 503):
             self._errors.labels(path, "client" if status < 500 else "server").inc()
         self._latency.labels(method, path).observe(seconds)
+
+    def forward_pass(self, requests: int, instances: int) -> None:
+        """One forward pass of ``instances`` rows, answering ``requests`` requests."""
+        self._passes.observe(instances)
+        if requests > 1:
+            self._batched.inc(requests)
 
     def add_predictions(self, n: int) -> None:
         self._predictions.inc(n)

@@ -374,6 +374,9 @@ class ModelService:
             "run": str(self.path),
             "status": self.status,
             "backend": self.options.backend,
+            "threads": self.threads,
+            "max_batch_rows": self.options.max_batch_rows,
+            "max_wait_ms": self.options.max_wait_ms,
             "checkpoint": None if self.run is None else self.run.checkpoint,
             "inputs": [
                 {"name": f.name, "row_shape": list(f.row_shape), "columns": f.columns}
