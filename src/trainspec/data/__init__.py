@@ -23,12 +23,13 @@ from trainspec.data._inference import InferenceData, encode_labels, prepare_infe
 from trainspec.data._inspect import inspect_data
 from trainspec.data._loaders import DatasetBatchSource, TensorBatchSource
 from trainspec.data._pipeline import FittedTransforms, apply_signal
-from trainspec.data._prepare import FoldData, PreparedData, prepare_data
+from trainspec.data._prepare import prepare_data
 from trainspec.data._sources import SourceContext, get_source, sklearn_source_keys
 from trainspec.data._splits import SplitPlan
 from trainspec.data._table import KeyTable
 from trainspec.data._tbase import FittedTransform, Transform
 from trainspec.data._text import local_model_folder
+from trainspec.data._types import FoldData, PreparedData
 
 __all__ = [
     "IGNORE_INDEX",

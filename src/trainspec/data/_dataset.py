@@ -21,9 +21,10 @@ from trainspec.data._labels import IGNORE_INDEX, Labels
 from trainspec.data._loaders import DatasetBatchSource
 from trainspec.data._pipeline import FittedTransforms
 from trainspec.data._sources import SourceContext, content_hash
-from trainspec.data._splits import SplitInput, plan_splits
+from trainspec.data._splits import SplitInput, plan_splits, split_problems
 from trainspec.data._table import Assembled, InputArray
 from trainspec.data._transforms import build_steps
+from trainspec.data._types import FoldData, PreparedData
 from trainspec.errors import DataError
 from trainspec.registry import resolve_import
 from trainspec.spec import DataSpec
@@ -145,9 +146,7 @@ def _cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def prepare_dataset(spec: DataSpec, ctx: SourceContext, *, seed: int, task: str) -> Any:
-    from trainspec.data._prepare import FoldData, PreparedData, split_problems
-
+def prepare_dataset(spec: DataSpec, ctx: SourceContext, *, seed: int, task: str) -> PreparedData:
     info = load_dataset(spec, ctx)
     shapes = _shapes(info.first)
     steps = build_steps(spec.transforms, list(shapes), ctx.allow_imports)

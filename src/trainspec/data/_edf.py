@@ -20,9 +20,10 @@ import numpy as np
 
 from trainspec.data._batch import IGNORE_INDEX
 from trainspec.data._edf_read import Header, epoch_stages, read_channel, read_header, read_stages
+from trainspec.data._files import hash_file, resolve_path
 from trainspec.data._imagefiles import BadFile
 from trainspec.data._images import bad_files_error
-from trainspec.data._sources import SourceContext, hash_file, records_table, resolve_path
+from trainspec.data._sources import SourceContext, records_table
 from trainspec.data._table import KeyTable
 from trainspec.errors import DataError
 from trainspec.registry import registry

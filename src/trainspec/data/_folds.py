@@ -13,13 +13,12 @@ from trainspec.data._mapped import MappedBatchSource
 from trainspec.data._pipeline import FittedTransforms, to_model_input
 from trainspec.data._splits import SplitPlan
 from trainspec.data._target import TargetTransform
+from trainspec.data._types import FoldData, Loaded, input_names
 from trainspec.errors import DataError
 from trainspec.spec import DataSpec
 
 if TYPE_CHECKING:
     import torch
-
-    from trainspec.data._prepare import FoldData, Loaded
 
 __all__ = ["fold_builder"]
 
@@ -53,8 +52,6 @@ def fold_builder(
     spec: DataSpec, loaded: Loaded, plan: SplitPlan, allow: Sequence[str]
 ) -> Callable[[int], FoldData]:
     import torch
-
-    from trainspec.data._prepare import FoldData, input_names
 
     data, labels = loaded.data, loaded.labels
     per_row_target = data.target_per_row() or not data.is_sequence

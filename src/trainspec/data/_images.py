@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from trainspec.data._cache import digest
+from trainspec.data._files import hash_file, resolve_path
 from trainspec.data._imagefiles import (
     DECODE_ERRORS,
     BadFile,
@@ -36,7 +37,7 @@ from trainspec.data._imagefiles import (
     read_problem,
     target_size,
 )
-from trainspec.data._sources import SourceContext, hash_file, resolve_path
+from trainspec.data._sources import SourceContext
 from trainspec.data._table import KeyTable
 from trainspec.errors import DataError
 from trainspec.registry import registry

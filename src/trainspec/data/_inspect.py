@@ -14,9 +14,9 @@ import numpy as np
 
 from trainspec.data._fitted import _missing, numeric_columns
 from trainspec.data._labels import IGNORE_INDEX, Labels
-from trainspec.data._prepare import Task, load, nan_problems, split_input, split_problems
+from trainspec.data._prepare import Task, load, nan_problems, split_input
 from trainspec.data._sources import SourceContext
-from trainspec.data._splits import SplitPlan, plan_splits
+from trainspec.data._splits import SplitPlan, plan_splits, split_problems
 from trainspec.data._table import Assembled, InputArray
 from trainspec.spec import DataSpec
 

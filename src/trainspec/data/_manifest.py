@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trainspec.data._files import resolve_path
 from trainspec.errors import DataError
 
 __all__ = ["read_manifest"]
@@ -17,8 +18,6 @@ __all__ = ["read_manifest"]
 def read_manifest(folder: Path, name: str, file_column: str, what: str) -> tuple[Path, Any]:
     """(manifest path, DataFrame) of ``folder / name``; its ``file_column`` must exist."""
     import pandas as pd
-
-    from trainspec.data._sources import resolve_path
 
     manifest = resolve_path(str(folder / name), f"{what} manifest")
     try:

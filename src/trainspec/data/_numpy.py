@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from trainspec.data._sources import SourceContext, common_rows, hash_file, resolve_path
+from trainspec.data._files import hash_file, resolve_path
+from trainspec.data._sources import SourceContext, common_rows
 from trainspec.data._table import KeyTable
 from trainspec.errors import DataError
 from trainspec.registry import registry

@@ -8,53 +8,39 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from trainspec.data._assemble import assemble
-from trainspec.data._batch import BatchSource
 from trainspec.data._cache import digest, load_cached, save_cached
+from trainspec.data._dataset import prepare_dataset
 from trainspec.data._fitted import Impute, _missing
+from trainspec.data._folds import fold_builder
 from trainspec.data._labels import (
-    IGNORE_INDEX,
     Labels,
-    ResolvedTask,
     balance_weights,
     encode_target,
     resolve_task,
 )
 from trainspec.data._mapped import release_pages
-from trainspec.data._pipeline import FittedTransforms, apply_signal
+from trainspec.data._pipeline import apply_signal
 from trainspec.data._sources import SourceContext, content_hash, get_source
-from trainspec.data._splits import SplitInput, SplitPlan, plan_splits
+from trainspec.data._splits import SplitInput, plan_splits, split_problems
 from trainspec.data._table import Assembled
 from trainspec.data._transforms import Step, build_steps
+from trainspec.data._types import Loaded, PreparedData, input_names
 from trainspec.errors import DataError
 from trainspec.spec import DataSpec, WeightSpec
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
-__all__ = ["FoldData", "Loaded", "PreparedData", "load_assembled", "prepare_data"]
+__all__ = ["load_assembled", "prepare_data"]
 
 log = logging.getLogger(__name__)
 Task = Literal["auto", "classification", "regression"]
-
-
-def input_names(spec: DataSpec) -> list[str]:
-    return list(spec.inputs) if spec.inputs else ["x"]
-
-
-@dataclass
-class Loaded:
-    data: Assembled
-    labels: Labels
-    steps: list[Step]
-    fingerprint: str
-    cache_hit: bool
 
 
 def load_assembled(
@@ -214,108 +200,6 @@ def _mapped_nan_problems(name: str, values: np.ndarray, *, check_nan: bool = Tru
     return [f"{role}: {what} in {rows} rows of a memory-mapped array; clean the source file"]
 
 
-def split_problems(plan: SplitPlan, data: Assembled, labels: Labels) -> tuple[list[str], list[str]]:
-    """(errors, warnings): empty splits and classes absent from a training split are errors."""
-    errors: list[str] = []
-    warnings: list[str] = []
-    names = labels.class_names or []
-    for k, fold in enumerate(plan.folds):
-        where = f"fold {k}" if len(plan.folds) > 1 else "the split"
-        if "train" not in fold:
-            errors.append(f"{where} has no 'train' split; it has {sorted(fold)}")
-        for name, idx in fold.items():
-            if len(idx) == 0:
-                errors.append(
-                    f"split {name!r} of {where} is empty ({plan.method}, {data.n_samples} "
-                    "samples); change split.ratios or add data"
-                )
-        if labels.task != "classification":
-            continue
-        # A class named by the source but found nowhere in the data is not a split's fault.
-        everywhere = np.bincount(labels.values[labels.values != IGNORE_INDEX], minlength=len(names))
-        unused = [names[c] for c in np.nonzero(everywhere == 0)[0]]
-        if unused and k == 0:
-            warnings.append(f"class(es) {unused} are named by the source but have no sample")
-        for name, idx in fold.items():
-            codes = labels.values[data.rows_of(idx) if data.target_per_row() else idx]
-            counts = np.bincount(codes[codes != IGNORE_INDEX], minlength=len(names))
-            absent = [names[c] for c in np.nonzero(counts == 0)[0] if names[c] not in unused]
-            if absent and name == "train" and len(idx):
-                errors.append(
-                    f"class(es) {absent} are absent from the training split of {where}; "
-                    "use a stratified split, fewer folds, or drop those classes"
-                )
-            elif absent and len(idx):
-                warnings.append(f"class(es) {absent} are absent from split {name!r} of {where}")
-    return errors, warnings
-
-
-@dataclass
-class FoldData:
-    """One fold: its splits' indices, transforms fitted on its training split, batch sources."""
-
-    split_names: list[str]
-    indices: dict[str, np.ndarray]
-    transforms: FittedTransforms
-    _make: Callable[[str, bool], BatchSource]
-    _train_labels: np.ndarray | None = None
-    num_classes: int | None = None
-
-    def source(
-        self, name: str, *, train: bool = False, device: torch.device | None = None
-    ) -> BatchSource:
-        """Split ``name``'s batches; with ``train`` augmented, on ``device`` (the training
-        device) when given, so whole-batch augmentations run there."""
-        if name not in self.indices:
-            raise DataError(f"no split {name!r}; this fold has {', '.join(self.split_names)}")
-        made = self._make(name, train)
-        if train and device is not None and hasattr(made, "augment_device"):
-            made.augment_device = device
-        return made
-
-    def class_weights(self, kind: str = "balanced") -> np.ndarray:
-        """Per-class loss weights from the training split: n / (K * count), 'balanced'."""
-        if kind != "balanced" or self._train_labels is None or not self.num_classes:
-            raise DataError("class weights need a classification target and kind 'balanced'")
-        labels = self._train_labels[self._train_labels != IGNORE_INDEX]
-        counts = np.bincount(labels, minlength=self.num_classes).astype(np.float64)
-        weights = len(labels) / (self.num_classes * np.maximum(counts, 1))
-        return np.asarray(weights, dtype=np.float32)
-
-
-@dataclass
-class PreparedData:
-    """What a job trains on: the task, labels, input shapes, fingerprint and split plan."""
-
-    task: ResolvedTask
-    num_classes: int | None
-    class_names: list[str] | None
-    input_shapes: dict[str, tuple[int | None, ...]]
-    fingerprint: str
-    n_samples: int
-    splits: SplitPlan
-    cache_hit: bool
-    _build: Callable[[int], FoldData]
-    _folds: dict[int, FoldData] = field(default_factory=dict)
-    bad_files: list[dict[str, str]] = field(default_factory=list)  # left out (on_bad: skip)
-    # Batch fields besides the inputs (mask, lengths, weight) -> shape without the batch axis;
-    # None: not known (a user's Dataset).
-    batch_fields: dict[str, tuple[int | None, ...]] | None = None
-    _pending: list[Callable[[], None]] = field(default_factory=list)
-
-    def commit_cache(self) -> None:
-        """Write the cache entry that ``prepare_data(defer_cache=True)`` held back."""
-        while self._pending:
-            self._pending.pop(0)()
-
-    def fold(self, k: int = 0) -> FoldData:
-        if not 0 <= k < len(self.splits.folds):
-            raise DataError(f"fold {k} does not exist; there are {len(self.splits.folds)}")
-        if k not in self._folds:
-            self._folds[k] = self._build(k)
-        return self._folds[k]
-
-
 def _batch_fields(data: Assembled) -> dict[str, tuple[int | None, ...]]:
     fields: dict[str, tuple[int | None, ...]] = {}
     if data.offsets is not None:
@@ -347,10 +231,7 @@ def prepare_data(
         workers=spec.loader.num_workers,
     )
     if spec.source.type == "dataset":
-        from trainspec.data._dataset import prepare_dataset
-
-        prepared: PreparedData = prepare_dataset(spec, ctx, seed=seed, task=task)
-        return prepared
+        return prepare_dataset(spec, ctx, seed=seed, task=task)
     pending: list[Callable[[], None]] | None = [] if defer_cache else None
     loaded = load(spec, ctx, task, cache_dir, pending)
     data, labels = loaded.data, loaded.labels
@@ -361,8 +242,6 @@ def prepare_data(
     errors, _ = split_problems(plan, data, labels)
     if problems or errors:
         raise DataError("\n".join(["the data cannot be used as configured:", *problems, *errors]))
-    from trainspec.data._folds import fold_builder
-
     build = fold_builder(spec, loaded, plan, ctx.allow_imports)
     first = build(0)
     shapes = first.transforms.info["input_shapes"]

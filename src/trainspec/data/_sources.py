@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from trainspec.data._files import hash_file, resolve_path
+from trainspec.data._manifest import read_manifest
 from trainspec.data._table import KeyTable
 from trainspec.errors import DataError
 from trainspec.registry import registry
@@ -25,8 +27,6 @@ __all__ = [
     "SourceContext",
     "common_rows",
     "get_source",
-    "hash_file",
-    "resolve_path",
     "sklearn_source_keys",
 ]
 
@@ -55,27 +55,6 @@ def get_source(kind: str) -> Source:
     found = registry.get("source", kind)
     source: Source = found() if isinstance(found, type) else found
     return source
-
-
-def resolve_path(path: str, what: str) -> Path:
-    """An existing file or folder, or an error naming it and listing what is beside it."""
-    p = Path(path).expanduser()
-    if p.exists():
-        return p
-    parent = p.parent if p.parent.exists() else None
-    if parent is None:
-        raise DataError(f"{what}: {str(p)!r} does not exist, nor does its folder {str(p.parent)!r}")
-    listing = sorted(c.name for c in parent.iterdir())
-    shown = ", ".join(listing[:30]) + (" ..." if len(listing) > 30 else "")
-    raise DataError(
-        f"{what}: {str(p)!r} does not exist; {str(parent.resolve())!r} holds: {shown or 'nothing'}"
-    )
-
-
-def hash_file(path: Path, digest: Any) -> None:
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
 
 
 def _frame_table(frame: Any, where: str, meta: dict[str, Any] | None = None) -> KeyTable:
@@ -335,8 +314,6 @@ class Hdf5Loader(_FileSource):
 @registry.register("source", "folder")
 class FolderLoader:
     def _manifest(self, spec: Any) -> tuple[Path, Any]:
-        from trainspec.data._manifest import read_manifest
-
         folder = resolve_path(spec.path, "folder source")
         _, table = read_manifest(folder, spec.manifest, spec.file_column, "folder source")
         return folder, table

@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from trainspec.data._sources import resolve_path
+from trainspec.data._files import resolve_path
+from trainspec.data._labels import IGNORE_INDEX, Labels
+from trainspec.data._table import Assembled
 from trainspec.errors import DataError
 from trainspec.registry import registry
 from trainspec.spec import SplitSpec
 
-__all__ = ["SplitInput", "SplitPlan", "plan_splits"]
+__all__ = ["SplitInput", "SplitPlan", "plan_splits", "split_problems"]
 
 Folds = list[dict[str, np.ndarray]]
 Planner = Callable[[SplitSpec, "SplitInput", np.random.Generator], Folds]
@@ -265,3 +267,39 @@ def plan_splits(spec: SplitSpec, info: SplitInput, seed: int) -> SplitPlan:
     used_seed = spec.seed if spec.seed is not None else seed
     folds = planner(spec, info, np.random.default_rng(used_seed))
     return SplitPlan(method, used_seed, info.n, folds, groups=info.groups)
+
+
+def split_problems(plan: SplitPlan, data: Assembled, labels: Labels) -> tuple[list[str], list[str]]:
+    """(errors, warnings): empty splits and classes absent from a training split are errors."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    names = labels.class_names or []
+    for k, fold in enumerate(plan.folds):
+        where = f"fold {k}" if len(plan.folds) > 1 else "the split"
+        if "train" not in fold:
+            errors.append(f"{where} has no 'train' split; it has {sorted(fold)}")
+        for name, idx in fold.items():
+            if len(idx) == 0:
+                errors.append(
+                    f"split {name!r} of {where} is empty ({plan.method}, {data.n_samples} "
+                    "samples); change split.ratios or add data"
+                )
+        if labels.task != "classification":
+            continue
+        # A class named by the source but found nowhere in the data is not a split's fault.
+        everywhere = np.bincount(labels.values[labels.values != IGNORE_INDEX], minlength=len(names))
+        unused = [names[c] for c in np.nonzero(everywhere == 0)[0]]
+        if unused and k == 0:
+            warnings.append(f"class(es) {unused} are named by the source but have no sample")
+        for name, idx in fold.items():
+            codes = labels.values[data.rows_of(idx) if data.target_per_row() else idx]
+            counts = np.bincount(codes[codes != IGNORE_INDEX], minlength=len(names))
+            absent = [names[c] for c in np.nonzero(counts == 0)[0] if names[c] not in unused]
+            if absent and name == "train" and len(idx):
+                errors.append(
+                    f"class(es) {absent} are absent from the training split of {where}; "
+                    "use a stratified split, fewer folds, or drop those classes"
+                )
+            elif absent and len(idx):
+                warnings.append(f"class(es) {absent} are absent from split {name!r} of {where}")
+    return errors, warnings

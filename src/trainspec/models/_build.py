@@ -7,9 +7,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
-from pydantic import TypeAdapter, ValidationError
 
 from trainspec.errors import ModelError, format_path
+from trainspec.models._arch import coerce_arch
 from trainspec.models._graph import GraphModule
 from trainspec.models._graph_build import RawBlock, build_graph, raise_problems
 from trainspec.models._imported import build_imported
@@ -18,7 +18,6 @@ from trainspec.models._probe import Shape
 from trainspec.models._shapes import RESERVED_KEYS, merge_input_shapes, split_declared
 from trainspec.models._torch_model import TorchModel
 from trainspec.spec import (
-    ArchSpec,
     GraphArch,
     ImportedModel,
     InputDecl,
@@ -26,32 +25,7 @@ from trainspec.spec import (
     define_problems,
 )
 
-__all__ = ["build_model", "coerce_arch", "dump_arch"]
-
-Arch = SequentialArch | GraphArch | ImportedModel
-_ADAPTER: TypeAdapter[Arch] = TypeAdapter(ArchSpec)
-
-
-def coerce_arch(arch: Any) -> Arch:
-    """A validated architecture from a spec object or a plain mapping."""
-    if isinstance(arch, (SequentialArch, GraphArch, ImportedModel)):
-        return arch
-    try:
-        return _ADAPTER.validate_python(arch)
-    except ValidationError as exc:
-        lines = [f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise ModelError("; ".join(lines)) from None
-
-
-def _where(loc: tuple[int | str, ...]) -> str:
-    if loc and loc[0] in ("sequential", "graph", "imported"):
-        loc = loc[1:]  # the union's tag, not a key of the spec
-    return format_path(("model", *loc))
-
-
-def dump_arch(arch: Any) -> Any:
-    """The architecture as JSON-ready data (for ``model.json``)."""
-    return _ADAPTER.dump_python(coerce_arch(arch), mode="json")
+__all__ = ["build_model"]
 
 
 @contextlib.contextmanager

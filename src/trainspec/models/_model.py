@@ -1,5 +1,5 @@
 """The one Model API that declarative networks, users' modules and scikit-learn estimators
-share: fit, predict, predict_proba, evaluate, save and load."""
+share: fit, predict, predict_proba, evaluate and save (``load_model`` reads it back)."""
 
 from __future__ import annotations
 
@@ -148,12 +148,8 @@ class Model(ABC):
 
     @abstractmethod
     def save(self, directory: str | Path) -> Path:
-        """Write the model to ``directory`` (created); returns it."""
-
-    @classmethod
-    @abstractmethod
-    def load(cls, directory: str | Path, *, allow_imports: Sequence[str] = ()) -> Model:
-        """A model written by ``save``."""
+        """Write the model to ``directory`` (created); returns it. ``load_model`` reads it back
+        (it rebuilds the architecture, so loading lives beside the builder, not here)."""
 
     def evaluate(
         self,

@@ -10,16 +10,16 @@ from typing import Any
 import numpy as np
 
 from trainspec.errors import ModelError
+from trainspec.models._arch import dump_arch
 from trainspec.models._model import (
     InputData,
     Model,
     as_named,
     begin_model_dir,
-    read_model_json,
     write_model_json,
 )
 
-__all__ = ["ESTIMATOR_FILE", "SklearnModel", "trusted_prefixes"]
+__all__ = ["ESTIMATOR_FILE", "SklearnModel", "trusted_prefixes", "untrusted_types"]
 
 ESTIMATOR_FILE = "model.skops"
 _ALWAYS_TRUSTED = ("sklearn", "numpy", "scipy")
@@ -31,7 +31,7 @@ def trusted_prefixes(allow_imports: Sequence[str] = ()) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*_ALWAYS_TRUSTED, *allowed_prefixes(allow_imports)]))
 
 
-def _untrusted(types: Sequence[str], prefixes: Sequence[str]) -> list[str]:
+def untrusted_types(types: Sequence[str], prefixes: Sequence[str]) -> list[str]:
     from trainspec.registry import DENIED
 
     def under(name: str, prefix: str) -> bool:
@@ -91,8 +91,6 @@ class SklearnModel(Model):
         """``model.skops`` (the estimator, no pickle) and ``model.json``."""
         import skops.io as sio
 
-        from trainspec.models._build import dump_arch
-
         path = begin_model_dir(Path(directory))
         sio.dump(self.estimator, path / ESTIMATOR_FILE)
         info = {
@@ -103,27 +101,6 @@ class SklearnModel(Model):
         }
         write_model_json(path, info, [ESTIMATOR_FILE])
         return path
-
-    @classmethod
-    def load(cls, directory: str | Path, *, allow_imports: Sequence[str] = ()) -> SklearnModel:
-        """Refuses a file holding types outside sklearn/numpy/scipy and ``allow_imports``."""
-        import skops.io as sio
-
-        path = Path(directory)
-        info = read_model_json(path, "sklearn")
-        file = path / ESTIMATOR_FILE
-        if not file.is_file():
-            raise ModelError(f"{file} does not exist")
-        found = sio.get_untrusted_types(file=file)
-        refused = _untrusted(found, trusted_prefixes(allow_imports))
-        if refused:
-            raise ModelError(
-                f"{file} holds types that are not trusted: {', '.join(refused)}. Loading it "
-                "could run their code; if you trust this file, add their package to "
-                "allow_imports"
-            )
-        estimator = sio.load(file, trusted=list(found))
-        return cls(estimator, arch=info["arch"], input_keys=info["input_keys"], task=info["task"])
 
 
 def _is_classifier(estimator: Any) -> bool:

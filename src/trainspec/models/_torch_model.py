@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from trainspec.errors import ModelError
+from trainspec.models._arch import dump_arch
 from trainspec.models._fields import complete_fields
 from trainspec.models._graph import pick_output
 from trainspec.models._model import (
@@ -18,7 +19,6 @@ from trainspec.models._model import (
     Model,
     as_named,
     begin_model_dir,
-    read_model_json,
     write_model_json,
 )
 from trainspec.models._outputs import to_scores
@@ -165,8 +165,6 @@ class TorchModel(Model):
         """``model.safetensors`` (weights) and ``model.json`` (architecture, input shapes)."""
         from safetensors.torch import save_model
 
-        from trainspec.models._build import dump_arch
-
         path = begin_model_dir(Path(directory))
         save_model(self.module, str(path / WEIGHTS_FILE))
         info = {
@@ -179,31 +177,3 @@ class TorchModel(Model):
         }
         write_model_json(path, info, [WEIGHTS_FILE])
         return path
-
-    @classmethod
-    def load(cls, directory: str | Path, *, allow_imports: Sequence[str] = ()) -> TorchModel:
-        """A model saved by ``save``; user modules need their package in ``allow_imports``."""
-        from safetensors.torch import load_model
-
-        from trainspec.models._build import build_model
-
-        path = Path(directory)
-        info = read_model_json(path, "torch")
-        shapes = {k: tuple(v) for k, v in info["input_shapes"].items()}
-        fields = info.get("fields")
-        model = build_model(
-            info["arch"],
-            input_shapes=shapes,
-            allow_imports=allow_imports,
-            task=info["task"],
-            fields=None if fields is None else {k: tuple(v) for k, v in fields.items()},
-        )
-        assert isinstance(model, TorchModel)
-        try:
-            load_model(model.module, str(path / WEIGHTS_FILE), strict=True)
-        except (RuntimeError, FileNotFoundError, OSError) as exc:
-            raise ModelError(
-                f"{path / WEIGHTS_FILE}: the weights do not fit the architecture in "
-                f"{path / 'model.json'}: {exc}"
-            ) from exc
-        return model

@@ -109,8 +109,8 @@ def test_user_module_reload_needs_its_package_allowed(tmp_path: Path) -> None:
     )
     model.save(tmp_path)
     with pytest.raises(ModelError, match="allow_imports"):
-        TorchModel.load(tmp_path)
-    loaded = TorchModel.load(tmp_path, allow_imports=[USER_PKG])
+        load_model(tmp_path)
+    loaded = load_model(tmp_path, allow_imports=[USER_PKG])
     X = {"ecgs": np.ones((2, 3, 1, 64), np.float32), "additional": np.ones((2, 3, 3), np.float32)}
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
