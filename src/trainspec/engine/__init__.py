@@ -21,6 +21,7 @@ from trainspec.engine._evaluate import evaluate, predict_outputs, resolve_metric
 from trainspec.engine._finetune import (
     LOAD_REPORT_FILE,
     FinetunePlan,
+    check_init,
     prepare_finetune,
     resolve_init_path,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "UnfreezeSpec",
     "WarmupCosineLR",
     "broadcast_object",
+    "check_init",
     "default_forward",
     "evaluate",
     "fit",

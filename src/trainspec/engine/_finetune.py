@@ -25,11 +25,14 @@ from trainspec.models import (
     LoadReport,
     apply_freeze,
     fix_batchnorm_stats,
+    load_problems,
     load_weights,
     match_params,
+    match_shapes,
     match_state,
     no_match_error,
     read_state_dict,
+    read_state_shapes,
     rename_keys,
 )
 from trainspec.spec import FinetuneSpec, InitSpec, ParamGroupSpec, UnfreezeSpec
@@ -37,7 +40,13 @@ from trainspec.spec import FinetuneSpec, InitSpec, ParamGroupSpec, UnfreezeSpec
 from ._checkpoint import MODEL_FILE
 from ._optim import param_groups, unfreeze_members
 
-__all__ = ["LOAD_REPORT_FILE", "FinetunePlan", "prepare_finetune", "resolve_init_path"]
+__all__ = [
+    "LOAD_REPORT_FILE",
+    "FinetunePlan",
+    "check_init",
+    "prepare_finetune",
+    "resolve_init_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +160,21 @@ def _load_init(module: nn.Module, init: InitSpec, run_dir: Path | None) -> LoadR
         raise ModelError(f"finetune.init: {exc}") from None
     _write_report(run_dir, report, "loaded")
     log.info("%s", report.render())
+    return report
+
+
+def check_init(module: nn.Module, init: InitSpec) -> LoadReport:
+    """What loading ``init`` into ``module`` would do, from the file's names and shapes alone
+    (no tensor is read, and ``module`` may live on the meta device); ``ModelError`` when the
+    loading policy (``strict``, ``on_mismatch``) would refuse it, as ``_load_init`` would."""
+    path = resolve_init_path(init.from_, init.checkpoint)
+    shapes, renamed = rename_keys(read_state_shapes(path, key=init.key), init.rename)
+    report = LoadReport(source=str(path), renamed=renamed)
+    match_shapes(module, shapes, report)
+    on_mismatch = cast(Literal["error", "skip"], init.on_mismatch)
+    problems = load_problems(report, strict=init.strict, on_mismatch=on_mismatch)
+    if problems is not None:
+        raise ModelError(f"finetune.init: {problems}")
     return report
 
 

@@ -15,7 +15,9 @@ through ``extends``, file references and overrides, and all are reported at once
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,8 +29,12 @@ from trainspec.spec import LoadedSpec
 
 if TYPE_CHECKING:
     from trainspec.data import PreparedData
+    from trainspec.models import Model
+    from trainspec.spec import JobSpec
 
 __all__ = ["check_spec", "deep_check", "spec_problems"]
+
+log = logging.getLogger(__name__)
 
 
 def spec_problems(loaded: LoadedSpec, *, data: bool = True) -> list[Problem]:
@@ -89,7 +95,11 @@ def deep_check(loaded: LoadedSpec, *, cache_dir: Path | None = None) -> Prepared
     """Prepare the data and build the model as the run will, writing nothing; returns the
     prepared data (its cache entry held back: ``commit_cache()`` writes it), or None for an
     architecture spec (built with its declared input shapes). An error names the spec's file
-    and line when its message starts with a key path."""
+    and line when its message starts with a key path.
+
+    The model is built on the meta device (shapes without storage: no memory, no
+    initialisation), or on the CPU when a user's module needs real tensors to be built; a
+    fine-tuning init file is matched against it from the file's header."""
     try:
         return _deep_check(loaded, cache_dir)
     except TrainspecError as exc:
@@ -99,11 +109,11 @@ def deep_check(loaded: LoadedSpec, *, cache_dir: Path | None = None) -> Prepared
 def _deep_check(loaded: LoadedSpec, cache_dir: Path | None) -> PreparedData | None:
     from trainspec.api import build_job_model
     from trainspec.data import prepare_data
-    from trainspec.models import TorchModel, build_model
+    from trainspec.models import build_model
 
     job = loaded.job
     if job is None:
-        build_model(loaded.arch)
+        _checked_build(lambda: build_model(loaded.arch))
         return None
     prepared = prepare_data(
         job.data,
@@ -113,16 +123,41 @@ def _deep_check(loaded: LoadedSpec, cache_dir: Path | None) -> PreparedData | No
         cache_dir=cache_dir,
         defer_cache=True,
     )
-    model = build_job_model(job, prepared)
-    if job.finetune is not None and isinstance(model, TorchModel):
-        from trainspec.engine import prepare_finetune
-
-        prepare_finetune(
-            model.module,
-            job.finetune,
-            run_dir=None,
-            base_lr=job.train.optimizer.lr,
-            allow_imports=job.allow_imports,
-            seed=job.seed,
-        )
+    model = _checked_build(lambda: build_job_model(job, prepared))
+    _check_finetune(job, model)
     return prepared
+
+
+def _checked_build(build: Callable[[], Model]) -> Model:
+    from trainspec.models import build_on_meta
+
+    model, reason = build_on_meta(build)
+    if reason is not None:
+        log.info(
+            "note: the model was checked on the CPU, not the meta device (it needs real "
+            "tensors while it is built: %s)",
+            reason,
+        )
+    return model
+
+
+def _check_finetune(job: JobSpec, model: Model) -> None:
+    """The ``finetune:`` section against the model: every pattern and group as the run applies
+    them, and the init file's names and shapes read from its header (no tensor is loaded)."""
+    from trainspec.models import TorchModel
+
+    if job.finetune is None or not isinstance(model, TorchModel):
+        return
+    from trainspec.engine import check_init, prepare_finetune
+
+    prepare_finetune(
+        model.module,
+        job.finetune,
+        run_dir=None,
+        base_lr=job.train.optimizer.lr,
+        allow_imports=job.allow_imports,
+        load=False,
+        seed=job.seed,
+    )
+    if job.finetune.init is not None:
+        check_init(model.module, job.finetune.init)

@@ -20,6 +20,7 @@ from trainspec.models._freeze import (
 )
 from trainspec.models._graph import GraphModule, Step
 from trainspec.models._load import load_model
+from trainspec.models._meta import build_on_meta
 from trainspec.models._model import InputData, InputTransform, MetricFn, Model
 from trainspec.models._outputs import from_scores, to_scores
 from trainspec.models._resolve import inferable, resolve_block_type, torch_layer_names
@@ -28,9 +29,12 @@ from trainspec.models._summary import BlockRow, ModelSummary, summarize
 from trainspec.models._torch_model import FitFn, TorchModel
 from trainspec.models._weights import (
     LoadReport,
+    load_problems,
     load_weights,
+    match_shapes,
     match_state,
     read_state_dict,
+    read_state_shapes,
     rename_keys,
 )
 
@@ -54,15 +58,19 @@ __all__ = [
     "TorchvisionBackbone",
     "apply_freeze",
     "build_model",
+    "build_on_meta",
     "fix_batchnorm_stats",
     "from_scores",
     "inferable",
     "load_model",
+    "load_problems",
     "load_weights",
     "match_params",
+    "match_shapes",
     "match_state",
     "no_match_error",
     "read_state_dict",
+    "read_state_shapes",
     "register_block",
     "rename_keys",
     "resolve_block_type",

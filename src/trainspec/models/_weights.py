@@ -3,15 +3,20 @@
 Checkpoints come from trainspec runs (safetensors) or from someone else's script: a ``.pt`` /
 ``.pth`` dict whose weights sit under ``model_state_dict`` or ``state_dict``, a bare state dict,
 or safetensors. ``.pt`` files are read with ``torch.load(..., weights_only=True)`` only.
+
+``read_state_shapes`` gives the names and shapes alone, for checks before a run: from the
+safetensors header, or from a torch file memory-mapped onto the meta device (no tensor data
+is read; only a file in torch's old, non-zip format has to be read through).
 """
 
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from trainspec.errors import ModelError
 from trainspec.files import MANIFEST, verify_manifest
@@ -24,11 +29,14 @@ __all__ = [
     "LoadReport",
     "load_problems",
     "load_weights",
+    "match_shapes",
     "match_state",
     "read_state_dict",
+    "read_state_shapes",
     "rename_keys",
 ]
 
+V = TypeVar("V")
 # Where a foreign checkpoint usually keeps its weights, in order of preference.
 _STATE_KEYS = ("model_state_dict", "state_dict", "model", "net", "network", "weights", "ema")
 _TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
@@ -132,10 +140,9 @@ def _verify_folder(folder: Path) -> None:
         verify_manifest(folder, what="checkpoint" if checkpoint else "saved model")
 
 
-def read_state_dict(path: str | Path, *, key: str | None = None) -> dict[str, torch.Tensor]:
-    """The state dict in ``path``: safetensors, or a torch file read with ``weights_only=True``."""
-    import torch
-
+def _weights_file(path: str | Path) -> Path:
+    """The weights file ``path`` names (a folder gives its model.safetensors), verified
+    against its folder's manifest when it has one; its format is known by its suffix."""
     path = Path(path)
     if path.is_dir():
         candidate = path / "model.safetensors"
@@ -147,26 +154,27 @@ def read_state_dict(path: str | Path, *, key: str | None = None) -> dict[str, to
             f"checkpoint {path} does not exist (working directory {Path.cwd()}); check the path"
         )
     _verify_folder(path.parent)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        if key is not None:
-            raise ModelError(
-                f"{path}: a safetensors file is one flat dict of tensors, so key {key!r} does "
-                "not apply; remove key and select tensors with rename rules"
-            )
-
-        try:
-            return dict(load_file(str(path)))
-        except Exception as exc:  # safetensors raises its own error types
-            raise ModelError(f"{path}: not a readable safetensors file ({exc})") from exc
-    if path.suffix not in _TORCH_SUFFIXES:
+    if path.suffix not in (".safetensors", *_TORCH_SUFFIXES):
         raise ModelError(
             f"{path}: unknown checkpoint format {path.suffix!r}; expected .safetensors or one "
             f"of {', '.join(_TORCH_SUFFIXES)}"
         )
+    return path
+
+
+def _no_key_in_safetensors(path: Path, key: str | None) -> None:
+    if key is not None:
+        raise ModelError(
+            f"{path}: a safetensors file is one flat dict of tensors, so key {key!r} does "
+            "not apply; remove key and select tensors with rename rules"
+        )
+
+
+def _torch_load(path: Path, **options: Any) -> Any:
+    import torch
+
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, weights_only=True, **options)
     except Exception as exc:  # UnpicklingError for objects outside the weights-only allow-list
         raise ModelError(
             f"{path}: cannot be read with weights_only=True ({_unpickling_reason(exc)}). Only "
@@ -174,12 +182,45 @@ def read_state_dict(path: str | Path, *, key: str | None = None) -> dict[str, to
             "the weights as a state dict (torch.save(model.state_dict(), path)) or as "
             "safetensors"
         ) from None
-    return _find_state_dict(obj, key, path)
+
+
+def read_state_dict(path: str | Path, *, key: str | None = None) -> dict[str, torch.Tensor]:
+    """The state dict in ``path``: safetensors, or a torch file read with ``weights_only=True``."""
+    path = _weights_file(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        _no_key_in_safetensors(path, key)
+        try:
+            return dict(load_file(str(path)))
+        except Exception as exc:  # safetensors raises its own error types
+            raise ModelError(f"{path}: not a readable safetensors file ({exc})") from exc
+    return _find_state_dict(_torch_load(path, map_location="cpu"), key, path)
+
+
+def read_state_shapes(path: str | Path, *, key: str | None = None) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor of the state dict in ``path``, without reading tensors:
+    the safetensors header, or a torch file memory-mapped onto the meta device."""
+    path = _weights_file(path)
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        _no_key_in_safetensors(path, key)
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+        except Exception as exc:  # safetensors raises its own error types
+            raise ModelError(f"{path}: not a readable safetensors file ({exc})") from exc
+    if zipfile.is_zipfile(path):
+        obj = _torch_load(path, map_location="meta", mmap=True)
+    else:  # torch's legacy format cannot be mapped: its tensors are read, then dropped
+        obj = _torch_load(path, map_location="meta")
+    return {k: tuple(v.shape) for k, v in _find_state_dict(obj, key, path).items()}
 
 
 def rename_keys(
-    state: Mapping[str, torch.Tensor], rules: Sequence[tuple[str, str]]
-) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    state: Mapping[str, V], rules: Sequence[tuple[str, str]]
+) -> tuple[dict[str, V], dict[str, str]]:
     """Apply ``(regex, replacement)`` rules in order to every key; returns the new dict and
     the renames made. Two keys renamed to one name is an error."""
     compiled = []
@@ -190,7 +231,7 @@ def rename_keys(
             raise ModelError(
                 f"rename rule {pattern!r} is not a valid regular expression: {exc}"
             ) from None
-    out: dict[str, torch.Tensor] = {}
+    out: dict[str, V] = {}
     renamed: dict[str, str] = {}
     for key, value in state.items():
         new = key
@@ -255,17 +296,24 @@ def load_problems(
 
 def match_state(module: nn.Module, state: Mapping[str, torch.Tensor], report: LoadReport) -> None:
     """Sort the checkpoint's keys into loaded, missing, unexpected and mismatched."""
-    own = module.state_dict()
-    for key, value in state.items():
+    match_shapes(module, {k: tuple(v.shape) for k, v in state.items()}, report)
+
+
+def match_shapes(
+    module: nn.Module, shapes: Mapping[str, tuple[int, ...]], report: LoadReport
+) -> None:
+    """``match_state`` from the checkpoint's names and shapes alone (a meta module works)."""
+    own = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    for key, shape in shapes.items():
         if key not in own:
             report.unexpected.append(key)
-        elif tuple(value.shape) != tuple(own[key].shape):
+        elif tuple(shape) != own[key]:
             report.mismatched.append(
-                {"key": key, "checkpoint": list(value.shape), "model": list(own[key].shape)}
+                {"key": key, "checkpoint": list(shape), "model": list(own[key])}
             )
         else:
             report.loaded.append(key)
-    report.missing = [k for k in own if k not in state]
+    report.missing = [k for k in own if k not in shapes]
 
 
 def load_weights(
