@@ -19,7 +19,7 @@ from trainspec.engine._losses import RESERVED
 from trainspec.engine._optim import SET_BY_ENGINE
 from trainspec.metrics import MetricFn
 from trainspec.models import inferable, resolve_block_type, torch_layer_names
-from trainspec.registry import TABLE_FILE, registry, signature_of
+from trainspec.registry import TABLE_FILE, ParamSignature, encode_type, registry, signature_of
 
 __all__ = ["build_table", "table_path", "write_table"]
 
@@ -27,11 +27,20 @@ __all__ = ["build_table", "table_path", "write_table"]
 _PASSED = {"optimizer": ("params",), "scheduler": ("optimizer",)}
 
 
+def _types(sig: ParamSignature) -> dict[str, Any]:
+    """The annotated parameters whose values a spec check can judge (see registry._types)."""
+    encoded = {name: encode_type(sig.hints[name]) for name in sig.names if name in sig.hints}
+    return {name: tp for name, tp in encoded.items() if tp is not None}
+
+
 def _entry(factory: Callable[..., Any], filled: tuple[str, ...] = ()) -> dict[str, Any]:
     sig = signature_of(factory)
     entry: dict[str, Any] = {"params": list(sig.names), "required": sorted(sig.required)}
     if sig.any_keyword:
         entry["any_keyword"] = True
+    types = {k: v for k, v in _types(sig).items() if k not in filled}
+    if types:
+        entry["types"] = types
     if filled:
         entry["filled"] = sorted(set(filled))
     return entry
@@ -76,6 +85,9 @@ def _blocks() -> dict[str, Any]:
             entry["any_keyword"] = True
         if inferred:
             entry["inferred"] = sorted(inferred)
+        types = {k: v for k, v in _types(sig).items() if k not in inferred}
+        if types:
+            entry["types"] = types
         entry["info"] = {"torch_layer": btype.from_torch}
         out[name] = entry
     return out

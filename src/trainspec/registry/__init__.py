@@ -20,6 +20,7 @@ from trainspec.registry._registry import KINDS, PLUGIN_GROUP, Registry, register
 from trainspec.registry._runcode import CODE_DIR, CODE_MANIFEST, save_run_code, use_run_code
 from trainspec.registry._signature import ENGINE_PARAMS, ParamSignature, signature_of
 from trainspec.registry._static import component_problems, import_paths
+from trainspec.registry._types import describe_encoded, encode_type, value_fits
 
 __all__ = [
     "ALLOW_ENV",
@@ -40,6 +41,8 @@ __all__ = [
     "check_import_path",
     "component_problems",
     "describe",
+    "describe_encoded",
+    "encode_type",
     "import_paths",
     "names",
     "register",
@@ -48,4 +51,5 @@ __all__ = [
     "save_run_code",
     "signature_of",
     "use_run_code",
+    "value_fits",
 ]

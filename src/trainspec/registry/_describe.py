@@ -20,6 +20,7 @@ from typing import Any
 
 from trainspec.errors import Problem, closest
 from trainspec.registry._registry import PLUGIN_GROUP, registry
+from trainspec.registry._types import describe_encoded, value_fits
 
 __all__ = [
     "TABLE_FILE",
@@ -40,7 +41,8 @@ class Described:
     ``filled`` are parameters the engine passes (an optimiser's ``params``) or sets when the
     spec leaves them out (``T_max`` of ``cosine``); ``inferred`` are sizes a block takes from
     its input shape; ``reserved`` maps parameters a spec may not set to the reason; ``info``
-    holds what a kind adds (a transform's stage, a metric's task and direction).
+    holds what a kind adds (a transform's stage, a metric's task and direction); ``types``
+    maps parameters to their type in the table's encoding (``registry._types``).
     """
 
     kind: str
@@ -52,6 +54,7 @@ class Described:
     inferred: frozenset[str] = frozenset()
     reserved: Mapping[str, str] = field(default_factory=dict)
     info: Mapping[str, Any] = field(default_factory=dict)
+    types: Mapping[str, Any] = field(default_factory=dict)
 
 
 @functools.cache
@@ -86,6 +89,7 @@ def _entry(kind: str, name: str, entry: Mapping[str, Any]) -> Described:
         frozenset(entry.get("inferred", ())),
         dict(entry.get("reserved", {})),
         dict(entry.get("info", {})),
+        dict(entry.get("types", {})),
     )
 
 
@@ -110,9 +114,14 @@ def describe(kind: str, name: str, *, ignore_case: bool = False) -> Described | 
 
 
 def check_component_params(
-    described: Described, given: Mapping[str, Any], path: tuple[str | int, ...]
+    described: Described,
+    given: Mapping[str, Any],
+    path: tuple[str | int, ...],
+    *,
+    typed: bool = True,
 ) -> list[Problem]:
-    """Unknown, reserved and missing parameters of ``given``, each under its key path."""
+    """Unknown, reserved and missing parameters of ``given``, and (with ``typed``) values of
+    the wrong type, each under its key path."""
     what = f"{described.kind} {described.name}"
     own = [p for p in described.params if p not in described.filled]
     problems: list[Problem] = []
@@ -135,9 +144,32 @@ def check_component_params(
                     hint=f"{hint}It takes: {', '.join(own) or 'no parameters'}",
                 )
             )
+        elif typed and key in described.types and not value_fits(given[key], described.types[key]):
+            problems.append(_type_problem(what, key, given[key], described.types[key], path))
     missing = described.required - set(given) - described.filled - described.inferred
     for name in sorted(missing):
         problems.append(
             Problem(f"{what} needs parameter {name!r}", (*path, name), hint=f"set {name}")
         )
     return problems
+
+
+def _type_problem(
+    what: str, key: str, value: Any, expected: Any, path: tuple[str | int, ...]
+) -> Problem:
+    quoted = isinstance(value, str) and _is_number(value)
+    hint = "write the number without quotes" if quoted else None
+    return Problem(
+        f"{what}: parameter {key!r} must be {describe_encoded(expected)}; got {value!r} "
+        f"({type(value).__name__})",
+        (*path, key),
+        hint=hint,
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

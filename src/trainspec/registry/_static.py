@@ -166,7 +166,8 @@ def _block_problems(
         for k, v in spec.items()
         if k != "type" and (k not in BLOCK_OPTIONS or k in block.params)
     }
-    return check_component_params(block, params, path)
+    # Expressions over i and n (a repeated block) are numbers only once each copy is made.
+    return check_component_params(block, params, path, typed="repeat" not in spec)
 
 
 def _unknown(what: str, name: str, known: Sequence[str], path: Path, extra: str = "") -> Problem:
