@@ -1,7 +1,11 @@
 """Static checks of the ``data:`` section: the source's path is there and is a file or a
 folder as its kind needs, and every key a role names (target, group, id, weight, features,
 inputs, split column) is one of the source's keys, read from the header only (the first line
-of a CSV, a Parquet schema, the names in an NPZ archive), never the data.
+of a CSV, a Parquet schema, the names in an NPZ archive, the dataset names of an HDF5 file,
+a folder's manifest and its first file), never the data.
+
+Layouts are checked where that is cheap: an HDF5 file's records group, a folder source's
+manifest column and the files it lists.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ def data_problems(data: DataSpec) -> list[Problem]:
     if path_problems:
         return path_problems
     try:
+        layout = layout_problems(data)
+        if layout:
+            return layout
         keys = source_keys(data)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         return [
@@ -158,7 +165,146 @@ def source_keys(data: DataSpec) -> list[str] | None:
     if source.type == "sklearn":
         keys: dict[str, list[str]] = builtin_table()["kinds"]["source"]["sklearn"]["info"]["keys"]
         return keys.get(source.name)
+    if source.type == "hdf5":
+        return hdf5_keys(Path(source.path), source.records)
+    if source.type == "folder":
+        return _folder_keys(source)
     return None
+
+
+def _h5py() -> Any:
+    try:
+        import h5py
+    except ImportError:  # the loader says how to install it
+        return None
+    return h5py
+
+
+def hdf5_keys(path: Path, records: str | None) -> list[str] | None:
+    """An HDF5 file's keys from its metadata (no dataset is read): the datasets of a tabular
+    file, or the datasets every record of ``records`` shares, their common attributes and
+    ``record``. None without h5py; a missing records group is for ``layout_problems``."""
+    h5py = _h5py()
+    if h5py is None:
+        return None
+    with h5py.File(path, "r") as f:
+        if records is None:
+            found: list[str] = []
+            f.visititems(
+                lambda name, obj: (
+                    found.append(name) if isinstance(obj, h5py.Dataset) and obj.ndim >= 1 else None
+                )
+            )
+            return found
+        group = f.get(records)
+        if not isinstance(group, h5py.Group) or not len(group):
+            return None
+        members = [group[n] for n in group if isinstance(group[n], h5py.Group)]
+        datasets = [{k for k, v in m.items() if isinstance(v, h5py.Dataset)} for m in members]
+        attrs = [set(m.attrs) for m in members]
+        shared = set.intersection(*datasets) if datasets else set()
+        common = set.intersection(*attrs) if attrs else set()
+        return [*sorted(shared), *sorted(common), "record"]
+
+
+def layout_problems(data: DataSpec) -> list[Problem]:
+    """A layout that cannot hold the data: an HDF5 records group that is not there or holds no
+    records; a folder manifest without its file column, or listing files that do not exist."""
+    source: Any = data.source
+    if source.type == "hdf5" and source.records is not None:
+        return _records_problems(Path(source.path), source.records)
+    if source.type == "folder" and Path(source.path, source.manifest).suffix.lower() == ".csv":
+        return _manifest_problems(source)
+    return []
+
+
+def _records_problems(path: Path, records: str) -> list[Problem]:
+    h5py = _h5py()
+    if h5py is None:
+        return []
+    at: KeyPath = ("data", "source", "records")
+    with h5py.File(path, "r") as f:
+        group = f.get(records)
+        groups = sorted(k for k in f if isinstance(f[k], h5py.Group))
+        if not isinstance(group, h5py.Group):
+            near = closest(records, groups)
+            return [
+                Problem(
+                    f"the HDF5 file {str(path)!r} has no group {records!r}",
+                    at,
+                    hint=(f"did you mean {near!r}? " if near else "")
+                    + f"Its groups: {', '.join(groups) or 'none'}",
+                )
+            ]
+        if not any(isinstance(group[n], h5py.Group) for n in group):
+            return [
+                Problem(
+                    f"group {records!r} of {str(path)!r} holds no records (one subgroup each)",
+                    at,
+                    hint="name the group whose subgroups are the records, or leave records out "
+                    "for a tabular file",
+                )
+            ]
+    return []
+
+
+def _manifest_rows(source: Any) -> tuple[list[str], list[str]]:
+    """(the manifest's columns, its file names) from the CSV, read as text."""
+    with Path(source.path, source.manifest).open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        columns = next(reader, [])
+        if source.file_column not in columns:
+            return columns, []
+        j = columns.index(source.file_column)
+        return columns, [row[j] for row in reader if len(row) > j]
+
+
+def _manifest_problems(source: Any) -> list[Problem]:
+    columns, files = _manifest_rows(source)
+    if source.file_column not in columns:
+        near = closest(source.file_column, columns)
+        return [
+            Problem(
+                f"the manifest {source.manifest!r} has no column {source.file_column!r}",
+                ("data", "source", "file_column"),
+                hint=(f"did you mean {near!r}? " if near else "")
+                + f"Its columns: {', '.join(columns) or 'none'}",
+            )
+        ]
+    missing = [f for f in files if not Path(source.path, f).is_file()]
+    if not missing:
+        return []
+    shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
+    return [
+        Problem(
+            f"{len(missing)} of the {len(files)} files the manifest {source.manifest!r} lists "
+            f"are not in {source.path!r}: {shown}",
+            ("data", "source", "manifest"),
+            hint="file names are relative to the folder (source.path)",
+        )
+    ]
+
+
+def _folder_keys(source: Any) -> list[str] | None:
+    """A folder source's keys: the first listed file's (header only) and the manifest's
+    other columns. None when the manifest is not a CSV or the file's keys need a full read."""
+    if Path(source.path, source.manifest).suffix.lower() != ".csv":
+        return None
+    columns, files = _manifest_rows(source)
+    if not files:
+        return None
+    first = Path(source.path, files[0])
+    suffix = first.suffix.lower()
+    if suffix == ".csv":
+        own = _csv_header(first, {})
+    elif suffix == ".npz":
+        with zipfile.ZipFile(first) as archive:
+            own = [n.removesuffix(".npy") for n in archive.namelist()]
+    elif suffix == ".npy":
+        own = ["x"]
+    else:
+        return None
+    return [*own, *(c for c in columns if c != source.file_column), "record"]
 
 
 def _csv_header(path: Path, options: dict[str, Any]) -> list[str]:

@@ -76,8 +76,24 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "data.csv").write_text(CSV)
     (tmp_path / "records").mkdir()
     (tmp_path / "records" / "manifest.csv").write_text("file,subject\nr0.npz,s0\n")
+    np.savez(tmp_path / "records" / "r0.npz", x=np.zeros((4, 3)), y=np.zeros(4))
     np.savez(tmp_path / "arrays.npz", x=np.zeros((8, 3)), y=np.zeros(8))
+    _hdf5(tmp_path / "signals.h5")
     return tmp_path
+
+
+def _hdf5(path: Path) -> None:
+    """A tabular group of arrays beside a group of two records (one subgroup each)."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f["x"] = np.zeros((8, 3))
+        f["label"] = np.arange(8) % 2
+        for name in ("n1", "n2"):
+            night = f.create_group(f"nights/{name}")
+            night["ecg"] = np.zeros((5, 16))
+            night["stage"] = np.zeros(5, dtype=np.int64)
+            night.attrs["age"] = 40
 
 
 @pytest.fixture

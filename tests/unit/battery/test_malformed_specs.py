@@ -520,6 +520,181 @@ DATA = [
     ),
 ]
 
+# A value of the wrong type for a component's parameter, by kind and by type form.
+VALUE_TYPES = [
+    Case(
+        "block-int-given-float",
+        job(LAYER0, "    - {type: Linear, out_features: 1.5}"),
+        "job.yaml:3",
+        "model.layers[0].out_features",
+        says=("must be int", "1.5"),
+    ),
+    Case(
+        "block-bool-given-text",
+        job(LAYER0, "    - {type: Linear, out_features: 8, bias: 'yes'}"),
+        "job.yaml:3",
+        "model.layers[0].bias",
+        says=("must be bool",),
+    ),
+    Case(
+        "block-choice",
+        graph(
+            "    act: {type: ReLU, in: hidden}",
+            "    act: {type: global_pool, in: hidden, mode: median}",
+        ),
+        "job.yaml:5",
+        "model.blocks.act.mode",
+        says=("'avg' | 'max' | 'avgmax'",),
+    ),
+    Case(
+        "block-list-where-scalar",
+        graph(
+            "    hidden: {type: Linear, out_features: 8}",
+            "    hidden: {type: Linear, out_features: [8, 8]}",
+        ),
+        "job.yaml:4",
+        "model.blocks.hidden.out_features",
+        says=("must be int", "(list)"),
+    ),
+    Case(
+        "optimizer-float-given-text",
+        job(OPT, "  optimizer: {name: AdamW, lr: 0.01, weight_decay: fast}"),
+        "job.yaml:13",
+        "train.optimizer.weight_decay",
+        says=("must be float", "'fast'"),
+    ),
+    Case(
+        "optimizer-quoted-number",
+        job(OPT, "  optimizer: {name: AdamW, lr: 0.01, eps: '1e-8'}"),
+        "job.yaml:13",
+        "train.optimizer.eps",
+        says=("without quotes",),
+    ),
+    Case(
+        "optimizer-scalar-where-pair",
+        job(OPT, "  optimizer: {name: AdamW, lr: 0.01, betas: 0.9}"),
+        "job.yaml:13",
+        "train.optimizer.betas",
+        says=("[float, float]",),
+    ),
+    Case(
+        "scheduler-int-given-list",
+        job(EPOCHS, EPOCHS + "\n  scheduler: {name: StepLR, step_size: [1]}"),
+        "job.yaml:12",
+        "train.scheduler.step_size",
+        says=("must be int",),
+    ),
+    Case(
+        "loss-number-given-text",
+        job(EPOCHS, EPOCHS + "\n  loss: {name: CrossEntropyLoss, label_smoothing: lots}"),
+        "job.yaml:12",
+        "train.loss.label_smoothing",
+        says=("must be float",),
+    ),
+    Case(
+        "transform-choice",
+        job(FEATURES, FEATURES + "\n  transforms: [{type: impute, strategy: middle}]"),
+        "job.yaml:10",
+        "data.transforms[0].strategy",
+        says=("'median'",),
+    ),
+    Case(
+        "transform-list-of-text",
+        job(FEATURES, FEATURES + "\n  transforms: [{type: standardize, columns: a}]"),
+        "job.yaml:10",
+        "data.transforms[0].columns",
+        says=("list of str",),
+    ),
+]
+
+H5 = "  source: {type: hdf5, path: signals.h5}"
+H5_RECORDS = "  source: {type: hdf5, path: signals.h5, records: nights}"
+FOLDER = "  source: {type: folder, path: records, manifest: manifest.csv}"
+
+# HDF5 keys and folder layouts, read from metadata, headers and manifests only.
+LAYOUTS = [
+    Case(
+        "hdf5-feature-key",
+        job(SOURCE, H5, JOB.replace(FEATURES, "  features: z")),
+        "job.yaml:9",
+        "data.features",
+        says=("Its keys: label, nights/n1/ecg",),
+    ),
+    Case(
+        "hdf5-target-key",
+        job(SOURCE, H5, JOB.replace(FEATURES, "  features: x").replace(TARGET, "  target: lable")),
+        "job.yaml:8",
+        "data.target",
+        says=("did you mean 'label'",),
+    ),
+    Case(
+        "hdf5-records-group",
+        job(SOURCE, "  source: {type: hdf5, path: signals.h5, records: night}"),
+        "job.yaml:7",
+        "data.source.records",
+        says=("'nights'",),
+    ),
+    Case(
+        "hdf5-records-not-records",
+        job(SOURCE, "  source: {type: hdf5, path: signals.h5, records: nights/n1}"),
+        "job.yaml:7",
+        "data.source.records",
+        says=("no records",),
+    ),
+    Case(
+        "hdf5-record-dataset",
+        job(SOURCE, H5_RECORDS, JOB.replace(FEATURES, "  features: ekg")),
+        "job.yaml:9",
+        "data.features",
+        says=("'ecg'",),
+    ),
+    Case(
+        "hdf5-record-attribute",
+        job(SOURCE, H5_RECORDS, JOB.replace(TARGET, "  target: stage\n  group: agee")),
+        "job.yaml:9",
+        "data.group",
+        says=("'age'",),
+    ),
+    Case(
+        "hdf5-not-hdf5",
+        job(SOURCE, "  source: {type: hdf5, path: data.csv}"),
+        "job.yaml:7",
+        "data.source.path",
+        says=("cannot be read",),
+    ),
+    Case(
+        "folder-file-column",
+        job(SOURCE, FOLDER[:-1] + ", file_column: path}"),
+        "job.yaml:7",
+        "data.source.file_column",
+        says=("Its columns: file, subject",),
+    ),
+    Case(
+        "folder-listed-file-missing",
+        {
+            **job(SOURCE, FOLDER, JOB.replace(FEATURES, "  features: x")),
+            "records/manifest.csv": "file,subject\nr0.npz,s0\nr1.npz,s1\n",
+        },
+        "job.yaml:7",
+        "data.source.manifest",
+        says=("'r1.npz'",),
+    ),
+    Case(
+        "folder-record-key",
+        job(SOURCE, FOLDER, JOB.replace(FEATURES, "  features: xx")),
+        "job.yaml:9",
+        "data.features",
+        says=("'x'",),
+    ),
+    Case(
+        "folder-manifest-column",
+        job(SOURCE, FOLDER, JOB.replace(FEATURES, "  features: x\n  group: subjet")),
+        "job.yaml:10",
+        "data.group",
+        says=("'subject'",),
+    ),
+]
+
 FILES = [
     Case(
         "yaml-indentation",
@@ -646,7 +821,18 @@ OVERRIDES = [
     ),
 ]
 
-CASES = [*SCHEMA, *COMPONENTS, *GRAPHS, *IMPORTS, *MONITOR_SPLIT, *DATA, *FILES, *OVERRIDES]
+CASES = [
+    *SCHEMA,
+    *COMPONENTS,
+    *VALUE_TYPES,
+    *LAYOUTS,
+    *GRAPHS,
+    *IMPORTS,
+    *MONITOR_SPLIT,
+    *DATA,
+    *FILES,
+    *OVERRIDES,
+]
 
 
 def _write(project: Path, files: dict[str, str]) -> None:
