@@ -10,9 +10,10 @@ from trainspec.spec import JobSpec, load_spec
 
 if TYPE_CHECKING:
     from trainspec.data import FoldData, PreparedData
+    from trainspec.engine import EpochLines
     from trainspec.models import Model
 
-__all__ = ["build_job_model", "split_arrays", "train_model"]
+__all__ = ["build_job_model", "sklearn_scores", "split_arrays", "train_model"]
 
 
 def build_job_model(job: JobSpec, prepared: PreparedData) -> Model:
@@ -46,7 +47,41 @@ def split_arrays(fold: FoldData, name: str) -> tuple[Any, Any]:
     return batch["x"].numpy(), batch["target"].numpy()
 
 
-def _job_from_config(config: Mapping[str, Any] | JobSpec) -> JobSpec:
+def sklearn_scores(
+    model: Any, x: Any, y: Any, metrics: list[str], inverse: Any
+) -> list[tuple[str, float]]:
+    """An estimator's metrics on ``(x, y)``; with data.target_transform, in the target's own
+    units (``inverse`` maps the scaled values back)."""
+    if inverse is None:
+        return list(model.evaluate(x, y, metrics).items())
+    import numpy as np
+
+    from trainspec.metrics import compute_metrics, get_metric
+
+    resolved = [get_metric(m) for m in metrics]
+    y_pred = inverse(np.asarray(model.predict(x)))
+    return list(compute_metrics(resolved, inverse(np.asarray(y)), y_pred, None).items())
+
+
+def _check_validation(validation: float | None) -> None:
+    if validation is None:
+        return
+    if isinstance(validation, bool) or not isinstance(validation, int | float):
+        raise TrainspecError(
+            f"train_model: validation must be a fraction of (X, y) between 0 and 1, such as "
+            f"0.2; got {type(validation).__name__} {validation!r}"
+        )
+    if not 0.0 < validation < 1.0:
+        raise TrainspecError(
+            f"train_model: validation must be a fraction of (X, y) strictly between 0 and 1, "
+            f"such as 0.2; got {validation!r}"
+        )
+
+
+def _job_from_config(
+    config: Mapping[str, Any] | JobSpec, validation: float | None = None
+) -> JobSpec:
+    _check_validation(validation)
     if isinstance(config, JobSpec):
         if config.data.source.type != "arrays":
             raise TrainspecError(
@@ -54,10 +89,18 @@ def _job_from_config(config: Mapping[str, Any] | JobSpec) -> JobSpec:
                 f"{{type: arrays}}, not {config.data.source.type!r}; use run_experiment for "
                 "data named in the spec"
             )
-        return config
+        if validation is None:
+            return config
+        _refuse_two_splits("split" in config.data.model_fields_set, validation)
+        split = type(config.data.split)(ratios=_ratios(validation))
+        return config.model_copy(update={"data": config.data.model_copy(update={"split": split})})
     raw = dict(config)
     data = dict(raw.get("data") or {})
     data.setdefault("source", {"type": "arrays"})
+    if validation is not None:
+        _refuse_two_splits("split" in data, validation)
+        # Stratified by class for classification (holdout otherwise), seeded by the job's seed.
+        data["split"] = {"ratios": _ratios(validation)}
     # The caller split the data already: train on all of it unless the config asks otherwise.
     data.setdefault("split", {"method": "holdout", "ratios": {"train": 1.0}})
     raw["data"] = data
@@ -66,30 +109,73 @@ def _job_from_config(config: Mapping[str, Any] | JobSpec) -> JobSpec:
     return _job_from_config(loaded.job)
 
 
-def train_model(X: Any, y: Any, config: Mapping[str, Any] | JobSpec) -> Model:
+def _ratios(validation: float) -> dict[str, float]:
+    return {"train": 1.0 - validation, "val": validation}
+
+
+def _refuse_two_splits(has_split: bool, validation: float) -> None:
+    if has_split:
+        raise TrainspecError(
+            "train_model: the validation split is given twice, by the config's data.split and "
+            f"by validation={validation!r}; keep one of them"
+        )
+
+
+def train_model(
+    X: Any,
+    y: Any,
+    config: Mapping[str, Any] | JobSpec,
+    *,
+    validation: float | None = None,
+    verbose: bool = False,
+) -> Model:
     """Fit the model the config describes on ``(X, y)`` and return it.
 
     ``config`` is a job spec as a mapping (``model`` and ``train`` sections; ``data`` optional)
     or a ``JobSpec``. ``X`` is an array, a DataFrame or a dict of named arrays. Nothing is
     written to disk; the returned model predicts with the fitted transforms applied.
+
+    By default every sample of ``(X, y)`` trains the model (no validation split; the caller
+    split the data already), unless the config's ``data.split`` says otherwise.
+    ``validation=0.2`` holds out that fraction of ``(X, y)`` as a validation split
+    (stratified by class for classification, drawn with the config's seed); the transforms
+    are fitted on the rest, and every epoch is scored on it (``val/loss``, ``val/<metric>``).
+
+    ``verbose=True`` writes one line per epoch to stderr, as ``trainspec train`` does
+    (the epoch, the monitored metric, the losses and metrics); by default it is quiet unless
+    the config sets ``train.progress``.
+
+    ``model.history`` holds one dict per epoch of what was logged (``epoch``, ``train/loss``,
+    ``val/...``, ``lr``, ``time``). A scikit-learn estimator is fitted once: its history is
+    one row with its ``train/`` (and ``val/``) metrics.
     """
     from trainspec.data import prepare_data
-    from trainspec.engine import fit, resolve_device
-    from trainspec.models import SklearnModel, TorchModel
+    from trainspec.engine import EpochLines
 
-    job = _job_from_config(config)
+    job = _job_from_config(config, validation)
     prepared = prepare_data(
         job.data, seed=job.seed, task=job.task, allow_imports=job.allow_imports, arrays=(X, y)
     )
-    fold = prepared.fold(0)
+    lines = EpochLines() if verbose else None
+    if "progress" not in job.train.model_fields_set:
+        job = job.model_copy(update={"train": job.train.model_copy(update={"progress": "none"})})
     model = build_job_model(job, prepared)
+    fold = prepared.fold(0)
+    model.history = _fit(model, job, prepared, fold, lines)
+    model.attach_transforms(fold.transforms)
+    return model
+
+
+def _fit(
+    model: Model, job: JobSpec, prepared: PreparedData, fold: FoldData, lines: EpochLines | None
+) -> list[dict[str, float]]:
+    from trainspec.engine import fit, resolve_device
+    from trainspec.models import SklearnModel, TorchModel
+
     if isinstance(model, SklearnModel):
-        x_train, y_train = split_arrays(fold, "train")
-        model.fit(x_train, y_train)
-        model.attach_transforms(fold.transforms)
-        return model
+        return [_fit_sklearn(model, job, prepared, fold, lines)]
     assert isinstance(model, TorchModel)
-    fit(
+    result = fit(
         model.module,
         train=fold.source("train", train=True, device=resolve_device(job.train.device)),
         val=fold.source("val") if "val" in fold.split_names else None,
@@ -100,6 +186,33 @@ def train_model(X: Any, y: Any, config: Mapping[str, Any] | JobSpec) -> Model:
         forward=model.forward_with,
         allow_imports=job.allow_imports,
         output_kind=model.output_kind,
+        callbacks=[lines] if lines is not None else (),
     )
-    model.attach_transforms(fold.transforms)
-    return model
+    return [dict(row) for row in result.history]
+
+
+def _fit_sklearn(
+    model: Any, job: JobSpec, prepared: PreparedData, fold: FoldData, lines: EpochLines | None
+) -> dict[str, float]:
+    """Fit the estimator once on the training split; the row of its scores per split."""
+    import time
+
+    from trainspec.engine import FitContext
+
+    metrics = job.train.metrics or (["accuracy"] if prepared.task == "classification" else ["rmse"])
+    start = time.perf_counter()
+    x_train, y_train = split_arrays(fold, "train")
+    model.fit(x_train, y_train)
+    inverse = getattr(fold.source("train"), "target_inverse", None)
+    row: dict[str, float] = {"epoch": 1, "step": 1}
+    for split in ("train", "val"):
+        if split in fold.split_names:
+            x, y = (x_train, y_train) if split == "train" else split_arrays(fold, split)
+            row.update(
+                {f"{split}/{k}": v for k, v in sklearn_scores(model, x, y, metrics, inverse)}
+            )
+    row["time"] = time.perf_counter() - start
+    if lines is not None:
+        lines.on_fit_start(FitContext(None, False, 0, 1, 0, [], None, job.train.monitor.metric))
+        lines.on_epoch_end(row)
+    return row

@@ -6,7 +6,7 @@ and checkpoints to a run directory; ``evaluate`` scores a module on a split;
 section (initial weights, freezing, parameter groups, unfreezing schedule) before ``fit``.
 """
 
-from trainspec.engine._callbacks import Callback, LogLines
+from trainspec.engine._callbacks import Callback, EpochLines, LogLines
 from trainspec.engine._checkpoint import MODEL_FILE, Checkpoint, load_checkpoint, load_latest
 from trainspec.engine._device import (
     AnyForward,
@@ -38,6 +38,7 @@ __all__ = [
     "AnyForward",
     "Callback",
     "Checkpoint",
+    "EpochLines",
     "EpochSampler",
     "FinetunePlan",
     "FitContext",

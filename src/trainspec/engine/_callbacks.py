@@ -7,13 +7,13 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from trainspec.registry import registry
 
 from ._result import FitContext, FitResult
 
-__all__ = ["Callback", "LogLines", "Progress", "make_progress"]
+__all__ = ["Callback", "EpochLines", "LogLines", "Progress", "make_progress"]
 
 log = logging.getLogger("trainspec.progress")
 
@@ -68,9 +68,32 @@ class LogLines(Callback):
 
     def on_fit_start(self, context: FitContext) -> None:
         self.epochs = context.epochs
+        self.monitor = self.monitor or context.monitor
 
     def on_epoch_end(self, row: Mapping[str, float]) -> None:
         log.info("%s", format_row(row, self.epochs, self.monitor))
+
+
+class EpochLines(Callback):
+    """One line per epoch written to ``stream`` (default: ``sys.stderr`` as it is when the
+    line is written), as the CLI shows them: what ``train_model(..., verbose=True)`` uses,
+    where no logging is configured."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+        self.epochs = 0
+        self.monitor: str | None = None
+
+    def on_fit_start(self, context: FitContext) -> None:
+        self.epochs, self.monitor = context.epochs, context.monitor
+
+    def on_epoch_end(self, row: Mapping[str, float]) -> None:
+        self.write(format_row(row, self.epochs, self.monitor))
+
+    def write(self, line: str) -> None:
+        stream = self.stream or sys.stderr
+        stream.write(line + "\n")
+        stream.flush()
 
 
 class Progress:

@@ -516,6 +516,7 @@ def fit(
             state.global_step,
             list(state.history),
             state.tracker_run_id,
+            setup.monitor,
         )
         call(callbacks, "on_fit_start", context)
         state.tracker_run_id = context.tracker_run_id

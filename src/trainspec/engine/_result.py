@@ -25,6 +25,7 @@ class FitContext:
     global_step: int
     history: list[dict[str, float]]
     tracker_run_id: str | None = None
+    monitor: str | None = None  # the metric that picks the best epoch (train.monitor.metric)
 
 
 @dataclass

@@ -482,21 +482,6 @@ def _restore_best(module: Any, fold_dir: Path) -> None:
         module.load_state_dict(load_checkpoint(best).model)
 
 
-def _sk_scores(
-    model: Any, x: Any, y: Any, metrics: list[str], inverse: Any
-) -> list[tuple[str, float]]:
-    """The estimator's metrics; with data.target_transform, in the target's own units."""
-    if inverse is None:
-        return list(model.evaluate(x, y, metrics).items())
-    import numpy as np
-
-    from trainspec.metrics import compute_metrics, get_metric
-
-    resolved = [get_metric(m) for m in metrics]
-    y_pred = inverse(np.asarray(model.predict(x)))
-    return list(compute_metrics(resolved, inverse(np.asarray(y)), y_pred, None).items())
-
-
 def _fit_sklearn(
     model: Any,
     job: JobSpec,
@@ -507,7 +492,7 @@ def _fit_sklearn(
 ) -> dict[str, Any]:
     import time
 
-    from trainspec.api import split_arrays
+    from trainspec.api import sklearn_scores, split_arrays
 
     metrics = job.train.metrics or (["accuracy"] if prepared.task == "classification" else ["rmse"])
     start = time.perf_counter()
@@ -515,12 +500,14 @@ def _fit_sklearn(
     model.fit(x_train, y_train)
     inverse = getattr(fold.source("train"), "target_inverse", None)
     row: dict[str, Any] = {"epoch": 1, "step": 1}
-    row.update({f"train/{k}": v for k, v in _sk_scores(model, x_train, y_train, metrics, inverse)})
+    row.update(
+        {f"train/{k}": v for k, v in sklearn_scores(model, x_train, y_train, metrics, inverse)}
+    )
     test = None
     for split in ("val", "test"):
         if split in fold.split_names:
             x, y = split_arrays(fold, split)
-            scores = {f"{split}/{k}": v for k, v in _sk_scores(model, x, y, metrics, inverse)}
+            scores = {f"{split}/{k}": v for k, v in sklearn_scores(model, x, y, metrics, inverse)}
             if split == "val":
                 row.update(scores)
             else:

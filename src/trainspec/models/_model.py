@@ -111,6 +111,18 @@ class Model(ABC):
     task: str
     input_keys: tuple[str, ...]
     transforms: InputTransform | None = None
+    _history: list[dict[str, float]] | None = None
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """One dict per epoch of what training logged (``epoch``, ``train/loss``, ``val/...``,
+        ``lr``...), as ``trainspec.train_model`` recorded it; empty for a model it did not fit
+        (a loaded one, or one fitted with ``fit``)."""
+        return [] if self._history is None else self._history
+
+    @history.setter
+    def history(self, rows: list[dict[str, float]]) -> None:
+        self._history = list(rows)
 
     def attach_transforms(self, transforms: InputTransform | None) -> Model:
         """Map raw ``X`` through ``transforms.apply`` before every predict / evaluate, as the
