@@ -342,7 +342,7 @@ def _render_summary(data: dict[str, Any]) -> None:
         for r in data["rows"]
     ]
     columns = ["block", "type", "output shape", "params", "trainable", "state"]
-    render_table("model", columns, rows)
+    render_table("model", columns, rows, drop=["trainable", "state", "params"])
     out.print(
         f"total parameters: {data['total_params']:,}  trainable: {data['trainable_params']:,}  "
         f"frozen: {data['frozen_params']:,}"
@@ -369,7 +369,8 @@ def _render_summary(data: dict[str, Any]) -> None:
         [g["group"], g["tensors"], g["values"], g["lr"], g["weight_decay"]]
         for g in finetune["groups"]
     ]
-    render_table("optimiser groups", ["group", "tensors", "values", "lr", "weight decay"], groups)
+    columns = ["group", "tensors", "values", "lr", "weight decay"]
+    render_table("optimiser groups", columns, groups, drop=["values", "tensors"])
     if finetune["bn_stats_fixed"]:
         out.print(f"batch-norm statistics fixed: {', '.join(finetune['bn_stats_fixed'])}")
 
@@ -392,20 +393,9 @@ def data_inspect(
     if as_json:
         out.print(json.dumps(report, indent=2, default=str), markup=False)
         return
-    _render_inspection(report)
+    from trainspec.cli._inspect import render_inspection
 
-
-def _render_inspection(report: dict[str, Any]) -> None:
-    for key, value in report.items():
-        if key == "warnings":
-            continue
-        if isinstance(value, dict | list):
-            out.print(f"[bold]{key}[/]")
-            out.print(json.dumps(value, indent=2, default=str), markup=False)
-        else:
-            out.print(f"[bold]{key}[/]: {value}")
-    for warning in report.get("warnings", []):
-        err.print(f"[yellow]warning[/]: {warning}")
+    render_inspection(report)
 
 
 def _register_command_groups() -> None:

@@ -8,7 +8,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
+from rich.text import Text
 
 __all__ = ["err", "out", "render_table", "stdout_to_stderr"]
 
@@ -22,12 +24,16 @@ def render_table(
     rows: list[list[Any]],
     *,
     drop: list[str] | None = None,
-    wide: bool = False,
+    wide: bool | None = None,
 ) -> None:
-    """A table on stdout whose first column (the identifier: a run, a block, a metric) is never
-    cut. On a terminal narrower than the table, the columns in ``drop`` go first (in that
-    order, least important first), then the others from the right; piped output and ``wide``
-    keep every column at full width, so scripts and ``grep`` see whole values."""
+    """A table on stdout that never cuts a value: names, paths, classes and numbers print
+    whole, as plain text (a ``[b]`` in a value is not read as markup).
+
+    On a terminal narrower than the table, whole columns are hidden instead, those in ``drop``
+    first (least important first), then the others from the right; the first column (the
+    identifier: a run, a block, a metric) always stays, and a note on stderr names the hidden
+    columns. Piped output and ``wide=True`` keep every column, so scripts and ``grep`` see
+    every value; ``wide`` is None where the command has no ``--wide`` flag."""
     from rich.table import Table
 
     cells = [[_fmt(v) for v in row] for row in rows]
@@ -40,26 +46,47 @@ def render_table(
             if _table_width(columns, cells, keep) <= limit:
                 break
             keep.remove(i)
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
     for i in keep:
-        first = i == 0
         table.add_column(
-            columns[i],
-            justify="left" if first else "right",
-            no_wrap=first,
-            min_width=_natural(columns, cells, i) if first else None,
+            Text(columns[i]),
+            justify="right" if i and _numeric(cells, i) else "left",
+            no_wrap=True,
+            min_width=_natural(columns, cells, i),
         )
     for row in cells:
-        table.add_row(*(row[i] for i in keep))
+        table.add_row(*(Text(row[i]) for i in keep))
     if limit is None:  # rich caps a print's width at the console's: a console as wide as the table
-        width = max(_table_width(columns, cells, keep), len(title))
+        width = max(_table_width(columns, cells, keep), cell_len(title))
         Console(highlight=False, width=width, no_color=out.no_color).print(table)
-    else:
-        out.print(table)
+        return
+    out.print(table)
+    hidden = [columns[i] for i in range(len(columns)) if i not in keep]
+    if hidden:
+        flag = "--wide, " if wide is False else ""
+        err.print(
+            f"{len(hidden)} column(s) hidden to fit {limit} columns: {', '.join(hidden)} "
+            f"({flag}a wider terminal or a pipe shows them)",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _numeric(cells: list[list[str]], i: int) -> bool:
+    """Whether every value of column ``i`` reads as a number (right-aligned, names left)."""
+    values = [row[i] for row in cells if row[i]]
+    if not values:
+        return True
+    try:
+        for value in values:
+            float(value.rstrip("%").replace(",", ""))
+    except ValueError:
+        return False
+    return True
 
 
 def _natural(columns: list[str], cells: list[list[str]], i: int) -> int:
-    return max([len(columns[i]), *(len(row[i]) for row in cells)])
+    return max([cell_len(columns[i]), *(cell_len(row[i]) for row in cells)])
 
 
 def _table_width(columns: list[str], cells: list[list[str]], keep: list[int]) -> int:
