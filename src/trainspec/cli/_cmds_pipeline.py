@@ -146,7 +146,9 @@ def _render_evaluations(record: dict[str, Any]) -> None:
         + [e["metrics"].get(m) for m in names]
         for e in found
     ]
-    render_table("evaluations", ["step", "run", "data", "split", "n", *names], rows)
+    columns = ["step", "run", "data", "split", "n", *names]
+    # the scores are what the table is for: where they came from goes first at a narrow width
+    render_table("evaluations", columns, rows, drop=["data", "run", "n", "split"])
     out.print("each number again:")
     for e in found:
         out.print(f"  {e['step']}: {e['command']}", markup=False)
