@@ -10,7 +10,6 @@ scaled to [0, 1] floats on the way to the model.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
 from trainspec.data._cache import digest
 from trainspec.data._files import hash_file, resolve_path
@@ -138,23 +138,6 @@ def _compact(path: Path, keep: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-@contextlib.contextmanager
-def _exclusive(lock: Path) -> Iterator[None]:
-    """An exclusive advisory lock on ``lock`` (where the platform has one)."""
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # no fcntl: concurrent decodes each finish with a complete folder
-        yield
-        return
-    with lock.open("a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
 class ImagesLoader:
     def _list(self, spec: Any) -> ImageList:
         folder = resolve_path(spec.path, "images source")
@@ -235,7 +218,7 @@ class ImagesLoader:
         if not index.is_file():
             # One process decodes; others (data-parallel ranks, parallel sweep trials) wait
             # for it and map its file, so no process decodes or holds a copy of its own.
-            with _exclusive(folder.with_name(folder.name + ".lock")):
+            with FileLock(folder.with_name(folder.name + ".lock")):
                 if not index.is_file():
                     self._decode_into(folder, listed, spec, ctx, size, strict)
         info = json.loads(index.read_text())

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from filelock import FileLock
+
 from trainspec.errors import TrainspecError
 from trainspec.spec import HeartbeatSpec, PrunerSpec, SamplerSpec, SweepSpec
 from trainspec.tracking import host_name, process_alive, process_started
@@ -35,7 +37,6 @@ __all__ = [
     "claim_lock",
     "claim_trial",
     "fail_dead_trials",
-    "file_lock",
     "heartbeat",
     "make_pruner",
     "make_sampler",
@@ -172,7 +173,7 @@ def _rdb_storage(url: str, beat: HeartbeatSpec) -> BaseStorage:
     path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
     # (a missing folder is left for SQLite to report, not made by the lock)
     lock = (
-        file_lock(path.with_name(path.name + ".lock"))
+        FileLock(path.with_name(path.name + ".lock"))
         if path is not None and path.parent.is_dir() and path.name != ":memory:"
         else contextlib.nullcontext()
     )
@@ -313,23 +314,6 @@ def trials_used(trials: Sequence[FrozenTrial]) -> int:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Holds an exclusive advisory lock on ``path`` (workers on this host claim one at a time)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: an overshoot by a trial per worker stays possible there
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
 def claim_lock(storage: Any, study_name: str, path: Path) -> Iterator[None]:
     """The lock under which trials are counted and claimed.
 
@@ -338,7 +322,7 @@ def claim_lock(storage: Any, study_name: str, path: Path) -> Iterator[None]:
     """
     engine = getattr(storage, "engine", None)
     if engine is None or engine.dialect.name != "postgresql":
-        with file_lock(path):
+        with FileLock(path):
             yield
         return
     from sqlalchemy import text

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from filelock import FileLock
+
 from trainspec.files import path_under, safe_name
 from trainspec.tracking._base import TrackingError
 
@@ -109,23 +111,8 @@ def connect(uri: str, *, timeout: float) -> MlflowClient:
             return MlflowClient(tracking_uri=uri)
         db.parent.mkdir(parents=True, exist_ok=True)
         # Sweep workers may open a fresh store at once; one runs MLflow's migrations.
-        with _file_lock(db.with_name(db.name + ".lock")):
+        with FileLock(db.with_name(db.name + ".lock")):
             return MlflowClient(tracking_uri=uri)
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; creation races stay possible there
-        yield
-        return
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | None) -> str:

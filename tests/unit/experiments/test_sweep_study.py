@@ -180,3 +180,16 @@ def test_an_unsigned_running_trial_is_dead_after_the_grace_period() -> None:
     assert _is_dead(running(61, None), "h", grace=60)
     assert not _is_dead(running(600, {"host": "other", "pid": 1}), "h", grace=60)
     assert _is_dead(running(0, {"host": "h", "pid": _dead_pid()}), "h", grace=60)
+
+
+def test_workers_of_one_host_claim_under_a_file_lock(tmp_path: Path) -> None:
+    from filelock import FileLock, Timeout
+
+    from trainspec.experiments._sweep_study import claim_lock
+
+    lock = tmp_path / "sweep" / "claim.lock"
+    # A storage without a PostgreSQL engine; another worker process meets the Timeout.
+    with claim_lock(object(), "s", lock), pytest.raises(Timeout):
+        FileLock(lock).acquire(timeout=0)
+    with FileLock(lock, timeout=0):  # released once the claim is made
+        pass
