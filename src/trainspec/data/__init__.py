@@ -21,6 +21,7 @@ from trainspec.data._imagefiles import decode_image
 from trainspec.data._images import iter_image_tables
 from trainspec.data._inference import InferenceData, encode_labels, prepare_inference
 from trainspec.data._inspect import inspect_data
+from trainspec.data._labels import balanced_class_weights
 from trainspec.data._loaders import DatasetBatchSource, TensorBatchSource
 from trainspec.data._pipeline import FittedTransforms, apply_signal
 from trainspec.data._prepare import prepare_data
@@ -52,6 +53,7 @@ __all__ = [
     "Transform",
     "apply_signal",
     "assemble",
+    "balanced_class_weights",
     "data_problems",
     "decode_image",
     "encode_labels",

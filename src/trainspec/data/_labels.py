@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -17,9 +18,12 @@ __all__ = [
     "Labels",
     "ResolvedTask",
     "balance_weights",
+    "balanced_class_weights",
     "encode_target",
     "resolve_task",
 ]
+
+log = logging.getLogger(__name__)
 
 ResolvedTask = Literal["classification", "regression"]
 _MAX_INT_CLASSES = 50
@@ -155,3 +159,37 @@ def balance_weights(data: Assembled, labels: Labels, balance: str) -> np.ndarray
     if total > 0:
         weights *= per_sample.sum() / total
     return weights.astype(np.float32)
+
+
+def balanced_class_weights(
+    targets: np.ndarray, num_classes: int, *, ignore_index: int = IGNORE_INDEX
+) -> np.ndarray:
+    """One loss weight per class: scikit-learn's ``class_weight='balanced'``.
+
+    Over the classes that occur in ``targets`` (``ignore_index`` left out) the weights are
+    ``compute_class_weight('balanced')``'s, n / (k * count), k the classes that occur, so they
+    average 1 over the samples. A class that never occurs gets 1: it adds no term to the loss
+    on these targets, and 1 leaves it unweighted where it does occur (a validation split).
+    scikit-learn itself refuses such a class; a warning names it instead.
+    """
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = np.asarray(targets).ravel()
+    labels = labels[labels != ignore_index].astype(np.int64)
+    outside = labels[(labels < 0) | (labels >= num_classes)]
+    if outside.size:
+        raise DataError(
+            f"class weights: label {int(outside[0])} is outside 0..{num_classes - 1} for "
+            f"{num_classes} classes; labels must be class codes"
+        )
+    weights = np.ones(num_classes, dtype=np.float64)
+    present = np.unique(labels)
+    if present.size:
+        weights[present] = compute_class_weight("balanced", classes=present, y=labels)
+    absent = sorted(set(range(num_classes)) - {int(c) for c in present})
+    if absent:
+        log.warning(
+            "balanced class weights: classes %s never occur in the targets; they get weight 1",
+            absent,
+        )
+    return weights

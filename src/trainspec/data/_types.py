@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from trainspec.data._batch import BatchSource
-from trainspec.data._labels import IGNORE_INDEX, Labels, ResolvedTask
+from trainspec.data._labels import Labels, ResolvedTask, balanced_class_weights
 from trainspec.data._pipeline import FittedTransforms
 from trainspec.data._splits import SplitPlan
 from trainspec.data._table import Assembled
@@ -61,14 +61,11 @@ class FoldData:
             made.augment_device = device
         return made
 
-    def class_weights(self, kind: str = "balanced") -> np.ndarray:
-        """Per-class loss weights from the training split: n / (K * count), 'balanced'."""
-        if kind != "balanced" or self._train_labels is None or not self.num_classes:
-            raise DataError("class weights need a classification target and kind 'balanced'")
-        labels = self._train_labels[self._train_labels != IGNORE_INDEX]
-        counts = np.bincount(labels, minlength=self.num_classes).astype(np.float64)
-        weights = len(labels) / (self.num_classes * np.maximum(counts, 1))
-        return np.asarray(weights, dtype=np.float32)
+    def class_weights(self) -> np.ndarray:
+        """Per-class loss weights of the training split (``balanced_class_weights``)."""
+        if self._train_labels is None or not self.num_classes:
+            raise DataError("class weights need a classification target")
+        return balanced_class_weights(self._train_labels, self.num_classes).astype(np.float32)
 
 
 @dataclass

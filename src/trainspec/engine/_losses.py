@@ -9,7 +9,6 @@ turns the loss into a weighted mean over samples.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from trainspec.data import TARGET, BatchSource
+from trainspec.data import TARGET, BatchSource, balanced_class_weights
 from trainspec.errors import SpecError
 from trainspec.registry import registry
 from trainspec.spec import LossSpec
@@ -26,9 +25,7 @@ from ._lossfn import LossFn
 from ._params import build_checked
 from ._user_loss import build_user_loss
 
-__all__ = ["DEFAULT_IGNORE_INDEX", "RESERVED", "balanced_weights", "build_loss", "collect_targets"]
-
-log = logging.getLogger(__name__)
+__all__ = ["DEFAULT_IGNORE_INDEX", "RESERVED", "build_loss", "collect_targets"]
 
 DEFAULT_IGNORE_INDEX = -100
 # Losses whose target is a class index rather than a value like the output.
@@ -71,24 +68,6 @@ def collect_targets(source: BatchSource, batch_size: int) -> np.ndarray:
     order = np.arange(len(source), dtype=np.int64)
     chunks = [b[TARGET].cpu().numpy() for b in source.iter_batches(order, max(batch_size, 1024))]
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
-
-
-def balanced_weights(targets: np.ndarray, num_classes: int, ignore_index: int) -> list[float]:
-    """``n / (C * count_c)`` per class, as scikit-learn's ``class_weight='balanced'``.
-
-    A class absent from the training targets gets weight 1.
-    """
-    labels = targets[targets != ignore_index].astype(np.int64).ravel()
-    counts = np.bincount(labels, minlength=num_classes)[:num_classes]
-    missing = [c for c in range(num_classes) if counts[c] == 0]
-    if missing:
-        log.warning(
-            "class_weights: balanced: classes %s never occur in the training targets; "
-            "they get weight 1",
-            missing,
-        )
-    n = counts.sum()
-    return [float(n / (num_classes * c)) if c else 1.0 for c in counts]
 
 
 def _resolve(name: str, allow: Iterable[str]) -> Any:
@@ -204,13 +183,13 @@ def _class_weights(
     if spec.class_weights == "balanced":
         if train_targets is None:
             raise SpecError.single("balanced class weights need the training targets", path=path)
-        weights = balanced_weights(train_targets, num_classes, ignore_index)
+        weights = balanced_class_weights(train_targets, num_classes, ignore_index=ignore_index)
     else:
-        weights = list(spec.class_weights or [])
+        weights = np.asarray(spec.class_weights or [], dtype=np.float64)
         if len(weights) != num_classes:
             raise SpecError.single(
                 f"{len(weights)} class weights given for {num_classes} classes",
                 path=path,
                 hint=f"give one weight per class ({num_classes}) or 'balanced'",
             )
-    return torch.tensor(weights, dtype=torch.float32)
+    return torch.as_tensor(weights, dtype=torch.float32)
