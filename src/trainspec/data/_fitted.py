@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -11,7 +11,7 @@ import numpy as np
 from trainspec.data._table import InputArray
 from trainspec.data._tbase import FittedTransform, select_columns
 from trainspec.errors import DataError
-from trainspec.registry import registry
+from trainspec.registry import registry, untrusted_types
 
 __all__ = ["Impute", "MinMax", "OneHot", "Ordinal", "SklearnTransform", "Standardize"]
 
@@ -316,18 +316,24 @@ class Ordinal(_Categorical):
         return InputArray(values, x.columns)
 
 
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
-
-
 class SklearnTransform(FittedTransform):
     """A scikit-learn style transformer (fit / transform) named by import path.
 
-    Saved with skops (no pickle); on load only types from scikit-learn, NumPy and SciPy are
-    trusted, so a file that asks for anything else is refused.
+    Saved with skops (no pickle); on load only types from scikit-learn, NumPy, SciPy and the
+    packages in ``allow`` are trusted (``trainspec.registry.untrusted_types``), so a file that
+    asks for anything else is refused.
     """
 
-    def __init__(self, factory: Any, path: str, params: dict[str, Any], where: str) -> None:
+    def __init__(
+        self,
+        factory: Any,
+        path: str,
+        params: dict[str, Any],
+        where: str,
+        allow: Sequence[str] = (),
+    ) -> None:
         self.factory_ = factory
+        self.allow = tuple(allow)
         self.path = path
         self.where = where
         self.columns: list[str] | None = params.pop("columns", None)
@@ -379,11 +385,12 @@ class SklearnTransform(FittedTransform):
 
         data = arrays["skops"].tobytes()
         untrusted = sio.get_untrusted_types(data=data)
-        refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+        refused = untrusted_types(untrusted, self.allow)
         if refused:
             raise DataError(
-                f"{self.where}: the saved transformer needs types outside scikit-learn, NumPy "
-                f"and SciPy ({', '.join(refused)}); refusing to load it"
+                f"{self.where}: the saved transformer holds types that are not trusted "
+                f"({', '.join(refused)}); loading it could run their code. If you trust it and "
+                "the types are your own package's, add the package to allow_imports"
             )
         self.estimator_ = sio.loads(data, trusted=untrusted)
         self.cols_ = None if meta["all_columns"] else arrays["cols"]

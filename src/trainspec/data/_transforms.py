@@ -56,7 +56,9 @@ class Step:
 
     def fresh(self) -> Transform:
         """A new, unfitted instance with the same parameters (one per fold and input)."""
-        return _instantiate(self.spec, self.index, self._factory())
+        return _instantiate(
+            self.spec, self.index, self._factory(), getattr(self.template, "allow", ())
+        )
 
     def _factory(self) -> Any:
         return getattr(self.template, "factory_", type(self.template))
@@ -66,7 +68,7 @@ def _params(spec: TransformSpec) -> dict[str, Any]:
     return dict(spec.model_extra or {})
 
 
-def _instantiate(spec: TransformSpec, index: int, factory: Any) -> Transform:
+def _instantiate(spec: TransformSpec, index: int, factory: Any, allow: Sequence[str]) -> Transform:
     params = _params(spec)
     where = f"data.transforms[{index}] ({spec.type})"
     if isinstance(factory, type) and issubclass(factory, Transform):
@@ -93,7 +95,7 @@ def _instantiate(spec: TransformSpec, index: int, factory: Any) -> Transform:
         except (ValueError, TypeError) as exc:
             raise DataError(f"{where}: {exc}") from exc
     if hasattr(factory, "fit") and hasattr(factory, "transform"):
-        return SklearnTransform(factory, spec.type, params, where)
+        return SklearnTransform(factory, spec.type, params, where, allow)
     raise DataError(
         f"{where}: {spec.type!r} is neither a trainspec transform nor a class with fit and "
         "transform methods"
@@ -114,7 +116,7 @@ def build_steps(
             factory = registry.resolve("transform", spec.type, allow=allow)
         except RegistryError as exc:
             raise RegistryError(f"data.transforms[{i}].type: {exc}") from None
-        template = _instantiate(spec, i, factory)
+        template = _instantiate(spec, i, factory, allow)
         targets = list(spec.inputs) if spec.inputs is not None else list(input_names)
         for name in targets:
             if name not in input_names:

@@ -13,20 +13,17 @@ from typing import Any
 from trainspec.errors import ModelError
 from trainspec.models._build import build_model
 from trainspec.models._model import MODEL_JSON, Model, read_model_json
-from trainspec.models._sklearn import (
-    ESTIMATOR_FILE,
-    SklearnModel,
-    trusted_prefixes,
-    untrusted_types,
-)
+from trainspec.models._sklearn import ESTIMATOR_FILE, SklearnModel
 from trainspec.models._torch_model import WEIGHTS_FILE, TorchModel
+from trainspec.registry import untrusted_types
 
 __all__ = ["load_model"]
 
 
 def load_model(directory: str | Path, *, allow_imports: Sequence[str] = ()) -> Model:
     """The saved model in ``directory``. A user's module or estimator needs its package in
-    ``allow_imports``; so does every type in a scikit-learn file outside sklearn/numpy/scipy."""
+    ``allow_imports``; so does every type in a scikit-learn file outside sklearn/numpy/scipy
+    (``trainspec.registry.untrusted_types`` is the rule)."""
     path = Path(directory)
     info = read_model_json(path)
     kind = info.get("kind")
@@ -70,12 +67,12 @@ def _load_sklearn(path: Path, info: Mapping[str, Any], allow: Sequence[str]) -> 
     if not file.is_file():
         raise ModelError(f"{file} does not exist")
     found = sio.get_untrusted_types(file=file)
-    refused = untrusted_types(found, trusted_prefixes(allow))
+    refused = untrusted_types(found, allow)
     if refused:
         raise ModelError(
             f"{file} holds types that are not trusted: {', '.join(refused)}. Loading it "
-            "could run their code; if you trust this file, add their package to "
-            "allow_imports"
+            "could run their code. If you trust this file and the types are your own package's, "
+            "add the package to allow_imports (builtins, os and the like are never loaded)"
         )
     estimator = sio.load(file, trusted=list(found))
     return SklearnModel(

@@ -19,29 +19,9 @@ from trainspec.models._model import (
     write_model_json,
 )
 
-__all__ = ["ESTIMATOR_FILE", "SklearnModel", "trusted_prefixes", "untrusted_types"]
+__all__ = ["ESTIMATOR_FILE", "SklearnModel"]
 
 ESTIMATOR_FILE = "model.skops"
-_ALWAYS_TRUSTED = ("sklearn", "numpy", "scipy")
-
-
-def trusted_prefixes(allow_imports: Sequence[str] = ()) -> tuple[str, ...]:
-    from trainspec.registry import allowed_prefixes
-
-    return tuple(dict.fromkeys([*_ALWAYS_TRUSTED, *allowed_prefixes(allow_imports)]))
-
-
-def untrusted_types(types: Sequence[str], prefixes: Sequence[str]) -> list[str]:
-    from trainspec.registry import DENIED
-
-    def under(name: str, prefix: str) -> bool:
-        return name == prefix or name.startswith(prefix + ".")
-
-    return [
-        t
-        for t in types
-        if any(under(t, d) for d in DENIED) or not any(under(t, p) for p in prefixes)
-    ]
 
 
 class SklearnModel(Model):

@@ -20,6 +20,7 @@ from trainspec.registry._registry import KINDS, PLUGIN_GROUP, Registry, register
 from trainspec.registry._runcode import CODE_DIR, CODE_MANIFEST, save_run_code, use_run_code
 from trainspec.registry._signature import ENGINE_PARAMS, ParamSignature, signature_of
 from trainspec.registry._static import component_problems, import_paths
+from trainspec.registry._trust import SKOPS_TRUSTED, untrusted_types
 from trainspec.registry._types import describe_encoded, encode_type, value_fits
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "ENGINE_PARAMS",
     "KINDS",
     "PLUGIN_GROUP",
+    "SKOPS_TRUSTED",
     "TABLE_FILE",
     "Described",
     "ParamSignature",
@@ -50,6 +52,7 @@ __all__ = [
     "resolve_import",
     "save_run_code",
     "signature_of",
+    "untrusted_types",
     "use_run_code",
     "value_fits",
 ]
