@@ -26,7 +26,6 @@ from trainspec.engine._finetune import (
     resolve_init_path,
 )
 from trainspec.engine._fit import METRICS_FILE, fit
-from trainspec.engine._optim import WarmupCosineLR
 from trainspec.engine._result import FitContext, FitResult
 from trainspec.engine._rng import EpochSampler, seed_everything, seed_worker
 from trainspec.spec import ParamGroupSpec, UnfreezeSpec
@@ -47,7 +46,6 @@ __all__ = [
     "LogLines",
     "ParamGroupSpec",
     "UnfreezeSpec",
-    "WarmupCosineLR",
     "broadcast_object",
     "check_init",
     "default_forward",

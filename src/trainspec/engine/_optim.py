@@ -9,7 +9,6 @@ cosine), and ``warmup_steps`` in front of any scheduler.
 from __future__ import annotations
 
 import fnmatch
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -25,12 +24,13 @@ from ._params import build_checked
 
 __all__ = [
     "SET_BY_ENGINE",
-    "WarmupCosineLR",
     "build_optimizer",
     "build_scheduler",
     "is_plateau",
     "param_groups",
     "unfreeze_members",
+    "warmup_cosine",
+    "with_warmup",
 ]
 
 _SCHEDULER_FIELDS = ("name", "interval", "warmup_steps", "warmup_start_factor")
@@ -61,45 +61,38 @@ def _register_torch() -> None:
             registry.add("scheduler", name, obj)
 
 
-class WarmupCosineLR(lr_scheduler.LRScheduler):
+def with_warmup(optimizer: Optimizer, main: Any, steps: int, start_factor: float) -> Any:
+    """``main`` after a linear warm-up from ``start_factor * lr`` over ``steps`` (torch's
+    ``LinearLR`` then ``main`` in a ``SequentialLR``); ``main`` itself without warm-up."""
+    if not steps:
+        return main
+    ramp = lr_scheduler.LinearLR(optimizer, start_factor=start_factor, total_iters=steps)
+    return lr_scheduler.SequentialLR(optimizer, [ramp, main], milestones=[steps])
+
+
+def warmup_cosine(
+    optimizer: Optimizer,
+    total_steps: int,
+    warmup_steps: int = 0,
+    eta_min: float = 0.0,
+    start_factor: float = 0.01,
+) -> Any:
     """Linear warm-up from ``start_factor * lr`` over ``warmup_steps``, then cosine decay to
-    ``eta_min`` at ``total_steps`` (steps are calls to ``step()``)."""
-
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        total_steps: int,
-        warmup_steps: int = 0,
-        eta_min: float = 0.0,
-        start_factor: float = 0.01,
-        last_epoch: int = -1,
-    ) -> None:
-        self.total_steps = total_steps
-        self.warmup_steps = warmup_steps
-        self.eta_min = eta_min
-        self.start_factor = start_factor
-        super().__init__(optimizer, last_epoch)
-
-    def _factor(self, base: float) -> float:
-        t = self.last_epoch
-        if t < self.warmup_steps:
-            return base * (self.start_factor + (1 - self.start_factor) * t / self.warmup_steps)
-        span = max(1, self.total_steps - self.warmup_steps)
-        progress = min(1.0, (t - self.warmup_steps) / span)
-        return self.eta_min + (base - self.eta_min) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    def get_lr(self) -> list[float]:  # type: ignore[override]
-        return [self._factor(float(base)) for base in self.base_lrs]
+    ``eta_min`` at ``total_steps`` (steps are calls to ``step()``): ``cosine`` with the warm-up
+    any scheduler takes, under one name."""
+    span = max(1, total_steps - warmup_steps)
+    cosine = lr_scheduler.CosineAnnealingLR(optimizer, T_max=span, eta_min=eta_min)
+    return with_warmup(optimizer, cosine, warmup_steps, start_factor)
 
 
 _register_torch()
-registry.add("scheduler", "warmup_cosine", WarmupCosineLR)
+registry.add("scheduler", "warmup_cosine", warmup_cosine)
 registry.add("scheduler", "cosine", lr_scheduler.CosineAnnealingLR)
 
 # Scheduler parameters that build_scheduler sets from the run when the spec leaves them out.
-SET_BY_ENGINE: dict[type, tuple[str, ...]] = {
+SET_BY_ENGINE: dict[Any, tuple[str, ...]] = {
     lr_scheduler.CosineAnnealingLR: ("T_max",),
-    WarmupCosineLR: ("total_steps", "warmup_steps", "start_factor"),
+    warmup_cosine: ("total_steps", "warmup_steps", "start_factor"),
     lr_scheduler.OneCycleLR: ("total_steps",),
 }
 
@@ -295,7 +288,7 @@ def build_scheduler(
                 hint="set interval: epoch and warmup_steps: 0",
             )
         args.setdefault("mode", monitor_mode)
-    if target is WarmupCosineLR:
+    if target is warmup_cosine:
         args.setdefault("total_steps", total)
         args.setdefault("start_factor", spec.warmup_start_factor)
         return build_checked(
@@ -314,9 +307,4 @@ def build_scheduler(
     main = build_checked(
         target, args, path=path, what=what, supplied=("optimizer",), optimizer=optimizer
     )
-    if not warmup:
-        return main
-    ramp = lr_scheduler.LinearLR(
-        optimizer, start_factor=spec.warmup_start_factor, total_iters=warmup
-    )
-    return lr_scheduler.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
+    return with_warmup(optimizer, main, warmup, spec.warmup_start_factor)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from trainspec.engine._losses import build_loss
-from trainspec.engine._optim import WarmupCosineLR, build_optimizer, build_scheduler
+from trainspec.engine._optim import build_optimizer, build_scheduler
 from trainspec.errors import SpecError
 from trainspec.spec import LossSpec, OptimizerSpec, ParamGroupSpec, SchedulerSpec
 
@@ -100,10 +100,31 @@ def test_warmup_cosine_shape() -> None:
         total=12,
         monitor_mode="min",
     )
-    assert isinstance(sched, WarmupCosineLR)
     lrs = _lrs(sched, opt, 13)
     assert lrs[:5] == pytest.approx([0.25, 0.4375, 0.625, 0.8125, 1.0])
     assert lrs[8] == pytest.approx(0.5) and lrs[12] == pytest.approx(0.0)
+
+
+def _warmup_cosine_lr(t: int, total: int, warmup: int, eta_min: float, start: float) -> float:
+    """The schedule written out (base lr 1): linear warm-up, then half a cosine to eta_min."""
+    if t < warmup:
+        return start + (1 - start) * t / warmup
+    progress = min(1.0, (t - warmup) / max(1, total - warmup))
+    return eta_min + (1 - eta_min) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@pytest.mark.parametrize(("warmup", "eta_min"), [(0, 0.0), (4, 0.1), (3, 0.0), (11, 0.05)])
+def test_warmup_cosine_is_cosine_with_a_warmup(warmup: int, eta_min: float) -> None:
+    lrs = {}
+    for name in ("warmup_cosine", "cosine"):
+        opt = _opt()
+        spec = SchedulerSpec.model_validate(
+            {"name": name, "warmup_steps": warmup, "warmup_start_factor": 0.25, "eta_min": eta_min}
+        )
+        lrs[name] = _lrs(build_scheduler(opt, spec, total=12, monitor_mode="min"), opt, 13)
+    expected = [_warmup_cosine_lr(t, 12, warmup, eta_min, 0.25) for t in range(13)]
+    assert lrs["warmup_cosine"] == pytest.approx(expected, abs=1e-12)
+    assert lrs["cosine"] == pytest.approx(expected, abs=1e-12)
 
 
 def test_cosine_fills_t_max_and_warmup_wraps_any_scheduler() -> None:
