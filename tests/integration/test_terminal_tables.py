@@ -129,6 +129,7 @@ def test_model_summary_keeps_block_names_whole(cli, tmp_path: Path) -> None:  # 
     for column in ("type", "output shape", "params", "trainable", "state"):
         assert column in header
     assert "encoder_with_a_long_descriptive_name" in piped.stdout and "…" not in piped.stdout
+    assert re.search(r"│ dense_stack +│ \(B, 16\) +│ +480 │", piped.stdout)  # batch axis first
     assert "hidden" not in piped.stderr
 
 

@@ -337,8 +337,17 @@ def _summary_data(loaded: Any) -> dict[str, Any] | str:
 
 
 def _render_summary(data: dict[str, Any]) -> None:
+    from trainspec.models import fmt_shape
+
     rows = [
-        [r["name"], r["type"], str(r["output_shape"]), r["params"], r["trainable"], r["state"]]
+        [
+            r["name"],
+            r["type"],
+            "?" if r["output_shape"] is None else fmt_shape(r["output_shape"]),
+            f"{r['params']:,}",
+            f"{r['trainable']:,}",
+            r["state"],
+        ]
         for r in data["rows"]
     ]
     columns = ["block", "type", "output shape", "params", "trainable", "state"]

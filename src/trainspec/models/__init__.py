@@ -23,6 +23,7 @@ from trainspec.models._load import load_model
 from trainspec.models._meta import build_on_meta
 from trainspec.models._model import InputData, InputTransform, MetricFn, Model
 from trainspec.models._outputs import from_scores, to_scores
+from trainspec.models._probe import fmt_shape
 from trainspec.models._resolve import inferable, resolve_block_type, torch_layer_names
 from trainspec.models._sklearn import SklearnModel
 from trainspec.models._summary import BlockRow, ModelSummary, summarize
@@ -60,6 +61,7 @@ __all__ = [
     "build_model",
     "build_on_meta",
     "fix_batchnorm_stats",
+    "fmt_shape",
     "from_scores",
     "inferable",
     "load_model",
