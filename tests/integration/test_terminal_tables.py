@@ -165,3 +165,20 @@ def test_a_cross_validation_run_lists_its_epochs(cli, tmp_path: Path) -> None:  
     assert listed.returncode == 0, listed.stderr
     line = next(line for line in listed.stdout.splitlines() if "│ cv " in line)
     assert re.search(r"│ +2 │ val/accuracy", line), line
+
+
+def test_runs_compare_numbers_runs_whose_names_do_not_fit(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    names = [f"digits-mlp-learning-rate-trial-{i}" for i in range(3)]
+    for i, name in enumerate(names):
+        fake_run(tmp_path / "runs" / name, lr=0.01 * (i + 1), acc=0.9, created=f"2026-01-0{i + 1}")
+    code, shown, err = tty_cli("runs", "compare", *names, cwd=tmp_path)
+    assert code == 0, err
+    assert _widest(shown) <= 80 and "…" not in shown and "hidden" not in err
+    for i, name in enumerate(names, 1):
+        assert re.search(rf"│ #{i} +│ {name} +│", shown)  # each run's number, its name whole
+    assert re.search(r"│ train\.optimizer\.lr +│ +0\.01 +│ +0\.02 +│ +0\.03 +│", shown)
+    piped = cli("runs", "compare", *names, env=NARROW)
+    assert piped.returncode == 0, piped.stderr
+    header = next(line for line in piped.stdout.splitlines() if "┃ key" in line)
+    assert all(n in header for n in names) and "…" not in piped.stdout
+    assert re.search(r"│ train\.optimizer\.lr +│ +0\.01 +│ +0\.02 +│ +0\.03 +│", piped.stdout)

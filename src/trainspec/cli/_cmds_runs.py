@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trainspec.cli._console import out, render_table
+from trainspec.cli._console import fits, out, render_table
 
 __all__ = ["register"]
 
@@ -90,16 +90,19 @@ def _compare(runs: list[str], root: Path, all_keys: bool, as_json: bool) -> None
         _print_json(result)
         return
     names = [p.name for p in paths]
+    spec_rows = [[k, *map(_cell, v)] for k, v in result["spec"].items()]
+    metric_rows = [[k, *v] for k, v in result["metrics"].items()]
+    if not all(fits(["key", *names], rows) for rows in (spec_rows, metric_rows)):
+        # Too wide for the terminal with the runs' names as headers: number the runs, so
+        # that every run stays in the comparison, and list the numbers' names first.
+        render_table("runs", ["#", "run"], [[f"#{i}", n] for i, n in enumerate(names, 1)])
+        names = [f"#{i}" for i in range(1, len(names) + 1)]
     render_table("status", ["", *names], [["status", *result["status"]]])
     if result["spec"]:
-        render_table(
-            "spec differences",
-            ["key", *names],
-            [[k, *map(_cell, v)] for k, v in result["spec"].items()],
-        )
+        render_table("spec differences", ["key", *names], spec_rows)
     else:
         out.print("the specs are the same")
-    render_table("metrics", ["metric", *names], [[k, *v] for k, v in result["metrics"].items()])
+    render_table("metrics", ["metric", *names], metric_rows)
 
 
 def _cell(value: Any) -> Any:

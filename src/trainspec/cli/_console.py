@@ -12,7 +12,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-__all__ = ["err", "out", "render_table", "stdout_to_stderr"]
+__all__ = ["err", "fits", "out", "render_table", "stdout_to_stderr"]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -70,6 +70,15 @@ def render_table(
             markup=False,
             highlight=False,
         )
+
+
+def fits(columns: list[str], rows: list[list[Any]], *, wide: bool = False) -> bool:
+    """Whether ``render_table`` would show every column: piped, ``wide``, or a terminal wide
+    enough for the table."""
+    if wide or not out.is_terminal:
+        return True
+    cells = [[_fmt(v) for v in row] for row in rows]
+    return _table_width(columns, cells, list(range(len(columns)))) <= out.width
 
 
 def _numeric(cells: list[list[str]], i: int) -> bool:
