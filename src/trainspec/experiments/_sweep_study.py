@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
 __all__ = [
+    "BEAT_ATTR",
     "OWNER_ATTR",
+    "Clock",
     "SweepError",
     "claim_lock",
     "claim_trial",
@@ -45,6 +47,7 @@ __all__ = [
     "require_optuna",
     "retry_callback",
     "storage_url",
+    "study_clock",
     "trial_seed",
     "trials_used",
 ]
@@ -54,6 +57,10 @@ log = logging.getLogger(__name__)
 # The worker running a trial: {"host", "pid", "started", "worker"}, one attribute (one write).
 OWNER_ATTR = "trainspec.owner"
 RUN_DIR_ATTR = "trainspec.run_dir"
+# A running trial's last heartbeat: seconds on its study's clock (a trial system attribute).
+BEAT_ATTR = "trainspec.heartbeat"
+# Seconds on a timeline every worker of a study shares; injected by tests.
+Clock = Callable[[], float]
 
 
 class SweepError(TrainspecError):
@@ -137,13 +144,9 @@ def retry_callback(max_retry: int) -> Callable[[optuna.Study, FrozenTrial], None
     return retry
 
 
-def open_storage(url: str, beat: HeartbeatSpec) -> BaseStorage:
-    """An Optuna storage for ``url``; raises SweepError at once if it cannot be opened.
-
-    RDB storages send heartbeats: a trial silent for ``beat.grace_period`` seconds is failed
-    and queued again. A journal file (``journal:PATH``) has no heartbeats in Optuna; dead
-    workers on this host are still found by their process ids (``fail_dead_trials``).
-    """
+def open_storage(url: str) -> BaseStorage:
+    """An Optuna storage for ``url`` (a SQL URL, or ``journal:PATH``); raises SweepError at
+    once if it cannot be opened. Heartbeats (``heartbeat``) work on either kind."""
     require_optuna()
     try:
         with quiet_optuna():
@@ -153,7 +156,7 @@ def open_storage(url: str, beat: HeartbeatSpec) -> BaseStorage:
                 path = Path(url.removeprefix("journal:"))
                 path.parent.mkdir(parents=True, exist_ok=True)
                 return JournalStorage(JournalFileBackend(str(path)))
-            return _rdb_storage(url, beat)
+            return _rdb_storage(url)
     except Exception as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         raise SweepError(
@@ -164,7 +167,7 @@ def open_storage(url: str, beat: HeartbeatSpec) -> BaseStorage:
         ) from None
 
 
-def _rdb_storage(url: str, beat: HeartbeatSpec) -> BaseStorage:
+def _rdb_storage(url: str) -> BaseStorage:
     import optuna
 
     # Processes that open a new database at the same moment race to create its tables and
@@ -180,13 +183,7 @@ def _rdb_storage(url: str, beat: HeartbeatSpec) -> BaseStorage:
     with lock:
         for attempt in range(5):
             try:
-                return optuna.storages.RDBStorage(
-                    url,
-                    engine_kwargs=_engine_kwargs(url),
-                    heartbeat_interval=beat.interval,
-                    grace_period=beat.grace_period,
-                    heartbeat_stale_trial_callback=retry_callback(beat.max_retry),
-                )
+                return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
             except Exception as exc:
                 if not any(m in str(exc) for m in _RACES) or attempt == 4:
                     raise
@@ -392,20 +389,27 @@ def _is_dead(trial: FrozenTrial, host: str, grace: float) -> bool:
     return not process_alive(int(owner.get("pid", 0)), owner.get("started"))
 
 
-def fail_dead_trials(study: optuna.Study, beat: HeartbeatSpec) -> list[int]:
-    """Running trials whose worker process on this host is gone: failed, and queued again
-    (up to ``beat.max_retry`` times) like a trial failed through heartbeats. Returns their
-    numbers. Trials of other hosts are left to the heartbeats."""
-    import optuna
+def _is_stale(trial: FrozenTrial, now: float, grace: float) -> bool:
+    last = trial.system_attrs.get(BEAT_ATTR)
+    return isinstance(last, (int, float)) and now - last > grace
+
+
+def fail_dead_trials(
+    study: optuna.Study, beat: HeartbeatSpec, *, clock: Clock | None = None
+) -> list[int]:
+    """Running trials whose worker is gone: its process on this host has ended, or its
+    heartbeat (any host's) is older than ``beat.grace_period`` on the study's clock. They are
+    failed and queued again (up to ``beat.max_retry`` times); returns their numbers."""
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     host, dead = host_name(), []
+    now = (clock or study_clock(study._storage))()
     with quiet_optuna():
         retry = retry_callback(beat.max_retry)
-        optuna.storages.fail_stale_trials(study)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if not _is_dead(t, host, beat.grace_period):
+            stale = _is_stale(t, now, beat.grace_period)
+            if not stale and not _is_dead(t, host, beat.grace_period):
                 continue
             try:
                 study.tell(t.number, state=TrialState.FAIL)
@@ -418,28 +422,45 @@ def fail_dead_trials(study: optuna.Study, beat: HeartbeatSpec) -> list[int]:
     return dead
 
 
+def study_clock(storage: BaseStorage) -> Clock:
+    """The clock heartbeats are read on: the database's for a SQL storage, so that workers on
+    machines whose clocks differ agree on a beat's age (Optuna's own heartbeats use it too);
+    this host's for a journal file."""
+    engine = getattr(storage, "engine", None)
+    if engine is None:
+        return time.time
+
+    def database_now() -> float:
+        from sqlalchemy import func, select
+
+        with engine.connect() as conn:
+            value = conn.execute(select(func.now())).scalar()
+        if value.tzinfo is None:  # SQLite's CURRENT_TIMESTAMP is UTC without a zone
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return float(value.timestamp())
+
+    return database_now
+
+
 @contextlib.contextmanager
-def heartbeat(storage: BaseStorage, trial_id: int) -> Iterator[None]:
-    """Sends the trial's heartbeat every interval while the block runs (RDB storages)."""
-    # Study.optimize sends heartbeats itself; a sweep asks for trials under its own lock.
-    get_interval = getattr(storage, "get_heartbeat_interval", None)
-    record = getattr(storage, "record_heartbeat", None)
-    interval = get_interval() if get_interval is not None else None
-    if interval is None or record is None:
-        yield
-        return
+def heartbeat(
+    storage: BaseStorage, trial_id: int, beat: HeartbeatSpec, *, clock: Clock | None = None
+) -> Iterator[None]:
+    """Records the trial's heartbeat (``BEAT_ATTR``) every ``beat.interval`` seconds while the
+    block runs, the first at once; ``clock`` defaults to ``study_clock(storage)``."""
+    now = clock or study_clock(storage)
     stop = threading.Event()
 
-    def beat() -> None:
+    def send() -> None:
         while True:
             try:
-                record(trial_id)
+                storage.set_trial_system_attr(trial_id, BEAT_ATTR, now())
             except Exception as exc:  # a missed beat is retried; the trial goes on
                 log.warning("could not record the heartbeat of trial id %s: %s", trial_id, exc)
-            if stop.wait(interval):
+            if stop.wait(beat.interval):
                 return
 
-    thread = threading.Thread(target=beat, name="trainspec-heartbeat", daemon=True)
+    thread = threading.Thread(target=send, name="trainspec-heartbeat", daemon=True)
     thread.start()
     try:
         yield

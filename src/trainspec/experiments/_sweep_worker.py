@@ -58,7 +58,7 @@ def connect_study(
 ) -> tuple[optuna.Study, BaseStorage]:
     """The plan's study and its storage. ``create``: make the study unless it exists;
     otherwise join it (a ``SweepError`` when there is none)."""
-    storage = open_storage(plan.storage, plan.sweep.heartbeat)
+    storage = open_storage(plan.storage)
     job = plan.base.job
     assert job is not None
     pruner = make_pruner(plan.sweep.pruner, prunes=plan.prunes, epochs=job.train.epochs)
@@ -136,7 +136,7 @@ def work(
             break
         try:
             # Trial ids (not numbers) key heartbeats; Optuna keeps them on the Trial only.
-            with heartbeat(storage, trial._trial_id):
+            with heartbeat(storage, trial._trial_id, plan.sweep.heartbeat):
                 outcome = run_trial(plan, trial, parent_run_id=parent_run_id)
         except KeyboardInterrupt:
             outcome = TrialOutcome("interrupted")

@@ -163,7 +163,7 @@ class ObjectiveSpec(Section):
 
 class HeartbeatSpec(Section):
     """A worker that stops sending heartbeats for ``grace_period`` seconds is presumed dead:
-    its trial is marked failed and queued again (up to ``max_retry`` times). SQL storages only."""
+    its trial is marked failed and queued again (up to ``max_retry`` times)."""
 
     interval: int = Field(default=10, ge=1)
     grace_period: int = Field(default=60, ge=2)

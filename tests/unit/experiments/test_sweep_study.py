@@ -27,7 +27,7 @@ BEAT = HeartbeatSpec()
 
 
 def _study(tmp: Path, url: str | None = None) -> optuna.Study:
-    storage = open_storage(url or f"sqlite:///{tmp / 'study.db'}", BEAT)
+    storage = open_storage(url or f"sqlite:///{tmp / 'study.db'}")
     return open_study(
         storage, "s", ["maximize"], make_sampler(SamplerSpec(type="random"), seed=0),
         make_pruner(PrunerSpec(type="none"), prunes=False, epochs=1), create=True,
@@ -42,14 +42,14 @@ def _dead_pid() -> int:
 
 def test_unreachable_storage_fails_before_any_trial(tmp_path: Path) -> None:
     with pytest.raises(SweepError) as err:
-        open_storage(f"sqlite:///{tmp_path}/no/such/dir/study.db", BEAT)
+        open_storage(f"sqlite:///{tmp_path}/no/such/dir/study.db")
     assert "cannot open the sweep storage" in str(err.value)
     assert "sweep.storage" in str(err.value)
 
 
 def test_missing_database_driver_names_the_package() -> None:
     with pytest.raises(SweepError, match="pip install psycopg2-binary"):
-        open_storage("postgresql+psycopg2://user@127.0.0.1:1/db", BEAT)
+        open_storage("postgresql+psycopg2://user@127.0.0.1:1/db")
 
 
 def test_journal_storage(tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_journal_storage(tmp_path: Path) -> None:
 
 def test_a_study_with_other_directions_is_refused(tmp_path: Path) -> None:
     _study(tmp_path)
-    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", BEAT)
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
     with pytest.raises(SweepError, match="optimises"):
         open_study(storage, "s", ["minimize"], optuna.samplers.RandomSampler(),
                    optuna.pruners.NopPruner(), create=True)  # fmt: skip
@@ -142,26 +142,48 @@ def test_pruners() -> None:
     assert isinstance(off, optuna.pruners.NopPruner)
 
 
-def test_a_trial_whose_heartbeat_stops_is_failed_and_queued_again(tmp_path: Path) -> None:
-    import time
+class _Clock:
+    """A study clock the test moves by hand."""
 
-    from trainspec.experiments._sweep_study import heartbeat
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_trial_whose_heartbeat_stops_is_failed_and_queued_again(tmp_path: Path) -> None:
+    from trainspec.experiments._sweep_study import BEAT_ATTR, heartbeat
 
     beat = HeartbeatSpec(interval=1, grace_period=2, max_retry=1)
-    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", beat)
+    clock = _Clock()
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
     study = open_study(storage, "s", ["maximize"], optuna.samplers.RandomSampler(seed=0),
                        optuna.pruners.NopPruner(), create=True)  # fmt: skip
     trial = claim_trial(study, 5, tmp_path / "lock", 0)
     assert trial is not None
     trial.suggest_int("n", 1, 9)
-    with heartbeat(storage, trial._trial_id):
-        time.sleep(0.2)
-    assert fail_dead_trials(study, beat) == []  # beating recently, and this process lives
-    time.sleep(4.0)  # silent for twice the grace period: another host would see it dead
-    fail_dead_trials(study, beat)
+    with heartbeat(storage, trial._trial_id, beat, clock=clock):
+        pass  # one beat, at once
+    assert study.get_trials()[0].system_attrs[BEAT_ATTR] == clock.now
+    clock.now += beat.grace_period  # silent for the grace period: not yet dead
+    assert fail_dead_trials(study, beat, clock=clock) == []  # and this process lives
+    clock.now += 1  # past it: another host would see it dead
+    assert fail_dead_trials(study, beat, clock=clock) == [0]
     states = [t.state for t in study.get_trials()]
     assert states == [TrialState.FAIL, TrialState.WAITING]
     assert study.get_trials()[1].params == trial.params
+
+
+def test_the_study_clock_of_a_database_is_the_databases(tmp_path: Path) -> None:
+    import time
+
+    from trainspec.experiments._sweep_study import study_clock
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    # SQLite's clock is UTC with whole seconds: within a few seconds of this host's
+    assert abs(study_clock(storage)() - time.time()) < 5
+    assert study_clock(open_storage(f"journal:{tmp_path / 'j.log'}")) is time.time
 
 
 def test_an_unsigned_running_trial_is_dead_after_the_grace_period() -> None:
