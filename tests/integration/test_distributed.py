@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,11 +27,18 @@ pytestmark = pytest.mark.integration
 
 SLOW_NET = '''
 import time
+
+import torch
 from torch import nn
 
 
 class SlowNet(nn.Module):
-    """An MLP with dropout whose training steps take a while, so a test can kill it mid-epoch."""
+    """An MLP with dropout whose training steps take a while, so a test can kill it mid-epoch.
+
+    Each step also draws a number of random values that depends on the batch, so the two
+    processes' generators (and so their dropout masks) drift apart: a resume must restore
+    each process's own.
+    """
 
     def __init__(self, n_features: int, n_classes: int) -> None:
         super().__init__()
@@ -40,6 +49,7 @@ class SlowNet(nn.Module):
     def forward(self, x):
         if self.training:
             time.sleep(0.05)
+            torch.rand(int(x.abs().sum() * 1000))
         return self.net(x)
 '''
 
@@ -187,12 +197,6 @@ def _train_args(spec: Path, run_dir: Path) -> list[str]:
     ]
 
 
-@pytest.mark.xfail(
-    reason="known bug: after SIGKILL of rank 1 early in epoch 2, the resumed 2-process run "
-    "differs from an uninterrupted one from epoch 2 on (the job still ends within the bound "
-    "and resumes); exact DDP resume after a kill is not yet guaranteed",
-    strict=False,
-)
 def test_killed_rank_ends_the_job_and_resume_matches_an_uninterrupted_run(
     cli, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -216,7 +220,12 @@ def test_killed_rank_ends_the_job_and_resume_matches_an_uninterrupted_run(
             assert proc.poll() is None, proc.communicate()[1][-3000:]
             assert time.monotonic() < deadline, "the first epoch never ended"
             time.sleep(0.02)
-        time.sleep(0.15)  # into the second epoch, a few steps in
+        # Killed right after the mid-epoch checkpoint of step 6 (batch 2 of 4 in epoch 2):
+        # rank 0's checkpoint must hold what rank 1 needs to go on from there.
+        while not (run / "checkpoints" / "ckpt-00000006").is_dir():
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "no checkpoint at step 6"
+            time.sleep(0.01)
         victim = _rank_pid(proc.pid, 1)
         assert victim is not None, "no process with RANK=1 under the launcher"
         os.kill(victim, signal.SIGKILL)
@@ -235,9 +244,42 @@ def test_killed_rank_ends_the_job_and_resume_matches_an_uninterrupted_run(
         "train", str(spec), "--nproc", "2", "--run-dir", "killed", "--resume", timeout=180
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert re.search(r"resuming from \S+: epoch 2, batch [1-4],", resumed.stderr), resumed.stderr
     assert (run / "metrics.jsonl").read_bytes() == (
         tmp_path / "reference" / "metrics.jsonl"
     ).read_bytes()
+
+
+def test_a_run_of_two_processes_resumes_mid_epoch_on_one_at_the_same_global_batch(
+    cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    _table(tmp_path, n_train=64, n_val=16)
+    # A global batch of 16: 8 per process on two, 16 on one; 4 steps per epoch.
+    train = {
+        "epochs": 3,
+        "batch_size": 16,
+        "batch_size_scope": "global",
+        "checkpoint": {"every_steps": 2, "keep_last": 20},
+    }
+    spec = _spec(tmp_path, train, MLP)
+    res = cli("train", str(spec), "--nproc", "2", "--run-dir", "two", timeout=180)
+    assert res.returncode == 0, res.stderr[-3000:]
+    # The run as a kill after step 6 (batch 2 of epoch 2) leaves it: later checkpoints gone.
+    shutil.copytree(tmp_path / "two", tmp_path / "cut", symlinks=True)
+    for ckpt in (tmp_path / "cut" / "checkpoints").glob("ckpt-*"):
+        if int(ckpt.name.split("-")[1]) > 6:
+            shutil.rmtree(ckpt)
+
+    res = cli("train", str(spec), "--run-dir", "cut", "--resume", timeout=180)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "epoch 2, batch 2, step 6" in res.stderr, res.stderr
+    assert "resuming a run of 2 process(es) on 1 (the global batch of 16" in res.stderr
+    two, one = _rows(tmp_path / "two"), _rows(tmp_path / "cut")
+    assert [r["step"] for r in one] == [r["step"] for r in two] == [4, 8, 12]
+    assert one[0] == two[0]  # trained by two processes before the cut, read back
+    for a, b in zip(one[1:], two[1:], strict=True):
+        for key in ("train/loss", "val/loss", "val/accuracy", "val/f1"):
+            assert _close(a[key], b[key], 1e-5), (key, a, b)
 
 
 def test_resume_on_another_process_count_is_refused_when_the_global_batch_changes(
@@ -251,6 +293,8 @@ def test_resume_on_another_process_count_is_refused_when_the_global_batch_change
     res = cli("train", str(more), "--run-dir", "run", "--resume", timeout=180)
     assert res.returncode == 2
     assert "global batch of 16" in res.stderr and "--nproc 2" in res.stderr, res.stderr
+    assert "1 process(es) make a global batch of 8" in res.stderr, res.stderr
+    assert "train.batch_size_scope: global" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr
 
 

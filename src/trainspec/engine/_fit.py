@@ -27,12 +27,18 @@ from ._callbacks import Callback, Progress, call, make_progress
 from ._checkpoint import Checkpoint, load_checkpoint, load_latest, write_checkpoint
 from ._compile import first_call
 from ._device import AnyForward, autocast, deterministic, rank, takes_module, to_device, world_size
-from ._dist import agree_stop, broadcast_object, mean_loss_and_stop, process_group
+from ._dist import (
+    agree_stop,
+    broadcast_object,
+    gather_objects,
+    mean_loss_and_stop,
+    process_group,
+)
 from ._evaluate import run_eval
 from ._meter import LossMeter
 from ._publish import prune, publish, repair
 from ._result import FitContext, FitResult
-from ._rng import augmentation_generator, seed_everything
+from ._rng import augmentation_generator, capture_global_rng, seed_everything
 from ._serialize import flatten, unflatten
 from ._setup import Setup, build_setup
 from ._signals import StopRequests
@@ -46,7 +52,12 @@ METRICS_FILE = "metrics.jsonl"
 
 
 class _Saver:
-    """Checkpoints of the run, on rank 0 only, when due."""
+    """Checkpoints of the run, when due: rank 0 writes them, holding every rank's generators.
+
+    Every rank takes the same decisions (the step, the epoch and the monitored value are the
+    same everywhere) and joins the gather of the generators, so a process whose random draws
+    differ from rank 0's (dropout in a model whose draws depend on its data) resumes exactly.
+    """
 
     def __init__(
         self,
@@ -56,7 +67,8 @@ class _Saver:
         callbacks: Sequence[Callback],
         writer: bool,
     ) -> None:
-        self.enabled = run_dir is not None and writer
+        self.active = run_dir is not None
+        self.writer = writer
         self.root = (run_dir or Path()) / "checkpoints"
         self.spec = setup.config.checkpoint
         self.setup = setup
@@ -65,17 +77,23 @@ class _Saver:
 
     def due_step(self, step: int) -> bool:
         every = self.spec.every_steps
-        return self.enabled and every is not None and step % every == 0
+        return self.active and every is not None and step % every == 0
 
     def due_epoch(self, epoch: int) -> bool:
         every = self.spec.every_epochs
-        return self.enabled and every is not None and epoch % every == 0
+        return self.active and every is not None and epoch % every == 0
 
     def save(self, state: TrainState, *, best: bool = False) -> None:
-        if not self.enabled:
+        if not self.active:
+            return
+        rank_rng = None
+        if self.setup.world > 1:
+            rank_rng = gather_objects(capture_global_rng())
+        if not self.writer:
             return
         tensors: dict[str, Tensor] = {}
-        tree = flatten(pack_state(state, self.setup.components(), self.compat), tensors)
+        packed = pack_state(state, self.setup.components(), self.compat, rank_rng)
+        tree = flatten(packed, tensors)
         model = self.setup.module.state_dict()
         path = write_checkpoint(self.root, state.global_step, model, tensors, tree)
         publish(path, "last")
@@ -127,7 +145,7 @@ class _Loop:
             started = time.perf_counter()
             self._unfreeze()
             if self.st.order is None:
-                self.st.order = self.s.sampler.order(self.st.epoch)
+                self.st.order = self.s.sampler.permutation(self.st.epoch)
             outcome = self.train_epoch(stop)
             if outcome == "interrupted":
                 self.meter.flush()
@@ -177,8 +195,11 @@ class _Loop:
             gen.set_state(st.aug_state)
         self.progress.start_epoch(st.epoch, cfg.epochs, n, st.position)
         s.module.train()
+        # The state holds the whole epoch's order (what every rank shares); this rank trains on
+        # its slice of each global batch.
+        mine = s.sampler.shard(st.order)
         batches = self.train.iter_batches(
-            st.order[st.position * bs :], bs, drop_last=cfg.drop_last, generator=gen
+            mine[st.position * bs :], bs, drop_last=cfg.drop_last, generator=gen
         )
         in_group, contributed = 0, False
         for raw in batches:
@@ -376,8 +397,9 @@ def _start(
             f"checkpoint {ckpt.path} does not fit the model: {exc}; resume with the model the "
             "run was started with"
         ) from None
-    state = unpack_state(packed, setup.components())
+    state = unpack_state(packed, setup.components(), rank())
     _check_world(state, setup, ckpt.path)
+    _check_order(state, setup)
     if writer:
         rewrite_jsonl(run_dir / METRICS_FILE, state.history)
     log.info(
@@ -427,6 +449,14 @@ def _check_world(state: TrainState, setup: Setup, path: Path) -> None:
             new_batch,
         )
     state.world_size, state.global_batch = setup.world, new_batch
+
+
+def _check_order(state: TrainState, setup: Setup) -> None:
+    """Checkpoints of data-parallel runs written before the state held the whole epoch's order
+    hold rank 0's share of it; the order is a function of (seed, epoch), so derive it again."""
+    if state.order is not None and len(state.order) != setup.sampler.size:
+        log.info("the checkpoint holds one process's share of the epoch's order: recomputed")
+        state.order = setup.sampler.permutation(state.epoch)
 
 
 def _reporting(

@@ -64,7 +64,8 @@ class EpochSampler:
 
     ``rank``/``world_size`` shard it for data-parallel training: each rank takes every
     ``world_size``-th sample of the same permutation, padded by wrapping so that all ranks
-    run the same number of steps.
+    run the same number of steps. The permutation is the same for every number of processes
+    (checkpoints hold it, and each process takes its share again on resume).
     """
 
     size: int
@@ -73,17 +74,24 @@ class EpochSampler:
     rank: int = 0
     world_size: int = 1
 
-    def order(self, epoch: int) -> np.ndarray:
-        if self.shuffle:
-            rng = np.random.default_rng(_derived_seed(self.seed, _ORDER_STREAM, epoch))
-            perm = rng.permutation(self.size).astype(np.int64)
-        else:
-            perm = np.arange(self.size, dtype=np.int64)
+    def permutation(self, epoch: int) -> np.ndarray:
+        """The whole training set's order in ``epoch``, before sharding."""
+        if not self.shuffle:
+            return np.arange(self.size, dtype=np.int64)
+        rng = np.random.default_rng(_derived_seed(self.seed, _ORDER_STREAM, epoch))
+        return rng.permutation(self.size).astype(np.int64)
+
+    def shard(self, perm: np.ndarray) -> np.ndarray:
+        """This rank's share of ``perm``: its strided slice of every global batch."""
         if self.world_size == 1:
             return perm
-        per_rank = -(-self.size // self.world_size)
+        per_rank = -(-len(perm) // self.world_size)
         padded = np.resize(perm, per_rank * self.world_size)
         return padded[self.rank :: self.world_size]
+
+    def order(self, epoch: int) -> np.ndarray:
+        """This rank's samples in ``epoch``, in the order it trains on them."""
+        return self.shard(self.permutation(epoch))
 
 
 def capture_global_rng() -> dict[str, Any]:

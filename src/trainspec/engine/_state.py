@@ -44,7 +44,8 @@ VOLATILE = ("time",)
 @dataclass
 class TrainState:
     """Where a run is. ``epoch`` counts completed epochs; ``position`` is the number of
-    batches of epoch ``epoch`` already trained on."""
+    batches of epoch ``epoch`` already trained on (by each process); ``order`` is the whole
+    training set's permutation for that epoch, which every process shards the same way."""
 
     epoch: int = 0
     position: int = 0
@@ -86,23 +87,36 @@ _LATER = {"world_size": 1, "global_batch": 0}
 
 
 def pack_state(
-    state: TrainState, components: Mapping[str, Any], compat: Mapping[str, str]
+    state: TrainState,
+    components: Mapping[str, Any],
+    compat: Mapping[str, str],
+    rank_rng: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A nested dict of the whole training state (tensors left in place for ``flatten``)."""
+    """A nested dict of the whole training state (tensors left in place for ``flatten``).
+
+    ``rank_rng``: in data-parallel training, every process's global generators in rank order.
+    Rank 0's are ``rng`` (what a process beyond the saved ones falls back to, when a resume
+    runs on more processes), the others' ``rank_rng``.
+    """
     packed: dict[str, Any] = {name: getattr(state, name) for name in _PLAIN}
     packed.update(
         format=STATE_FORMAT,
         order=None if state.order is None else torch.from_numpy(state.order),
         aug_state=state.aug_state,
-        rng=capture_global_rng(),
+        rng=capture_global_rng() if rank_rng is None else rank_rng[0],
         compat=dict(compat),
         components={name: c.state_dict() for name, c in components.items() if c is not None},
     )
+    if rank_rng is not None:
+        packed["rank_rng"] = rank_rng[1:]
     return packed
 
 
-def unpack_state(packed: Mapping[str, Any], components: Mapping[str, Any]) -> TrainState:
-    """Restore components and global generators from ``packed``; return the run's state."""
+def unpack_state(
+    packed: Mapping[str, Any], components: Mapping[str, Any], rank: int = 0
+) -> TrainState:
+    """Restore components and global generators (process ``rank``'s own where the checkpoint
+    has them) from ``packed``; return the run's state."""
     if packed.get("format") != STATE_FORMAT:
         raise TrainingError(
             f"checkpoint state has format {packed.get('format')!r}; this version reads "
@@ -126,7 +140,8 @@ def unpack_state(packed: Mapping[str, Any], components: Mapping[str, Any]) -> Tr
                 "param_groups, layer_decay, unfreeze): resume with the spec the run was "
                 "started with"
             ) from None
-    restore_global_rng(packed["rng"])
+    ranks = packed.get("rank_rng") or []
+    restore_global_rng(ranks[rank - 1] if 0 < rank <= len(ranks) else packed["rng"])
     state = TrainState(**{name: packed.get(name, _LATER.get(name)) for name in _PLAIN})
     order = packed.get("order")
     state.order = None if order is None else order.numpy().astype(np.int64)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from trainspec.engine._dist import choose_backend, process_batch_size, sync_batchnorm
+from trainspec.engine._rng import EpochSampler
 from trainspec.errors import SpecError
 from trainspec.spec import TrainSpec
 
@@ -40,3 +42,25 @@ def test_a_spec_names_the_distributed_keys() -> None:
     assert config.distributed.backend == "gloo"
     with pytest.raises(ValueError):
         TrainSpec.model_validate({"distributed": {"backend": "mpi"}})
+
+
+@pytest.mark.parametrize(("size", "world", "per_rank"), [(64, 2, 8), (61, 2, 8), (30, 3, 5)])
+def test_the_ranks_shares_make_the_global_batches_of_one_permutation(
+    size: int, world: int, per_rank: int
+) -> None:
+    one = EpochSampler(size, seed=7)
+    perm = one.permutation(3)
+    # the same permutation whatever the number of processes: a checkpoint holds it, and each
+    # process (however many there are on resume) takes its share again
+    for rank in range(world):
+        assert np.array_equal(
+            EpochSampler(size, 7, rank=rank, world_size=world).permutation(3), perm
+        )
+    shares = [EpochSampler(size, 7, rank=r, world_size=world).shard(perm) for r in range(world)]
+    assert len({len(s) for s in shares}) == 1
+    glob = per_rank * world
+    for k in range(len(shares[0]) // per_rank):
+        batch = np.stack([s[k * per_rank : (k + 1) * per_rank] for s in shares], axis=1).ravel()
+        expected = np.resize(perm, len(shares[0]) * world)[k * glob : (k + 1) * glob]
+        assert np.array_equal(batch, expected)
+    assert sorted(set(np.concatenate(shares).tolist())) == list(range(size))

@@ -16,6 +16,7 @@ from trainspec.engine._checkpoint import find_checkpoints, write_checkpoint
 from trainspec.engine._publish import prune, publish
 from trainspec.engine._rng import capture_global_rng, restore_global_rng
 from trainspec.engine._serialize import flatten, unflatten
+from trainspec.engine._state import TrainState, pack_state, unpack_state
 from trainspec.errors import TrainingError
 
 
@@ -45,6 +46,24 @@ def test_global_rng_round_trips() -> None:
     expected = (random.random(), np.random.rand(), torch.rand(1).item())
     restore_global_rng(state)  # type: ignore[arg-type]
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_each_process_gets_its_own_generators_back_and_extra_ones_get_rank_0s() -> None:
+    states = []
+    for draws in (1, 5, 9):  # three processes whose generators drifted apart
+        torch.manual_seed(0)
+        torch.rand(draws)
+        states.append(capture_global_rng())
+    nexts = []
+    for state in states:
+        restore_global_rng(state)
+        nexts.append(torch.rand(1).item())
+    packed = _roundtrip(pack_state(TrainState(position=3), {}, {}, states))
+    for rank in (0, 1, 2, 3):
+        state = unpack_state(packed, {}, rank)  # type: ignore[arg-type]
+        assert state.position == 3
+        # a fourth process (a resume on more processes) starts from rank 0's generators
+        assert torch.rand(1).item() == nexts[rank if rank < 3 else 0]
 
 
 def test_unserialisable_state_is_refused() -> None:
