@@ -1,38 +1,166 @@
-"""``trainspec serve``'s ``POST /predict`` against a bare FastAPI endpoint calling the same model.
+"""``trainspec serve`` against a bare FastAPI app serving the same model, under load from a
+separate process.
 
-Both servers run uvicorn on loopback in this process and serve the digits MLP (trained here for
-one epoch) with its fitted transforms. The bare endpoint takes rows as lists of 64 numbers and
-returns labels; trainspec's validates rows keyed by column name against the run's schema,
-returns labels and probabilities, counts metrics and keeps the drift window. Prints requests/s
-and p50 / p99 latency of each, sequential and with concurrent clients, and trainspec / bare as
-ratios. Run: ``python benchmarks/bench_serve.py [--requests N] [--rows R] [--clients C]``.
+The digits MLP (trained here for one epoch) is served by ``trainspec serve`` (the CLI, in a
+subprocess: with micro-batching as by default, without it, and with ``--workers 2``) and by a
+bare FastAPI app (uvicorn, in a subprocess of its own) that takes rows as lists of 64 numbers
+and returns labels from the same model and fitted transforms. trainspec's server validates rows
+keyed by column name against the run's schema, returns labels and probabilities, counts
+metrics and keeps the drift window.
+
+The load comes from another process (this script with ``--load``): an asyncio client holding
+C keep-alive connections (raw HTTP/1.1 over sockets, so the client costs little CPU), each
+sending its requests back to back, at 1, 4 and 16 clients. The machine may be shared and
+loaded, so the servers are measured in paired repeats: each repeat measures every server once
+per client count, the order rotating between repeats, and ratios are taken within a repeat.
+Printed: medians over repeats with [min-max], trainspec / bare ratios at 1 client, and rows/s
+with micro-batching at 4 clients against 1 client, each with its goal and whether it was met
+(goals are printed, not asserted).
+
+Run: ``python benchmarks/bench_serve.py [--repeats 5] [--requests 400] [--rows 8]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import json
+import os
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-import numpy as np
-from pydantic import BaseModel
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "digits" / "train.yaml"
+CLIENTS = (1, 4, 16)
+GOALS = {"throughput": (0.9, ">="), "p99": (1.1, "<="), "batching": (1.5, ">=")}
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits" / "train.yaml"
+
+# ---- the load generator (runs in its own process: ``--load``) ----------------------------
 
 
-class Body(BaseModel):
-    """The bare endpoint's request: rows as lists of numbers, no names."""
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> None:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = head.split(b" ", 2)[1]
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    body = await reader.readexactly(length)
+    if status != b"200":
+        raise RuntimeError(f"HTTP {status.decode()}: {body[:200]!r}")
 
-    instances: list[list[float]]
+
+class _Connection:
+    """One keep-alive connection; reopened if the server closed it (an idle timeout)."""
+
+    def __init__(self, port: int, request: bytes) -> None:
+        self.port, self.request = port, request
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def send(self) -> None:
+        for attempt in range(2):
+            if self.streams is None:
+                self.streams = await asyncio.open_connection("127.0.0.1", self.port)
+            try:
+                await _exchange(*self.streams, self.request)
+                return
+            except (asyncio.IncompleteReadError, ConnectionError):
+                self.close()
+                if attempt:
+                    raise
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
+async def _load(port: int, body: bytes, clients: int, requests: int) -> dict[str, float]:
+    head = (
+        f"POST /predict HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json"
+        f"\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    conns = [_Connection(port, head.encode() + body) for _ in range(clients)]
+    for conn in conns:  # open and warm every connection (and the server's code paths)
+        for _ in range(3):
+            await conn.send()
+    per_client = max(1, requests // clients)
+    latencies: list[float] = []
+
+    async def run(conn: _Connection) -> None:
+        for _ in range(per_client):
+            start = time.perf_counter()
+            await conn.send()
+            latencies.append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(run(c) for c in conns))
+    wall = time.perf_counter() - start
+    for conn in conns:
+        conn.close()
+    latencies.sort()
+    return {
+        "rps": len(latencies) / wall,
+        "p50": statistics.median(latencies) * 1e3,
+        "p99": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1e3,
+    }
+
+
+def load_main(args: argparse.Namespace) -> None:
+    body = Path(args.body).read_bytes()
+    stats = asyncio.run(_load(args.port, body, args.clients, args.requests))
+    sys.stdout.write(json.dumps(stats) + "\n")
+
+
+# ---- the bare FastAPI server (runs in its own process: ``--bare``) -----------------------
+
+
+def bare_main(args: argparse.Namespace) -> None:
+    import numpy as np
+    import uvicorn
+    from fastapi import FastAPI
+    from pydantic import BaseModel
+
+    from trainspec.inference import load_run
+
+    class Body(BaseModel):
+        """The bare endpoint's request: rows as lists of numbers, no names."""
+
+        instances: list[list[float]]
+
+    run = load_run(args.bare)
+    model = run.model.attach_transforms(run.transforms)
+    names = run.class_names or []
+    app = FastAPI()
+
+    def predict(body: Body) -> dict[str, Any]:
+        labels = model.predict(np.asarray(body.instances, dtype=np.float64))
+        return {"predictions": [names[int(k)] for k in labels]}
+
+    # The annotations are strings here (postponed evaluation) naming a local class: hand
+    # FastAPI the class itself.
+    predict.__annotations__ = {"body": Body, "return": dict[str, Any]}
+    app.post("/predict")(predict)
+
+    @app.get("/ready")
+    def ready() -> dict[str, str]:
+        return {"status": "ready"}
+
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="info")
+
+
+# ---- the driver ----------------------------------------------------------------------------
 
 
 def _train(root: Path) -> Path:
@@ -44,111 +172,165 @@ def _train(root: Path) -> Path:
     return root / "run"
 
 
-def _bare_app(run_dir: Path) -> Any:
-    from fastapi import FastAPI
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
-    from trainspec.inference import load_run
 
-    run = load_run(run_dir)
-    model = run.model.attach_transforms(run.transforms)
-    names = run.class_names or []
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], stable: int) -> None:
+    """Until ``stable`` answers in a row from ``/ready`` (every worker up)."""
+    import httpx
 
-    app = FastAPI()
-
-    @app.post("/predict")
-    def predict(body: Body) -> dict[str, Any]:
-        labels = model.predict(np.asarray(body.instances, dtype=np.float64))
-        return {"predictions": [names[int(k)] for k in labels]}
-
-    return app
+    deadline, seen = time.monotonic() + 300, 0
+    while seen < stable:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the server on port {port} did not become ready")
+        with contextlib.suppress(httpx.TransportError):
+            ok = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).status_code == 200
+            seen = seen + 1 if ok else 0
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager
-def _serving(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def _measure(url: str, body: dict[str, Any], n: int, clients: int) -> dict[str, float]:
-    def one(client: httpx.Client) -> float:
-        start = time.perf_counter()
-        response = client.post(f"{url}/predict", json=body)
-        response.raise_for_status()
-        return time.perf_counter() - start
-
-    def worker(count: int) -> list[float]:
-        with httpx.Client(timeout=60) as client:
-            one(client)  # warm the connection
-            return [one(client) for _ in range(count)]
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        parts = list(pool.map(worker, [n // clients] * clients))
-    wall = time.perf_counter() - start
-    latencies = sorted(t for part in parts for t in part)
-    return {
-        "rps": len(latencies) / wall,
-        "p50": statistics.median(latencies) * 1e3,
-        "p99": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1e3,
+def _servers(run_dir: Path, log: Path) -> Iterator[dict[str, int]]:
+    """Every server, started once and kept up: name -> port."""
+    py = [sys.executable]
+    serve = [*py, "-m", "trainspec", "serve", str(run_dir)]
+    commands = {
+        "trainspec serve": serve,
+        "trainspec, no batching": [*serve, "--max-batch-rows", "0"],
+        "trainspec --workers 2": [*serve, "--workers", "2"],
+        "bare FastAPI": [*py, __file__, "--bare", str(run_dir)],
     }
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    procs: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    sink = log.open("ab")
+    try:
+        for name, cmd in commands.items():
+            port = _free_port()
+            procs[name] = (
+                subprocess.Popen([*cmd, "--port", str(port)], env=env, stdout=sink, stderr=sink),
+                port,
+            )
+        for name, (proc, port) in procs.items():
+            _wait_ready(port, proc, 8 if "workers" in name else 1)
+        yield {name: port for name, (_, port) in procs.items()}
+    finally:
+        for proc, _ in procs.values():
+            proc.terminate()
+        for proc, _ in procs.values():
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        sink.close()
 
 
-def _row(name: str, stats: dict[str, float]) -> str:
-    rps, p50, p99 = stats["rps"], stats["p50"], stats["p99"]
-    return f"  {name:<22} {rps:8.1f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
+def _measure(port: int, body: Path, clients: int, requests: int) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--load", "--port", str(port), "--body", str(body)]
+    cmd += ["--clients", str(clients), "--requests", str(requests)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"the load generator failed on port {port}: {done.stderr[-2000:]}")
+    stats: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return stats
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):8.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
+def _met(values: list[float], what: str) -> str:
+    goal, sense = GOALS[what]
+    value = statistics.median(values)
+    ok = value >= goal if sense == ">=" else value <= goal
+    return f"goal {sense} {goal}: {'met' if ok else 'NOT met'}"
+
+
+def _report(results: dict[tuple[str, int], list[dict[str, float]]], rows: int) -> None:
+    names = sorted({name for name, _ in results}, key=lambda n: (n == "bare FastAPI", n))
+    print(f"{'clients':>7}  {'server':<24} {'req/s':>22} {'p50 ms':>20} {'p99 ms':>20}")
+    for clients in CLIENTS:
+        for name in names:
+            runs = results[(name, clients)]
+            cells = [_spread([r[k] for r in runs]) for k in ("rps", "p50", "p99")]
+            print(f"{clients:>7}  {name:<24} {cells[0]:>22} {cells[1]:>20} {cells[2]:>20}")
+    ours, bare = results[("trainspec serve", 1)], results[("bare FastAPI", 1)]
+    tput = [o["rps"] / b["rps"] for o, b in zip(ours, bare, strict=True)]
+    p99 = [o["p99"] / b["p99"] for o, b in zip(ours, bare, strict=True)]
+    print("\ntrainspec serve / bare FastAPI, 1 client (paired repeats, median [min-max]):")
+    print(f"  throughput {_spread(tput)}x   {_met(tput, 'throughput')}")
+    print(f"  p99        {_spread(p99)}x   {_met(p99, 'p99')}")
+    for clients in CLIENTS[1:]:
+        ours, bare = results[("trainspec serve", clients)], results[("bare FastAPI", clients)]
+        t = [o["rps"] / b["rps"] for o, b in zip(ours, bare, strict=True)]
+        p = [o["p99"] / b["p99"] for o, b in zip(ours, bare, strict=True)]
+        print(f"  {clients} clients: throughput {_spread(t)}x, p99 {_spread(p)}x")
+    print(f"\nrows/s with {rows}-row requests, 4 clients / 1 client (same repeat):")
+    for name in names:
+        if name == "bare FastAPI":
+            continue
+        one, four = results[(name, 1)], results[(name, 4)]
+        gain = [f["rps"] / o["rps"] for o, f in zip(one, four, strict=True)]
+        rate = statistics.median([f["rps"] * rows for f in four])
+        goal = f"   {_met(gain, 'batching')}" if name == "trainspec serve" else ""
+        print(f"  {name:<24} {_spread(gain)}x ({rate:.0f} rows/s at 4 clients){goal}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300, help="per measurement")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="paired repeats")
+    parser.add_argument("--requests", type=int, default=400, help="per measurement")
     parser.add_argument("--rows", type=int, default=8, help="instances per request")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent clients")
+    parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bare", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--body", help=argparse.SUPPRESS)
+    parser.add_argument("--clients", type=int, help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()
+    if args.load:
+        load_main(args)
+        return
+    if args.bare:
+        bare_main(args)
+        return
 
     from sklearn.datasets import load_digits
 
-    from trainspec.inference import ModelService, create_app
-
     frame = load_digits(as_frame=True).frame.drop(columns=["target"]).iloc[: args.rows]
-    named = {"instances": frame.to_dict(orient="records")}
-    plain = {"instances": frame.to_numpy().tolist()}
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = _train(Path(tmp))
-        service = ModelService(run_dir)
-        servers: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
-            "trainspec serve": (lambda: create_app(service), named),
-            "bare FastAPI": (lambda: _bare_app(run_dir), plain),
+        root = Path(tmp)
+        bodies = {
+            "named": root / "named.json",  # trainspec: rows keyed by column
+            "plain": root / "plain.json",  # bare: rows as lists
         }
-        results: dict[str, dict[int, dict[str, float]]] = {}
-        for name, (make, body) in servers.items():
-            with _serving(make()) as url:
-                service.wait(60)
-                results[name] = {
-                    c: _measure(url, body, args.requests, c) for c in (1, args.clients)
-                }
-    print(f"POST /predict, {args.rows} rows per request, {args.requests} requests per line")
-    for clients in (1, args.clients):
-        print(f"{clients} client(s):")
-        for name in servers:
-            print(_row(name, results[name][clients]))
-        ours, bare = results["trainspec serve"][clients], results["bare FastAPI"][clients]
-        print(
-            f"  trainspec / bare: throughput {ours['rps'] / bare['rps']:.2f}x, "
-            f"p50 {ours['p50'] / bare['p50']:.2f}x, p99 {ours['p99'] / bare['p99']:.2f}x"
-        )
+        bodies["named"].write_text(json.dumps({"instances": frame.to_dict(orient="records")}))
+        bodies["plain"].write_text(json.dumps({"instances": frame.to_numpy().tolist()}))
+        run_dir = _train(root)
+        load_before = os.getloadavg()
+        results: dict[tuple[str, int], list[dict[str, float]]] = {}
+        with _servers(run_dir, root / "servers.log") as ports:
+            names = list(ports)
+            for repeat in range(args.repeats):
+                order = names[repeat % len(names) :] + names[: repeat % len(names)]
+                for clients in CLIENTS:
+                    for name in order:
+                        body = bodies["plain" if name == "bare FastAPI" else "named"]
+                        stats = _measure(ports[name], body, clients, args.requests)
+                        results.setdefault((name, clients), []).append(stats)
+        load_after = os.getloadavg()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(
+        f"POST /predict, {args.rows} rows per request, {args.requests} requests per "
+        f"measurement, {args.repeats} paired repeats: median [min-max]"
+    )
+    print(
+        f"machine: {cores} cores; load average (1, 5, 15 min) "
+        f"{' '.join(f'{x:.2f}' for x in load_before)} before, "
+        f"{' '.join(f'{x:.2f}' for x in load_after)} after\n"
+    )
+    _report(results, args.rows)
 
 
 if __name__ == "__main__":

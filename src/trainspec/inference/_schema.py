@@ -28,6 +28,7 @@ __all__ = [
     "RunInputs",
     "check_finite",
     "describe_inputs",
+    "float32_message",
     "request_model",
     "to_inputs",
 ]
@@ -117,6 +118,18 @@ def _nested(depth: int) -> Any:
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+# A number the model's float32 inputs can hold (the 422 says so: see float32_message).
+IN_FLOAT32 = Annotated[float, Field(ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
+
+
+def float32_message(error: dict[str, Any]) -> str:
+    """A validation error's message, in the model's terms where the bound was float32's."""
+    bound = (error.get("ctx") or {}).get("le", (error.get("ctx") or {}).get("ge"))
+    if isinstance(bound, float) and abs(bound) == FLOAT32_MAX:
+        return f"beyond the model's float32 range (+-{FLOAT32_MAX:.3g})"
+    return str(error.get("msg", ""))
+
+
 def _nan_is_missing(value: Any) -> Any:
     """Where the run imputes, NaN is a missing value, as it was in the training data."""
     return None if isinstance(value, float) and math.isnan(value) else value
@@ -136,8 +149,9 @@ def instance_model(spec: RunInputs, *, coerce: bool = False) -> type[BaseModel]:
         columns = spec.inputs[0].columns or []
         fields: dict[str, Any] = {}
         for j, col in enumerate(columns):
-            kind: Any = float | str if col in spec.categorical else float
-            kind = Annotated[kind, BeforeValidator(_in_float32)]
+            kind: Any = IN_FLOAT32  # checked in pydantic-core: no Python call per value
+            if col in spec.categorical:
+                kind = Annotated[float | str, BeforeValidator(_in_float32)]
             if spec.nullable:
                 kind = Annotated[kind | None, BeforeValidator(_nan_is_missing)]
             fields[f"c{j}"] = (kind, Field(alias=col))

@@ -60,7 +60,7 @@ class ServeOptions:
     # Strict types by default: a boolean or a numeric string is refused, not read as a number.
     coerce: bool = False
     # Intra-op threads of the model (torch.set_num_threads, ONNX Runtime's intra-op pool);
-    # None: the cores this process may use, divided among the server's worker processes.
+    # None: this process's share of the cores, less one for its event loop (default_threads).
     threads: int | None = None
     # Micro-batching: requests that queue while the model is busy run together in one forward
     # pass of up to this many rows (0: every request runs alone) ...
@@ -78,8 +78,10 @@ def available_cores() -> int:
 
 
 def default_threads(workers: int = 1) -> int:
-    """Intra-op threads per worker process: the cores shared out, at least one."""
-    return max(1, available_cores() // max(1, workers))
+    """Intra-op threads per worker process: its share of the cores, less the one its event
+    loop keeps busy with HTTP and JSON; at least one. More threads than free cores make small
+    forward passes far slower, not faster: the threads wait on each other for cores."""
+    return max(1, available_cores() // max(1, workers) - 1)
 
 
 @dataclass

@@ -126,8 +126,10 @@ def test_a_bad_request_in_a_queued_batch_gets_its_error_the_others_their_answers
         assert_same(answer, service.predict(request.inputs, request.offsets, request.n))
 
 
-def test_thread_defaults_share_the_cores_among_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_thread_defaults_share_the_cores_among_workers_and_their_event_loops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import trainspec.inference._service as service_module
 
     monkeypatch.setattr(service_module, "available_cores", lambda: 16)
-    assert [default_threads(w) for w in (1, 2, 4, 32)] == [16, 8, 4, 1]
+    assert [default_threads(w) for w in (1, 2, 4, 32)] == [15, 7, 3, 1]
