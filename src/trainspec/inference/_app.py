@@ -7,6 +7,8 @@ multipart form data, for models trained on an images source), ``GET /health`` (t
 docs at ``/docs`` and ``/openapi.json``. Bodies over ``max_body_bytes`` get a 413; invalid
 instances a 422 whose ``loc`` names the field. The server listens on 127.0.0.1 unless told
 otherwise, and on SIGTERM stops accepting connections and lets in-flight requests finish.
+The model runs on a thread of its own, micro-batching concurrent requests (``_batching``);
+``serve(..., workers=N)`` runs N uvicorn worker processes whose metrics are summed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -316,6 +319,27 @@ def create_app(service: ModelService, *, load: bool = True) -> Any:
 
 
 SERVE_ENV = "TRAINSPEC_SERVE"  # the run and options, as JSON, for each worker process
+_WORKER_APP = "trainspec.inference._app:worker_app"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The socket the worker processes share. Made here rather than by uvicorn, whose socket
+    is created without ``IPPROTO_TCP``: asyncio then leaves Nagle's algorithm on for its
+    connections, and an answer written in two parts (head, body) waits ~40 ms for the
+    client's delayed ACK."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise TrainspecError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port or stop "
+            "what holds it"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
 
 
 def worker_app() -> Any:
@@ -375,15 +399,16 @@ def serve(
     if workers <= 1:
         uvicorn.Server(uvicorn.Config(create_app(service), **common)).run()
         return
-    config = {"run": str(Path(run).resolve()), "options": asdict(options)}
+    shared = {"run": str(Path(run).resolve()), "options": asdict(options)}
     with tempfile.TemporaryDirectory(prefix="trainspec-metrics-") as metrics_dir:
         saved = {k: os.environ.get(k) for k in (SERVE_ENV, "PROMETHEUS_MULTIPROC_DIR")}
-        os.environ[SERVE_ENV] = json.dumps(config)
+        os.environ[SERVE_ENV] = json.dumps(shared)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # read by each worker's import
         try:
-            uvicorn.run(
-                "trainspec.inference._app:worker_app", factory=True, workers=workers, **common
-            )
+            from uvicorn.supervisors import Multiprocess
+
+            config = uvicorn.Config(_WORKER_APP, factory=True, workers=workers, **common)
+            Multiprocess(config, sockets=[_listen(host, port)]).run()
         finally:
             for key, value in saved.items():
                 if value is None:
