@@ -9,7 +9,6 @@ Only augmentations apply: the Dataset does its own preprocessing.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from trainspec.data._table import Assembled, InputArray
 from trainspec.data._transforms import build_steps
 from trainspec.data._types import FoldData, PreparedData
 from trainspec.errors import DataError
-from trainspec.registry import resolve_import
+from trainspec.registry import Entry, import_object, instantiate
 from trainspec.spec import DataSpec
 
 __all__ = ["DatasetInfo", "load_dataset", "prepare_dataset"]
@@ -43,21 +42,20 @@ class DatasetInfo:
 
 
 def _instantiate(spec: Any, allow: tuple[str, ...]) -> Any:
-    cls = resolve_import(spec.target, allow)
-    where = f"data.source.target ({spec.target})"
-    if not callable(cls):
-        raise DataError(f"{where} is not a class")
-    try:
-        inspect.signature(cls).bind(**spec.params)
-    except TypeError as exc:
-        raise DataError(
-            f"{where}: data.source.params do not fit its constructor {inspect.signature(cls)}: "
-            f"{exc}"
-        ) from None
-    dataset = cls(**spec.params)
+    entry = Entry(
+        "dataset",
+        spec.target,
+        dict(spec.params),
+        ("data", "source", "params"),
+        ("data", "source", "target"),
+    )
+    dataset = instantiate("dataset", entry, entry.path, allow=allow)
     for dunder in ("__len__", "__getitem__"):
         if not hasattr(dataset, dunder):
-            raise DataError(f"{where}: a map-style Dataset needs {dunder}; it has none")
+            raise DataError(
+                f"data.source.target ({spec.target}): a map-style Dataset needs {dunder}; it "
+                "has none"
+            )
     return dataset
 
 
@@ -97,7 +95,9 @@ def load_dataset(spec: DataSpec, ctx: SourceContext) -> DatasetInfo:
     collate = spec.source.collate_fn  # type: ignore[union-attr]
     return DatasetInfo(
         dataset=dataset,
-        collate_fn=None if collate is None else resolve_import(collate, ctx.allow_imports),
+        collate_fn=None
+        if collate is None
+        else import_object(collate, ("data", "source", "collate_fn"), ctx.allow_imports),
         targets=targets,
         groups=None if spec.group is None else _attribute(dataset, spec.group, "data.group", n),
         ids=None if spec.id is None else _attribute(dataset, spec.id, "data.id", n),

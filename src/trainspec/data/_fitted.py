@@ -11,7 +11,7 @@ import numpy as np
 from trainspec.data._table import InputArray
 from trainspec.data._tbase import FittedTransform, select_columns
 from trainspec.errors import DataError
-from trainspec.registry import registry, untrusted_types
+from trainspec.registry import instantiate, registry, untrusted_types
 
 __all__ = ["Impute", "MinMax", "OneHot", "Ordinal", "SklearnTransform", "Standardize"]
 
@@ -329,19 +329,18 @@ class SklearnTransform(FittedTransform):
         factory: Any,
         path: str,
         params: dict[str, Any],
-        where: str,
+        index: int,
         allow: Sequence[str] = (),
     ) -> None:
         self.factory_ = factory
         self.allow = tuple(allow)
         self.path = path
-        self.where = where
+        self.where = f"data.transforms[{index}] ({path})"
         self.columns: list[str] | None = params.pop("columns", None)
         self.kwargs = params
-        try:
-            self.estimator_ = factory(**params)
-        except TypeError as exc:
-            raise DataError(f"{where}: {exc}") from exc
+        self.estimator_ = instantiate(
+            "transform", {"type": path, **params}, ("data", "transforms", index), target=factory
+        )
 
     def fit(self, x: InputArray) -> None:
         self.cols_ = (

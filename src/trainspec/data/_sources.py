@@ -20,7 +20,7 @@ from trainspec.data._files import hash_file, resolve_path
 from trainspec.data._manifest import read_manifest
 from trainspec.data._table import KeyTable
 from trainspec.errors import DataError
-from trainspec.registry import registry
+from trainspec.registry import registry, resolve
 
 __all__ = [
     "Source",
@@ -52,7 +52,7 @@ class Source(Protocol):
 
 def get_source(kind: str) -> Source:
     """The registered source; a registered class is instantiated (it stores no state)."""
-    found = registry.get("source", kind)
+    found = resolve("source", kind, ("data", "source", "type"))
     source: Source = found() if isinstance(found, type) else found
     return source
 

@@ -19,7 +19,7 @@ from trainspec.data._files import resolve_path
 from trainspec.data._labels import IGNORE_INDEX, Labels
 from trainspec.data._table import Assembled
 from trainspec.errors import DataError
-from trainspec.registry import registry
+from trainspec.registry import registry, resolve
 from trainspec.spec import SplitSpec
 
 __all__ = ["SplitInput", "SplitPlan", "plan_splits", "split_problems"]
@@ -263,7 +263,7 @@ def plan_splits(spec: SplitSpec, info: SplitInput, seed: int) -> SplitPlan:
         method = "group" if info.groups is not None else "stratified"
     if method == "stratified" and info.labels is None:
         method = "holdout"
-    planner: Planner = registry.get("split", method)
+    planner: Planner = resolve("split", method, ("data", "split", "method"))
     used_seed = spec.seed if spec.seed is not None else seed
     folds = planner(spec, info, np.random.default_rng(used_seed))
     return SplitPlan(method, used_seed, info.n, folds, groups=info.groups)

@@ -13,7 +13,6 @@ The provider module of the ``transform`` kind: importing it registers every buil
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +22,8 @@ from trainspec.data import _signal as _signal  # registers the signal transforms
 from trainspec.data import _text as _text  # registers tokenize
 from trainspec.data._fitted import SklearnTransform
 from trainspec.data._tbase import FittedTransform, Transform, select_columns
-from trainspec.errors import DataError, RegistryError, closest
-from trainspec.registry import registry
+from trainspec.errors import DataError, closest
+from trainspec.registry import instantiate, resolve
 from trainspec.spec import TransformSpec
 
 __all__ = [
@@ -69,36 +68,18 @@ def _params(spec: TransformSpec) -> dict[str, Any]:
 
 
 def _instantiate(spec: TransformSpec, index: int, factory: Any, allow: Sequence[str]) -> Transform:
+    path = ("data", "transforms", index)
     params = _params(spec)
-    where = f"data.transforms[{index}] ({spec.type})"
     if isinstance(factory, type) and issubclass(factory, Transform):
-        try:
-            inspect.signature(factory).bind(**params)
-        except TypeError:
-            accepted = [n for n in inspect.signature(factory).parameters if n != "self"]
-            unknown = [p for p in params if p not in accepted]
-            if unknown:
-                near = closest(unknown[0], accepted)
-                hint = f"; did you mean {near!r}?" if near else ""
-                raise DataError(
-                    f"{where}: unknown parameter {unknown[0]!r}{hint} It takes: "
-                    f"{', '.join(accepted) or 'no parameters'}"
-                ) from None
-            missing = [
-                n
-                for n, p in inspect.signature(factory).parameters.items()
-                if p.default is inspect.Parameter.empty and n not in params
-            ]
-            raise DataError(f"{where}: missing parameter(s) {', '.join(missing)}") from None
-        try:
-            return factory(**params)
-        except (ValueError, TypeError) as exc:
-            raise DataError(f"{where}: {exc}") from exc
+        built: Transform = instantiate(
+            "transform", {"type": spec.type, **params}, path, target=factory
+        )
+        return built
     if hasattr(factory, "fit") and hasattr(factory, "transform"):
-        return SklearnTransform(factory, spec.type, params, where, allow)
+        return SklearnTransform(factory, spec.type, params, index, allow)
     raise DataError(
-        f"{where}: {spec.type!r} is neither a trainspec transform nor a class with fit and "
-        "transform methods"
+        f"data.transforms[{index}].type: {spec.type!r} is neither a trainspec transform nor a "
+        "class with fit and transform methods"
     )
 
 
@@ -112,10 +93,7 @@ def build_steps(
     steps: list[Step] = []
     input_names = list(input_names)
     for i, spec in enumerate(specs):
-        try:
-            factory = registry.resolve("transform", spec.type, allow=allow)
-        except RegistryError as exc:
-            raise RegistryError(f"data.transforms[{i}].type: {exc}") from None
+        factory = resolve("transform", spec.type, ("data", "transforms", i, "type"), allow=allow)
         template = _instantiate(spec, i, factory, allow)
         targets = list(spec.inputs) if spec.inputs is not None else list(input_names)
         for name in targets:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,6 +12,7 @@ from torch import Tensor, nn
 
 from trainspec.data import Batch
 from trainspec.errors import SpecError
+from trainspec.registry import positional_arity
 
 __all__ = [
     "AnyForward",
@@ -44,7 +44,7 @@ def as_forward(forward: AnyForward | None) -> Forward:
     """``forward`` as a ``(module, batch)`` callable; None is :func:`default_forward`."""
     if forward is None:
         return default_forward
-    if _positional(forward) >= 2:
+    if _takes_module(forward):
         return forward  # type: ignore[return-value]
     batch_only: Callable[[Batch], Tensor] = forward  # type: ignore[assignment]
 
@@ -56,17 +56,12 @@ def as_forward(forward: AnyForward | None) -> Forward:
 
 def takes_module(forward: AnyForward) -> bool:
     """Whether ``forward`` is ``forward(module, batch)`` (rather than bound to a model)."""
-    return _positional(forward) >= 2
+    return _takes_module(forward)
 
 
-def _positional(fn: Callable[..., Any]) -> int:
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return 2
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return 2
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+def _takes_module(fn: Callable[..., Any]) -> bool:
+    arity = positional_arity(fn)
+    return arity is None or arity >= 2
 
 
 def resolve_device(name: str) -> torch.device:

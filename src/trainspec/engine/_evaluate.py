@@ -34,15 +34,12 @@ def resolve_metrics(
     names: Sequence[str], task: str, *, allow: Iterable[str] = ()
 ) -> list[MetricFn]:
     """The run's metrics (defaults by task when ``names`` is empty), checked against the task."""
-    from trainspec.errors import RegistryError, SpecError
+    from trainspec.errors import SpecError
 
     out = []
     for i, name in enumerate(names or DEFAULT_METRICS[task]):
         path = ("train", "metrics", i)
-        try:
-            metric = get_metric(name, allow=allow)
-        except RegistryError as exc:
-            raise SpecError.single(str(exc), path=path) from None
+        metric = get_metric(name, allow=allow, path=path)
         if metric.task is not None and metric.task != task:
             raise SpecError.single(
                 f"metric {name!r} is for {metric.task}, but the task is {task}",

@@ -18,11 +18,10 @@ from torch import Tensor, nn
 
 from trainspec.data import TARGET, BatchSource, balanced_class_weights
 from trainspec.errors import SpecError
-from trainspec.registry import registry
+from trainspec.registry import instantiate, lookup, registry
 from trainspec.spec import LossSpec
 
 from ._lossfn import LossFn
-from ._params import build_checked
 from ._user_loss import build_user_loss
 
 __all__ = ["DEFAULT_IGNORE_INDEX", "RESERVED", "build_loss", "collect_targets"]
@@ -70,17 +69,6 @@ def collect_targets(source: BatchSource, batch_size: int) -> np.ndarray:
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
 
 
-def _resolve(name: str, allow: Iterable[str]) -> Any:
-    from trainspec.errors import RegistryError
-
-    lowered = {n.lower(): n for n in registry.names("loss")}
-    name = lowered.get(name.lower(), name) if "." not in name else name
-    try:
-        return registry.resolve("loss", name, allow=allow)
-    except RegistryError as exc:
-        raise SpecError.single(str(exc), path=("train", "loss", "name")) from None
-
-
 def _is_loss_class(obj: Any) -> bool:
     """A ``torch.nn`` loss, or a user's subclass of one (which follows their conventions:
     ``reduction``, (N, C) outputs with (N,) targets)."""
@@ -105,8 +93,9 @@ def build_loss(
     path = ("train", "loss")
     if spec.name == "auto":
         cls: Any = nn.CrossEntropyLoss if task == "classification" else nn.MSELoss
+        name = cls.__name__
     else:
-        cls = _resolve(spec.name, allow)
+        name, cls = lookup("loss", spec.name, (*path, "name"), allow)
     own = not cls.__module__.startswith("torch.") if isinstance(cls, type) else True
     if not _is_loss_class(cls) or (own and spec.call is not None):
         return _user_loss(spec, cls, task=task, output_kind=output_kind)
@@ -137,8 +126,8 @@ def build_loss(
         fixed["weight"] = _class_weights(
             spec, cls, class_targets, num_classes, train_targets, ignore_index
         )
-    module = build_checked(
-        cls, args, path=path, what=f"loss {cls.__name__}", reserved=RESERVED, **fixed
+    module = instantiate(
+        "loss", {"name": name, **args}, path, target=cls, fixed=fixed, reserved=RESERVED
     )
     return LossFn(module, class_targets=class_targets, ignore_index=ignore_index)
 

@@ -17,10 +17,8 @@ from torch import nn
 from torch.optim import Optimizer, lr_scheduler
 
 from trainspec.errors import SpecError, closest
-from trainspec.registry import registry
+from trainspec.registry import instantiate, lookup, registry
 from trainspec.spec import OptimizerSpec, ParamGroupSpec, SchedulerSpec, UnfreezeSpec
-
-from ._params import build_checked
 
 __all__ = [
     "SET_BY_ENGINE",
@@ -95,17 +93,6 @@ SET_BY_ENGINE: dict[Any, tuple[str, ...]] = {
     warmup_cosine: ("total_steps", "warmup_steps", "start_factor"),
     lr_scheduler.OneCycleLR: ("total_steps",),
 }
-
-
-def _resolve(kind: str, name: str, path: tuple[str | int, ...], allow: Iterable[str]) -> Any:
-    from trainspec.errors import RegistryError
-
-    lowered = {n.lower(): n for n in registry.names(kind)}
-    name = lowered.get(name.lower(), name) if "." not in name else name
-    try:
-        return registry.resolve(kind, name, allow=allow)
-    except RegistryError as exc:
-        raise SpecError.single(str(exc), path=path) from None
 
 
 def _globs(params: str | Sequence[str]) -> list[str]:
@@ -245,19 +232,18 @@ def build_optimizer(
 ) -> Optimizer:
     """The optimiser named in ``spec`` over the module's trainable parameters."""
     path = ("train", "optimizer")
-    cls = _resolve("optimizer", spec.name, (*path, "name"), allow)
+    name, cls = lookup("optimizer", spec.name, (*path, "name"), allow)
     if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
         raise SpecError.single(
             f"{spec.name!r} is not a torch.optim.Optimizer", path=(*path, "name")
         )
-    args = {"lr": spec.lr, **(spec.model_extra or {})}
-    optimizer: Optimizer = build_checked(
-        cls,
-        args,
-        path=path,
-        what=f"optimizer {cls.__name__}",
-        supplied=("params",),
-        params=param_groups(module, groups, unfreeze),
+    entry = {"name": name, "lr": spec.lr, **(spec.model_extra or {})}
+    optimizer: Optimizer = instantiate(
+        "optimizer",
+        entry,
+        path,
+        target=cls,
+        fixed={"params": param_groups(module, groups, unfreeze)},
     )
     return optimizer
 
@@ -276,7 +262,7 @@ def build_scheduler(
 ) -> Any:
     """The scheduler in ``spec``; ``total`` is the run's length in ``spec.interval`` units."""
     path = ("train", "scheduler")
-    target = _resolve("scheduler", spec.name, (*path, "name"), allow)
+    name, target = lookup("scheduler", spec.name, (*path, "name"), allow)
     args = dict(spec.model_extra or {})
     warmup = spec.warmup_steps
     plateau = target is lr_scheduler.ReduceLROnPlateau
@@ -291,20 +277,15 @@ def build_scheduler(
     if target is warmup_cosine:
         args.setdefault("total_steps", total)
         args.setdefault("start_factor", spec.warmup_start_factor)
-        return build_checked(
-            target,
-            {**args, "warmup_steps": warmup},
-            path=path,
-            what="scheduler warmup_cosine",
-            supplied=("optimizer",),
-            optimizer=optimizer,
+        args["warmup_steps"] = warmup
+        return instantiate(
+            "scheduler", {"name": name, **args}, path, target=target, fixed={"optimizer": optimizer}
         )
     if target is lr_scheduler.CosineAnnealingLR:
         args.setdefault("T_max", max(1, total - warmup))
     if target is lr_scheduler.OneCycleLR and "epochs" not in args:
         args.setdefault("total_steps", max(1, total - warmup))
-    what = f"scheduler {getattr(target, '__name__', spec.name)}"
-    main = build_checked(
-        target, args, path=path, what=what, supplied=("optimizer",), optimizer=optimizer
+    main = instantiate(
+        "scheduler", {"name": name, **args}, path, target=target, fixed={"optimizer": optimizer}
     )
     return with_warmup(optimizer, main, warmup, spec.warmup_start_factor)

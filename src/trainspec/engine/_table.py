@@ -18,8 +18,8 @@ from trainspec.data import sklearn_source_keys
 from trainspec.engine._losses import RESERVED
 from trainspec.engine._optim import SET_BY_ENGINE
 from trainspec.metrics import MetricFn
-from trainspec.models import inferable, resolve_block_type, torch_layer_names
-from trainspec.registry import TABLE_FILE, ParamSignature, encode_type, registry, signature_of
+from trainspec.models import inferable, resolve_block_type
+from trainspec.registry import TABLE_FILE, ParamSignature, described_by, registry
 
 __all__ = ["build_table", "table_path", "write_table"]
 
@@ -27,22 +27,23 @@ __all__ = ["build_table", "table_path", "write_table"]
 _PASSED = {"optimizer": ("params",), "scheduler": ("optimizer",)}
 
 
-def _types(sig: ParamSignature) -> dict[str, Any]:
-    """The annotated parameters whose values a spec check can judge (see registry._types)."""
-    encoded = {name: encode_type(sig.hints[name]) for name in sig.names if name in sig.hints}
-    return {name: tp for name, tp in encoded.items() if tp is not None}
-
-
-def _entry(factory: Callable[..., Any], filled: tuple[str, ...] = ()) -> dict[str, Any]:
-    sig = signature_of(factory)
-    entry: dict[str, Any] = {"params": list(sig.names), "required": sorted(sig.required)}
-    if sig.any_keyword:
+def _entry(
+    factory: Callable[..., Any] | ParamSignature,
+    filled: tuple[str, ...] = (),
+    inferred: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    # Described as the builders describe it, so validation and the build judge alike.
+    described = described_by("", "", factory, filled=filled, inferred=inferred)
+    entry: dict[str, Any] = {"params": list(described.params)}
+    entry["required"] = sorted(described.required)
+    if described.any_keyword:
         entry["any_keyword"] = True
-    types = {k: v for k, v in _types(sig).items() if k not in filled}
-    if types:
-        entry["types"] = types
+    if described.types:
+        entry["types"] = dict(described.types)
     if filled:
         entry["filled"] = sorted(set(filled))
+    if inferred:
+        entry["inferred"] = sorted(inferred)
     return entry
 
 
@@ -77,17 +78,9 @@ def _metrics() -> dict[str, Any]:
 
 def _blocks() -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name in [*registry.names("block"), *torch_layer_names()]:
+    for name in registry.names("block"):
         btype = resolve_block_type(name, ())
-        sig, inferred = btype.sig, inferable(btype.sig)
-        entry: dict[str, Any] = {"params": list(sig.names), "required": sorted(sig.required)}
-        if sig.any_keyword:
-            entry["any_keyword"] = True
-        if inferred:
-            entry["inferred"] = sorted(inferred)
-        types = {k: v for k, v in _types(sig).items() if k not in inferred}
-        if types:
-            entry["types"] = types
+        entry = _entry(btype.sig, inferred=frozenset(inferable(btype.sig)))
         entry["info"] = {"torch_layer": btype.from_torch}
         out[name] = entry
     return out

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from trainspec.data import MASK, TARGET, WEIGHT, Batch
 from trainspec.errors import SpecError
 from trainspec.models import from_scores
+from trainspec.registry import instantiate
 from trainspec.spec import LossCallSpec
 
 from ._lossfn import LossFn
@@ -146,11 +147,9 @@ def build_user_loss(
     ignore_index: int,
 ) -> UserLossFn:
     """A user's loss class (built with ``params``) or function (given them as keywords)."""
-    from ._params import build_checked
-
     call = call or LossCallSpec()
     if inspect.isclass(obj):
-        fn = build_checked(obj, params, path=_PATH, what=f"loss {name}")
+        fn = instantiate("loss", {"name": name, **params}, _PATH, target=obj)
     else:
         _check_function(obj, name, params, len(call.args))
         fn = functools.partial(obj, **params) if params else obj

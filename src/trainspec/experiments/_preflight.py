@@ -77,10 +77,13 @@ _LEADING_PATH = re.compile(r"^((?:model|data|train|finetune)(?:[.][\w/-]+|\[\d+\
 
 
 def _located_error(exc: TrainspecError, loaded: LoadedSpec) -> TrainspecError:
-    """The error with the file and line of the key its message starts with, when it does."""
+    """The error with the file and line of each problem's key (a ``SpecError``), or of the
+    key its message starts with."""
+    if isinstance(exc, SpecError):
+        return SpecError([_located(p, loaded) for p in exc.problems])
     text = str(exc)
     match = _LEADING_PATH.match(text)
-    if match is None or isinstance(exc, SpecError):
+    if match is None:
         return exc
     origin = loaded.location(match.group(1))
     if origin is None or origin.line is None:

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 
 from trainspec.metrics._metrics import MetricFn, as_metric
-from trainspec.registry import registry
+from trainspec.registry import resolve
 
 __all__ = ["DEFAULT_METRICS", "compute_metrics", "get_metric", "metric_mode"]
 
@@ -18,12 +18,15 @@ DEFAULT_METRICS: Mapping[str, tuple[str, ...]] = {
 }
 
 
-def get_metric(name: str, *, allow: Iterable[str] = ()) -> MetricFn:
+def get_metric(
+    name: str, *, allow: Iterable[str] = (), path: tuple[str | int, ...] = ()
+) -> MetricFn:
     """A registered metric by name (``accuracy``...), or a callable by import path.
 
-    Raises ``RegistryError`` naming the closest registered metric for an unknown name.
+    Raises ``SpecError`` at ``path`` (the key that names it) naming the closest registered
+    metric for an unknown name.
     """
-    return as_metric(name, registry.resolve("metric", name, allow=allow))
+    return as_metric(name, resolve("metric", name, path, allow=allow))
 
 
 def metric_mode(key: str, metrics: Mapping[str, MetricFn]) -> Literal["min", "max"]:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from trainspec.registry import registry
+from trainspec.registry import positional_arity, registry
 
 __all__ = [
     "ALIASES",
@@ -316,24 +316,10 @@ def as_metric(name: str, obj: Any) -> MetricFn:
             "function (y_true, y_pred, y_score) -> float"
         )
     fn: Metric = obj
-    if _positional(obj) < 3:  # (y_true, y_pred) like most scikit-learn metrics
+    arity = positional_arity(obj)
+    if arity is not None and arity < 3:  # (y_true, y_pred) like most scikit-learn metrics
 
         def fn(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray | None) -> float:
             return float(obj(y_true, y_pred))
 
     return MetricFn(name, fn, bool(getattr(obj, "higher_is_better", True)), None)
-
-
-def _positional(obj: Any) -> int:
-    """How many positional arguments ``obj`` takes (3 when it takes ``*args``)."""
-    import inspect
-
-    try:
-        params = inspect.signature(obj).parameters.values()
-    except (TypeError, ValueError):
-        return 3
-    kinds = [p.kind for p in params]
-    if inspect.Parameter.VAR_POSITIONAL in kinds:
-        return 3
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return sum(k in positional for k in kinds)

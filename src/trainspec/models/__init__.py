@@ -24,7 +24,7 @@ from trainspec.models._meta import build_on_meta
 from trainspec.models._model import InputData, InputTransform, MetricFn, Model
 from trainspec.models._outputs import from_scores, to_scores
 from trainspec.models._probe import fmt_shape
-from trainspec.models._resolve import inferable, resolve_block_type, torch_layer_names
+from trainspec.models._resolve import inferable, resolve_block_type
 from trainspec.models._sklearn import SklearnModel
 from trainspec.models._summary import BlockRow, ModelSummary, summarize
 from trainspec.models._torch_model import FitFn, TorchModel
@@ -78,7 +78,6 @@ __all__ = [
     "resolve_block_type",
     "summarize",
     "to_scores",
-    "torch_layer_names",
 ]
 
 T = TypeVar("T")

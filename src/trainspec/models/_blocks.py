@@ -14,6 +14,7 @@ from trainspec.models._blocks_seq import (
     TransformerEncoderBlock,
 )
 from trainspec.models._blocks_shape import Add, Concat, Flatten, Multiply, Permute, Reshape
+from trainspec.models._resolve import torch_layers
 from trainspec.registry import registry
 
 __all__ = ["BUILTIN_BLOCKS"]
@@ -35,4 +36,8 @@ BUILTIN_BLOCKS = {
 }
 
 for _name, _block in BUILTIN_BLOCKS.items():
+    registry.add("block", _name, _block)
+# Every torch.nn layer is a block under its class name (Linear, Conv1d...), so the registry
+# holds every name a spec may give a block.
+for _name, _block in torch_layers().items():
     registry.add("block", _name, _block)

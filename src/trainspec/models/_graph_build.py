@@ -18,17 +18,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainspec.errors import ModelError, closest, raised_at
-from trainspec.models._expr import substitute
+from trainspec.errors import ModelError, Problem, closest, format_path, raised_at
+from trainspec.models._expr import is_expression, substitute
 from trainspec.models._graph import GraphModule, Step, apply_block
-from trainspec.models._params import check_params
 from trainspec.models._probe import Shape, fmt_shape, fmt_shapes, make_probes, symbolic
 from trainspec.models._resolve import BlockType, infer_params, inferable, resolve_block_type
 from trainspec.models._shape_hints import dtype_hint, expectation
 from trainspec.models._subgraph import RawBlock, body_blocks, subgraph_signature
+from trainspec.registry import check_component_params, described_by, registry, unknown_name
 from trainspec.spec import BLOCK_OPTIONS, SubgraphDef
 
-__all__ = ["RawBlock", "build_graph", "raise_problems"]
+__all__ = ["RawBlock", "build_graph", "problem_text", "raise_problems"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
@@ -155,13 +155,10 @@ def _block_type(type_name: Any, ctx: _Context) -> tuple[BlockType, SubgraphDef |
     try:
         return resolve_block_type(type_name, ctx.allow_imports), None
     except ValueError:
-        near = closest(type_name, ctx.defines) if isinstance(type_name, str) else None
-        if near is None:
+        if not isinstance(type_name, str) or not ctx.defines or "." in type_name:
             raise
-        raise ValueError(
-            f"unknown block type {type_name!r}; did you mean the sub-graph {near!r} of define? "
-            "(other types: the registered blocks, torch.nn layers by class name, import paths)"
-        ) from None
+        known = [*registry.names("block"), *ctx.defines]  # as validation words it
+        raise ValueError(problem_text(unknown_name("block", type_name, known, ()))) from None
 
 
 def _copy_params(
@@ -199,15 +196,30 @@ def _parse_block(
     except ValueError as exc:
         problems.append(f"{block.where}: {exc}")
         return None
-    found: list[str] = []
+    described = described_by("block", btype.name, btype.sig, inferred=inferable(btype.sig))
+    found: list[Problem] = []
     for copy in copies:
         found += [
-            m
-            for m in check_params(btype.sig, copy, inferred=inferable(btype.sig))
-            if m not in found
+            p
+            for p in check_component_params(described, copy, (), value_hint=_expression_hint)
+            if p not in found
         ]
-    problems += [f"{block.where} ({btype.name}): {m}" for m in found]
+    problems += [problem_text(p, block.where) for p in found]
     return _BlockDef(block.where, btype, step, copies, subgraph, own.get("enabled", True))
+
+
+def _expression_hint(value: Any) -> str:
+    if is_expression(value):
+        return "expressions over i and n work only in a block with repeat: N"
+    return ""
+
+
+def problem_text(problem: Problem, where: str = "") -> str:
+    """A problem as one line of a ``ModelError``: ``model.blocks.fc.out_features: ...``;
+    ``where`` is the block its (relative) key path is under."""
+    key = ".".join(p for p in (where, format_path(problem.path) if problem.path else "") if p)
+    text = f"{problem.message} ({problem.hint})" if problem.hint else problem.message
+    return f"{key}: {text}" if key else text
 
 
 def _order(

@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from trainspec.errors import ModelError, RegistryError, closest, raised_at
+from trainspec.errors import ModelError, SpecError, closest, raised_at
 from trainspec.models._fields import check_keys, default_fields, probe_fields
 from trainspec.models._graph import pick_output
-from trainspec.models._graph_build import raise_problems
+from trainspec.models._graph_build import problem_text, raise_problems
 from trainspec.models._model import Model
-from trainspec.models._params import check_params, signature_of
 from trainspec.models._probe import Shape, fmt_shapes, make_probes
 from trainspec.models._shapes import merge_input_shapes, split_declared
 from trainspec.models._sklearn import SklearnModel
 from trainspec.models._torch_model import TorchModel
-from trainspec.registry import resolve_import
+from trainspec.registry import check_component_params, described_by, resolve, signature_of
 from trainspec.spec import BATCH_FIELDS, ImportedModel
 
 __all__ = ["build_imported"]
@@ -47,9 +46,9 @@ def _is_estimator(obj: Any) -> bool:
 
 def _resolve(spec: ImportedModel, allow_imports: Sequence[str]) -> Callable[..., Any]:
     try:
-        target = resolve_import(spec.target, allow_imports)
-    except RegistryError as exc:
-        raise ModelError(f"model.target: {exc}") from None
+        target = resolve("model", spec.target, ("model", "target"), allow=allow_imports)
+    except SpecError as exc:
+        raise_problems([problem_text(p) for p in exc.problems])
     if not callable(target):
         raise ModelError(f"model.target: {spec.target!r} is not a class or a function")
     return target  # type: ignore[no-any-return]
@@ -65,22 +64,26 @@ def _keywords(spec: ImportedModel, example: Mapping[str, torch.Tensor] | None) -
 
 
 def _check_constructor(spec: ImportedModel, target: Callable[..., Any]) -> None:
-    """The constructor's arguments against its signature, before anything is built."""
-    kwargs = _keywords(spec, None)
+    """The constructor's arguments against its signature, before anything is built: the
+    parameters (or the ``params_as`` argument), and the ``example_batch`` argument."""
     sig = signature_of(target)
-    # Positional arguments fill the first parameters, in order.
-    filled = set(sig.names[: len(spec.args)])
-    given = {k: v for k, v in kwargs.items() if k != spec.example_batch}
-    problems = check_params(sig, given, inferred=[spec.example_batch or ""])
-    problems = [p for p in problems if not any(repr(n) in p for n in filled)]
-    if spec.example_batch is not None and not sig.accepts(spec.example_batch):
-        near = closest(spec.example_batch, sig.names)
-        hint = f"; did you mean {near!r}?" if near else ""
-        problems.append(f"the constructor has no argument {spec.example_batch!r}{hint}")
-    key = "params_as" if spec.params_as else "params"
-    if spec.example_batch is not None and not sig.accepts(spec.example_batch):
-        key = "example_batch"
-    raise_problems([f"model.{key} ({spec.target}): {p}" for p in problems])
+    filled = sig.names[: len(spec.args)]  # positional arguments fill the first parameters
+    batch = spec.example_batch
+    described = described_by("model", spec.target, sig, filled=filled, inferred=[batch or ""])
+    given: dict[str, Any] = {spec.params_as: spec.params} if spec.params_as else dict(spec.params)
+    if batch is not None:
+        given[batch] = {}
+    base = ("model",) if spec.params_as else ("model", "params")
+    problems = check_component_params(described, given, base)
+    raise_problems([problem_text(replace(p, path=_placed(p.path, spec))) for p in problems])
+
+
+def _placed(path: tuple[str | int, ...], spec: ImportedModel) -> tuple[str | int, ...]:
+    """The key that names an argument: ``model.example_batch``, ``model.params_as``, or the
+    parameter under ``model.params``."""
+    if path[-1] == spec.example_batch:
+        return ("model", "example_batch")
+    return ("model", "params_as") if spec.params_as else path
 
 
 def _construct(

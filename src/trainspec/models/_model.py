@@ -95,10 +95,9 @@ def write_model_json(directory: Path, info: Mapping[str, Any], files: Sequence[s
 def _metric(name_or_fn: str | MetricFn) -> tuple[str, MetricFn]:
     if callable(name_or_fn):
         return getattr(name_or_fn, "__name__", "metric"), name_or_fn
-    from trainspec.registry import registry
+    from trainspec.metrics import get_metric
 
-    fn: MetricFn = registry.get("metric", name_or_fn)
-    return name_or_fn, fn
+    return name_or_fn, get_metric(name_or_fn, path=("metrics",))
 
 
 class Model(ABC):

@@ -3,7 +3,6 @@ the sizes inferred from input shapes (``in_features``, ``in_channels``, ``in_sha
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,11 +10,16 @@ from typing import Any, Literal
 
 from torch import nn
 
-from trainspec.errors import RegistryError
-from trainspec.models._params import ParamSignature, signature_of
-from trainspec.registry import registry, resolve_import
+from trainspec.errors import SpecError
+from trainspec.registry import ParamSignature, lookup, signature_of
 
-__all__ = ["BlockType", "infer_params", "inferable", "resolve_block_type", "torch_layer_names"]
+__all__ = [
+    "BlockType",
+    "infer_params",
+    "inferable",
+    "resolve_block_type",
+    "torch_layers",
+]
 
 Shape = tuple[int | None, ...]
 
@@ -71,50 +75,31 @@ def _torch_signature(cls: type[nn.Module]) -> ParamSignature:
 
 
 @functools.cache
-def torch_layer_names() -> tuple[str, ...]:
-    names = []
+def torch_layers() -> dict[str, type[nn.Module]]:
+    layers = {}
     for name in dir(nn):
         obj = getattr(nn, name)
         if isinstance(obj, type) and issubclass(obj, nn.Module) and name not in _NOT_LAYERS:
-            names.append(name)
-    return tuple(names)
-
-
-def _nearest(name: str, candidates: Sequence[str]) -> list[str]:
-    lowered = {c.lower(): c for c in candidates}
-    exact_case = lowered.get(name.lower())
-    near = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
-    near_lower = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
-    ordered = [exact_case] if exact_case else []
-    ordered += near + [lowered[n] for n in near_lower]
-    return list(dict.fromkeys(ordered))[:3]
+            layers[name] = obj
+    return layers
 
 
 def resolve_block_type(type_name: Any, allow_imports: Sequence[str]) -> BlockType:
-    """The block factory for ``type_name``; ``ValueError`` with the nearest names otherwise."""
+    """The block factory for ``type_name``: a registered block, a ``torch.nn`` layer by class
+    name, or an allowed import path; ``ValueError`` with the nearest name otherwise."""
     if not isinstance(type_name, str) or not type_name:
         raise ValueError(f"'type' must be a block name such as 'Linear'; got {type_name!r}")
-    registered = registry.names("block")
-    if type_name in registered:
-        factory = registry.get("block", type_name)
-        return BlockType(type_name, factory, signature_of(factory), from_torch=False)
-    if type_name in torch_layer_names():
-        factory = getattr(nn, type_name)
-        return BlockType(type_name, factory, _torch_signature(factory), from_torch=True)
-    if "." in type_name:
-        try:
-            factory = resolve_import(type_name, allow_imports)
-        except RegistryError as exc:
-            raise ValueError(str(exc)) from None
-        if not callable(factory):
-            raise ValueError(f"{type_name!r} is not a class or function that builds a block")
-        return BlockType(type_name, factory, signature_of(factory), from_torch=False)
-    near = _nearest(type_name, [*registered, *torch_layer_names()])
-    hint = f"; nearest: {', '.join(near)}" if near else ""
-    raise ValueError(
-        f"unknown block type {type_name!r}{hint}. Blocks are the registered ones "
-        f"({', '.join(registered)}), torch.nn layers by class name, or an import path"
-    )
+    try:
+        name, factory = lookup("block", type_name, (), allow_imports)
+    except SpecError as exc:
+        problem = exc.problems[0]
+        raise ValueError(problem.message + (f" ({problem.hint})" if problem.hint else "")) from None
+    if not callable(factory):
+        raise ValueError(f"{type_name!r} is not a class or function that builds a block")
+    layer = torch_layers().get(name)
+    if layer is not None and layer is factory:
+        return BlockType(name, layer, _torch_signature(layer), from_torch=True)
+    return BlockType(name, factory, signature_of(factory), from_torch=False)
 
 
 def inferable(sig: ParamSignature) -> set[str]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trainspec.models._params import ParamSignature
+from trainspec.registry import ParamSignature
 from trainspec.spec import SubgraphDef
 
 __all__ = ["RawBlock", "body_blocks", "subgraph_signature"]

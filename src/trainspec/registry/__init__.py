@@ -1,4 +1,5 @@
-"""Names to components, and import paths resolved under an allow-list."""
+"""Names to components, import paths resolved under an allow-list, and the one
+``instantiate`` that builds every component from a spec (with its torch-free describe half)."""
 
 from trainspec.registry._describe import (
     TABLE_FILE,
@@ -6,6 +7,7 @@ from trainspec.registry._describe import (
     builtin_table,
     check_component_params,
     describe,
+    described_by,
     names,
 )
 from trainspec.registry._imports import (
@@ -16,10 +18,24 @@ from trainspec.registry._imports import (
     check_import_path,
     resolve_import,
 )
+from trainspec.registry._instantiate import (
+    Entry,
+    describe_entry,
+    import_object,
+    instantiate,
+    lookup,
+    resolve,
+    unknown_name,
+)
 from trainspec.registry._registry import KINDS, PLUGIN_GROUP, Registry, register, registry
 from trainspec.registry._runcode import CODE_DIR, CODE_MANIFEST, save_run_code, use_run_code
-from trainspec.registry._signature import ENGINE_PARAMS, ParamSignature, signature_of
-from trainspec.registry._static import component_problems, import_paths
+from trainspec.registry._signature import (
+    ENGINE_PARAMS,
+    ParamSignature,
+    positional_arity,
+    signature_of,
+)
+from trainspec.registry._static import component_problems
 from trainspec.registry._trust import SKOPS_TRUSTED, untrusted_types
 from trainspec.registry._types import describe_encoded, encode_type, value_fits
 
@@ -35,6 +51,7 @@ __all__ = [
     "SKOPS_TRUSTED",
     "TABLE_FILE",
     "Described",
+    "Entry",
     "ParamSignature",
     "Registry",
     "allowed_prefixes",
@@ -44,14 +61,21 @@ __all__ = [
     "component_problems",
     "describe",
     "describe_encoded",
+    "describe_entry",
+    "described_by",
     "encode_type",
-    "import_paths",
+    "import_object",
+    "instantiate",
+    "lookup",
     "names",
+    "positional_arity",
     "register",
     "registry",
+    "resolve",
     "resolve_import",
     "save_run_code",
     "signature_of",
+    "unknown_name",
     "untrusted_types",
     "use_run_code",
     "value_fits",

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from importlib.resources import files
 from typing import Any
 
 from trainspec.errors import Problem, closest
 from trainspec.registry._registry import PLUGIN_GROUP, registry
-from trainspec.registry._types import describe_encoded, value_fits
+from trainspec.registry._signature import ENGINE_PARAMS, ParamSignature, signature_of
+from trainspec.registry._types import describe_encoded, encode_type, value_fits
 
 __all__ = [
     "TABLE_FILE",
@@ -28,10 +29,12 @@ __all__ = [
     "builtin_table",
     "check_component_params",
     "describe",
+    "described_by",
     "names",
 ]
 
 TABLE_FILE = "builtins.json"
+_ENGINE_RESERVED = {p: "set by the engine, not in the spec; remove it" for p in ENGINE_PARAMS}
 
 
 @dataclass(frozen=True)
@@ -106,11 +109,30 @@ def describe(kind: str, name: str, *, ignore_case: bool = False) -> Described | 
     if found is not None:
         return _entry(kind, found, table[found])
     if _plugins_installed() and name in registry.names(kind):
-        from trainspec.registry._signature import signature_of
-
-        sig = signature_of(registry.get(kind, name))
-        return Described(kind, name, sig.names, sig.required, sig.any_keyword)
+        return described_by(kind, name, registry.get(kind, name))
     return None
+
+
+def described_by(
+    kind: str,
+    name: str,
+    factory: Callable[..., Any] | ParamSignature,
+    *,
+    filled: Iterable[str] = (),
+    inferred: Iterable[str] = (),
+    reserved: Mapping[str, str] | None = None,
+) -> Described:
+    """``factory`` (or a signature read already) described as the table describes built-ins,
+    its annotations encoded the same way; ``device`` and ``dtype`` are reserved (the engine
+    places the model)."""
+    sig = factory if isinstance(factory, ParamSignature) else signature_of(factory)
+    filled, inferred = frozenset(filled), frozenset(inferred)
+    encoded = {n: encode_type(sig.hints[n]) for n in sig.names if n in sig.hints}
+    types = {n: t for n, t in encoded.items() if t is not None and n not in filled | inferred}
+    reserved = {**_ENGINE_RESERVED, **(reserved or {})}
+    return Described(
+        kind, name, sig.names, sig.required, sig.any_keyword, filled, inferred, reserved, {}, types
+    )
 
 
 def check_component_params(
@@ -119,9 +141,11 @@ def check_component_params(
     path: tuple[str | int, ...],
     *,
     typed: bool = True,
+    value_hint: Callable[[Any], str] | None = None,
 ) -> list[Problem]:
     """Unknown, reserved and missing parameters of ``given``, and (with ``typed``) values of
-    the wrong type, each under its key path."""
+    the wrong type, each under its key path. ``value_hint`` adds a kind's own advice to a
+    value of the wrong type (a block's expressions over ``i`` and ``n``)."""
     what = f"{described.kind} {described.name}"
     own = [p for p in described.params if p not in described.filled]
     problems: list[Problem] = []
@@ -145,7 +169,9 @@ def check_component_params(
                 )
             )
         elif typed and key in described.types and not value_fits(given[key], described.types[key]):
-            problems.append(_type_problem(what, key, given[key], described.types[key], path))
+            problem = _type_problem(what, key, given[key], described.types[key], path)
+            advice = value_hint(given[key]) if value_hint is not None else ""
+            problems.append(replace(problem, hint=advice) if advice else problem)
     missing = described.required - set(given) - described.filled - described.inferred
     for name in sorted(missing):
         problems.append(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 from trainspec.errors import RegistryError, closest
-from trainspec.registry._imports import resolve_import
 
 __all__ = ["KINDS", "PLUGIN_GROUP", "Registry", "register", "registry"]
 
@@ -112,29 +111,18 @@ class Registry:
         self._load(kind)
         return name in self._items[kind]
 
-    def get(self, kind: str, name: str, *, extra: Iterable[str] = ()) -> Any:
-        """The component registered as ``name``; ``extra`` are other valid names (for hints)."""
+    def get(self, kind: str, name: str) -> Any:
+        """The component registered as ``name``."""
         self._check_kind(kind)
         self._load(kind)
         try:
             return self._items[kind][name]
         except KeyError:
             pass
-        known = [*self._items[kind], *extra]
-        near = closest(name, known)
+        near = closest(name, self._items[kind])
         hint = f"; did you mean {near!r}?" if near else ""
         listing = ", ".join(sorted(self._items[kind])) or "none"
         raise RegistryError(f"unknown {kind} {name!r}{hint} Registered {kind}s: {listing}")
-
-    def resolve(self, kind: str, name_or_path: str, *, allow: Iterable[str] = ()) -> Any:
-        """A registered name, or else a dotted import path under the allowed prefixes."""
-        self._check_kind(kind)
-        self._load(kind)
-        if name_or_path in self._items[kind]:
-            return self._items[kind][name_or_path]
-        if "." in name_or_path:
-            return resolve_import(name_or_path, allow)
-        return self.get(kind, name_or_path)
 
 
 registry = Registry()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ENGINE_PARAMS", "ParamSignature", "signature_of"]
+__all__ = ["ENGINE_PARAMS", "ParamSignature", "positional_arity", "signature_of"]
 
 # Set by whoever places the model on a device; never by a spec.
 ENGINE_PARAMS = frozenset({"device", "dtype"})
@@ -53,3 +53,16 @@ def signature_of(factory: Callable[..., Any]) -> ParamSignature:
             if p.default is p.empty:
                 required.add(p.name)
     return ParamSignature(tuple(names), frozenset(required), hints, any_keyword)
+
+
+def positional_arity(fn: Callable[..., Any]) -> int | None:
+    """How many arguments ``fn`` takes by position; None when it takes any number (``*args``)
+    or its signature cannot be read. Tells ``f(y_true, y_pred)`` from ``f(y_true, y_pred,
+    y_score)``, and ``forward(batch)`` from ``forward(module, batch)``."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return None
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)

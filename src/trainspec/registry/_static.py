@@ -9,20 +9,23 @@ later for one of these reasons.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from trainspec.errors import Problem, RegistryError, closest
-from trainspec.registry._describe import Described, check_component_params, describe, names
-from trainspec.registry._imports import allowed_prefixes, check_import_path
+from trainspec.registry._describe import Described, check_component_params, describe
+from trainspec.registry._imports import allowed_prefixes
+from trainspec.registry._instantiate import (
+    describe_entry,
+    import_problem,
+    name_problems,
+    unknown_name,
+)
 from trainspec.spec import BLOCK_OPTIONS, GraphArch, ImportedModel, JobSpec, SequentialArch
 
-__all__ = ["component_problems", "import_paths"]
+__all__ = ["component_problems"]
 
 Path = tuple[str | int, ...]
-# Kinds whose builders find names whatever their case (AdamW, adamw).
-_ANY_CASE = {"optimizer", "loss"}
 _KFOLD = ("kfold", "stratified_kfold", "group_kfold")
 
 
@@ -30,15 +33,13 @@ def component_problems(job: JobSpec | None, arch: Any) -> list[Problem]:
     """Every problem the describe table can find in a job spec (or a lone architecture)."""
     allow = list(job.allow_imports) if job is not None else []
     problems = _allow_list_problems(allow)
+    allow = [a for a in allow if not _allow_list_problems([a])]  # the others are problems
     prefix: Path = ("model",) if job is not None else ()
-    problems += _arch_problems(arch, prefix, job)
+    problems += _arch_problems(arch, prefix, job, allow)
     if job is not None:
-        problems += _train_problems(job)
-        problems += _data_component_problems(job)
+        problems += _train_problems(job, allow)
+        problems += _data_component_problems(job, allow)
         problems += _split_problems(job)
-    safe_allow = [a for a in allow if not _allow_list_problems([a])]
-    for path, value in import_paths(job, arch, prefix):
-        problems += _import_problems(value, path, safe_allow)
     return _unique(problems)
 
 
@@ -56,54 +57,6 @@ def _allow_list_problems(allow: Sequence[str]) -> list[Problem]:
     return problems
 
 
-def _import_problems(value: str, path: Path, allow: Sequence[str]) -> list[Problem]:
-    """The allow-list, the deny-list and that the top-level module exists (found, not run)."""
-    try:
-        check_import_path(value, allow)
-    except RegistryError as exc:
-        return [Problem(str(exc), path)]
-    top = value.split(".")[0]
-    if importlib.util.find_spec(top) is None:
-        return [
-            Problem(
-                f"import path {value!r}: module {top!r} cannot be found",
-                path,
-                hint="install it, or run from the folder that holds it (the working directory "
-                "and the spec's folder are searched)",
-            )
-        ]
-    return []
-
-
-def import_paths(job: JobSpec | None, arch: Any, prefix: Path) -> Iterator[tuple[Path, str]]:
-    """Every import path a spec holds, with its key path."""
-    if isinstance(arch, ImportedModel):
-        yield (*prefix, "target"), arch.target
-    for path, raw in _blocks(arch, prefix):
-        kind = raw.get("type") if isinstance(raw, dict) else raw
-        if isinstance(kind, str) and "." in kind:
-            yield (*path, "type") if isinstance(raw, dict) else path, kind
-    if job is None:
-        return
-    train = job.train
-    for key, name in (("optimizer", train.optimizer.name), ("loss", train.loss.name)):
-        if "." in name:
-            yield ("train", key, "name"), name
-    if train.scheduler is not None and "." in train.scheduler.name:
-        yield ("train", "scheduler", "name"), train.scheduler.name
-    for i, metric in enumerate(train.metrics):
-        if "." in metric:
-            yield ("train", "metrics", i), metric
-    for i, transform in enumerate(job.data.transforms):
-        if "." in transform.type:
-            yield ("data", "transforms", i, "type"), transform.type
-    source = job.data.source
-    for key in ("target", "collate_fn"):
-        value = getattr(source, key, None) if source.type == "dataset" else None
-        if isinstance(value, str):
-            yield ("data", "source", key), value
-
-
 def _blocks(arch: Any, prefix: Path) -> Iterator[tuple[Path, Any]]:
     if isinstance(arch, SequentialArch):
         for i, raw in enumerate(arch.layers):
@@ -113,12 +66,16 @@ def _blocks(arch: Any, prefix: Path) -> Iterator[tuple[Path, Any]]:
             yield (*prefix, "blocks", name), raw
 
 
-def _arch_problems(arch: Any, prefix: Path, job: JobSpec | None) -> list[Problem]:
+def _arch_problems(
+    arch: Any, prefix: Path, job: JobSpec | None, allow: Sequence[str]
+) -> list[Problem]:
+    if isinstance(arch, ImportedModel):
+        return describe_entry("model", {"target": arch.target}, prefix, allow=allow)[1]
     problems: list[Problem] = []
     defined = getattr(arch, "define", None) or {}
     for path, raw in _blocks(arch, prefix):
         problems += _block_problems(
-            raw, path, sequential=isinstance(arch, SequentialArch), defined=defined
+            raw, path, allow, sequential=isinstance(arch, SequentialArch), defined=defined
         )
     if isinstance(arch, GraphArch):
         problems += _graph_problems(arch, prefix, _input_names(arch, job))
@@ -126,7 +83,7 @@ def _arch_problems(arch: Any, prefix: Path, job: JobSpec | None) -> list[Problem
 
 
 def _block_problems(
-    raw: Any, path: Path, *, sequential: bool, defined: Mapping[str, Any]
+    raw: Any, path: Path, allow: Sequence[str], *, sequential: bool, defined: Mapping[str, Any]
 ) -> list[Problem]:
     spec = {"type": raw} if isinstance(raw, str) else raw
     if not isinstance(spec, dict) or "type" not in spec:
@@ -145,11 +102,9 @@ def _block_problems(
                 hint="use blocks: for a graph",
             )
         ]
-    if "." in type_name:
-        return []  # an import path: checked by import_paths, described when built
     if type_name in defined:  # a sub-graph of this spec: its parameters are its own
         sub = defined[type_name]
-        block: Any = Described(
+        block: Described | None = Described(
             "sub-graph",
             type_name,
             (*sub.required, *sub.params),
@@ -157,10 +112,9 @@ def _block_problems(
             any_keyword=False,
         )
     else:
-        block = describe("block", type_name)
+        block, found = name_problems("block", type_name, type_path, allow=allow, extra=defined)
     if block is None:
-        known = [*names("block"), *defined]
-        return [_unknown("block type", type_name, known, type_path)]
+        return found  # an unknown name; an import path is described when built
     params = {
         k: v
         for k, v in spec.items()
@@ -168,12 +122,6 @@ def _block_problems(
     }
     # Expressions over i and n (a repeated block) are numbers only once each copy is made.
     return check_component_params(block, params, path, typed="repeat" not in spec)
-
-
-def _unknown(what: str, name: str, known: Sequence[str], path: Path, extra: str = "") -> Problem:
-    near = closest(name, known)
-    hint = f"did you mean {near!r}?" if near else f"known: {', '.join(sorted(known)[:40])}"
-    return Problem(f"unknown {what} {name!r}{extra}", path, hint=hint)
 
 
 def _input_names(arch: GraphArch, job: JobSpec | None) -> list[str] | None:
@@ -204,7 +152,7 @@ def _graph_problems(arch: GraphArch, prefix: Path, inputs: list[str] | None) -> 
             if ref in known or (inputs is None and ref not in blocks and ref != name):
                 continue
             at = (*prefix, "blocks", name, "in") + ((i,) if isinstance(refs, list) else ())
-            problems.append(_unknown("input or block", ref, known, at, " in 'in'"))
+            problems.append(unknown_name("input or block", ref, known, at, " in 'in'"))
     problems += _output_problems(arch, prefix, known, inputs is None)
     cycle = _cycle(edges)
     if cycle:
@@ -227,7 +175,7 @@ def _output_problems(
     else:
         items = [((*prefix, "outputs", key), value) for key, value in (outputs or {}).items()]
     return [
-        _unknown("block", ref, known, path, " in 'outputs'")
+        unknown_name("block", ref, known, path, " in 'outputs'")
         for path, ref in items
         if ref not in known and not open_inputs
     ]
@@ -262,43 +210,24 @@ def _cycle(edges: Mapping[str, list[str]]) -> list[str] | None:
     return None
 
 
-def _named(kind: str, name: str, path: Path) -> tuple[Any, list[Problem]]:
-    """The described component ``name`` (None for an import path), or a problem."""
-    if "." in name:
-        return None, []
-    found = describe(kind, name, ignore_case=kind in _ANY_CASE)
-    if found is None:
-        return None, [_unknown(kind, name, names(kind), path)]
-    return found, []
-
-
-def _train_problems(job: JobSpec) -> list[Problem]:
+def _train_problems(job: JobSpec, allow: Sequence[str]) -> list[Problem]:
     train = job.train
-    problems: list[Problem] = []
-    optimizer, found = _named("optimizer", train.optimizer.name, ("train", "optimizer", "name"))
-    problems += found
-    if optimizer is not None:
-        args = {"lr": train.optimizer.lr, **(train.optimizer.model_extra or {})}
-        problems += check_component_params(optimizer, args, ("train", "optimizer"))
+    optimizer = {"name": train.optimizer.name, "lr": train.optimizer.lr}
+    problems = describe_entry(
+        "optimizer",
+        {**optimizer, **(train.optimizer.model_extra or {})},
+        ("train", "optimizer"),
+        allow=allow,
+    )[1]
     if train.scheduler is not None:
-        path = ("train", "scheduler")
-        scheduler, found = _named("scheduler", train.scheduler.name, (*path, "name"))
-        problems += found
-        if scheduler is not None:
-            args = dict(train.scheduler.model_extra or {})
-            problems += check_component_params(scheduler, args, path)
+        scheduler = {"name": train.scheduler.name, **(train.scheduler.model_extra or {})}
+        problems += describe_entry("scheduler", scheduler, ("train", "scheduler"), allow=allow)[1]
     if train.loss.name != "auto":
-        loss, found = _named("loss", train.loss.name, ("train", "loss", "name"))
-        problems += found
-        if loss is not None:
-            args = dict(train.loss.model_extra or {})
-            problems += check_component_params(loss, args, ("train", "loss"))
-    metrics = []
+        loss = {"name": train.loss.name, **(train.loss.model_extra or {})}
+        problems += describe_entry("loss", loss, ("train", "loss"), allow=allow)[1]
     for i, metric in enumerate(train.metrics):
-        _, found = _named("metric", metric, ("train", "metrics", i))
-        problems += found
-        metrics.append(metric)
-    problems += _monitor_problems(job, metrics)
+        problems += describe_entry("metric", metric, ("train", "metrics", i), allow=allow)[1]
+    problems += _monitor_problems(job, list(train.metrics))
     return problems
 
 
@@ -343,17 +272,17 @@ def _monitor_problems(job: JobSpec, metrics: list[str]) -> list[Problem]:
     ]
 
 
-def _data_component_problems(job: JobSpec) -> list[Problem]:
-    problems: list[Problem] = []
+def _data_component_problems(job: JobSpec, allow: Sequence[str]) -> list[Problem]:
+    problems = _dataset_problems(job.data.source, allow)
     order = {"signal": 0, "fit": 1, "augment": 2}
     last: tuple[int, str] | None = None
     for i, spec in enumerate(job.data.transforms):
         path: Path = ("data", "transforms", i)
-        transform, found = _named("transform", spec.type, (*path, "type"))
+        entry = {"type": spec.type, **(spec.model_extra or {})}
+        transform, found = describe_entry("transform", entry, path, allow=allow)
         problems += found
         if transform is None:
             continue
-        problems += check_component_params(transform, dict(spec.model_extra or {}), path)
         stage = str(transform.info.get("stage", "fit"))
         if last is not None and order[stage] < order[last[1]]:
             problems.append(
@@ -365,6 +294,17 @@ def _data_component_problems(job: JobSpec) -> list[Problem]:
                 )
             )
         last = (i, stage)
+    return problems
+
+
+def _dataset_problems(source: Any, allow: Sequence[str]) -> list[Problem]:
+    if source.type != "dataset":
+        return []
+    path: Path = ("data", "source")
+    problems = describe_entry("dataset", {"target": source.target}, path, allow=allow)[1]
+    if source.collate_fn is not None:
+        found = import_problem(source.collate_fn, (*path, "collate_fn"), allow)
+        problems += [found] if found else []
     return problems
 
 

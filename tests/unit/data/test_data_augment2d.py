@@ -13,7 +13,7 @@ from trainspec.data._augment2d import (
     RandomRotation,
 )
 from trainspec.data._transforms import build_steps
-from trainspec.errors import DataError
+from trainspec.errors import DataError, SpecError
 from trainspec.spec import TransformSpec
 
 
@@ -101,9 +101,9 @@ def test_channel_mismatch_is_a_data_error() -> None:
     ],
 )
 def test_bad_parameters_name_the_step(params: dict, message: str) -> None:
-    with pytest.raises(DataError, match=message) as err:
+    with pytest.raises(SpecError, match=message) as err:
         build_steps([TransformSpec.model_validate(params)], ["x"])
-    assert "data.transforms[0]" in str(err.value)
+    assert err.value.problems[0].path[:3] == ("data", "transforms", 0)
 
 
 def test_random_crop_takes_two_axes_for_images() -> None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from trainspec.data import IGNORE_INDEX, BatchSource, prepare_data
-from trainspec.errors import DataError, RegistryError
+from trainspec.errors import DataError, SpecError
 from trainspec.spec import DataSpec
 
 N, WIDTH = 30, 4
@@ -217,7 +217,7 @@ def test_user_dataset_by_import_path() -> None:
         "split": {"method": "stratified", "ratios": {"train": 0.75, "val": 0.25}},
     }
     spec = DataSpec.model_validate(raw)
-    with pytest.raises(RegistryError, match="allow_imports"):
+    with pytest.raises(SpecError, match=r"data.source.target: .* add 'trainspec_data_fixtures'"):
         prepare_data(spec, seed=0)
     prepared = prepare_data(spec, seed=0, allow_imports=["trainspec_data_fixtures"])
     assert prepared.task == "classification" and prepared.num_classes == 2

@@ -13,7 +13,7 @@ import torch
 
 from trainspec.data import FittedTransforms, prepare_data
 from trainspec.data._text import local_model_folder, package_folder
-from trainspec.errors import DataError
+from trainspec.errors import DataError, SpecError
 from trainspec.spec import DataSpec
 
 transformers = pytest.importorskip("transformers")
@@ -137,7 +137,7 @@ def test_bad_text_and_bad_tokenizers_are_data_errors(tokenizer_dir: Path, tmp_pa
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="cannot load a tokenizer"):
         _prepare(_frame(), {"tokenizer": str(tmp_path / "empty")})
-    with pytest.raises(DataError, match="max_length must be at least 2"):
+    with pytest.raises(SpecError, match=r"transforms\[0\]: transform tokenize .*max_length"):
         _prepare(_frame(), {"tokenizer": str(tokenizer_dir), "max_length": 1})
 
 

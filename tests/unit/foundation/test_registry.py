@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trainspec.errors import RegistryError
-from trainspec.registry import Registry, allowed_prefixes, resolve_import
+from trainspec.errors import RegistryError, SpecError
+from trainspec.registry import Registry, allowed_prefixes, resolve, resolve_import
 
 
 def test_register_and_get_by_kind() -> None:
@@ -44,12 +44,13 @@ def test_unknown_kind() -> None:
 
 
 def test_resolve_falls_back_to_allowed_import_path() -> None:
-    reg = Registry(providers={})
     import collections
 
-    assert reg.resolve("metric", "trainspec.errors.closest") is not None
-    with pytest.raises(RegistryError, match="not under an allowed prefix"):
-        reg.resolve("metric", "collections.OrderedDict")
+    from trainspec.errors import closest
+
+    assert resolve("metric", "trainspec.errors.closest", ("metrics", 0)) is closest
+    with pytest.raises(SpecError, match=r"metrics\[0\]: .*not under an allowed prefix"):
+        resolve("metric", "collections.OrderedDict", ("metrics", 0))
     assert collections  # the module exists; only the allow-list refused it
 
 

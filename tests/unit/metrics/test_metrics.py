@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from trainspec.errors import RegistryError
+from trainspec.errors import SpecError
 from trainspec.metrics import (
     DEFAULT_METRICS,
     MetricFn,
@@ -71,8 +71,9 @@ def test_registered_under_the_metric_kind() -> None:
 
 
 def test_unknown_metric_names_the_nearest() -> None:
-    with pytest.raises(RegistryError, match="did you mean 'accuracy'"):
-        get_metric("acuracy")
+    with pytest.raises(SpecError, match=r"train.metrics\[0\]: unknown metric 'acuracy'") as err:
+        get_metric("acuracy", path=("train", "metrics", 0))
+    assert err.value.problems[0].hint == "did you mean 'accuracy'?"
 
 
 def test_import_path_metric_is_wrapped() -> None:

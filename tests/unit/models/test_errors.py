@@ -77,21 +77,22 @@ def test_residual_needs_equal_shapes() -> None:
 
 def test_missing_required_parameter() -> None:
     msg = _error(_graph({"fc": {"type": "Linear"}}))
-    assert "model.blocks.fc (Linear)" in msg and "missing required parameter 'out_features'" in msg
+    assert "model.blocks.fc.out_features: block Linear needs parameter 'out_features'" in msg
 
 
 def test_wrong_parameter_types() -> None:
     msg = _error(_graph({"fc": {"type": "Linear", "out_features": "ten"}}))
-    assert "model.blocks.fc (Linear)" in msg and "'out_features' must be int" in msg
+    assert "model.blocks.fc.out_features: block Linear: parameter 'out_features' must be int" in msg
     msg = _error(_graph({"fc": {"type": "Linear", "out_features": "2**i"}}))
     assert "only in a block with repeat" in msg
     msg = _error(_graph({"d": {"type": "dense_stack", "units": [4], "dropout": "high"}}))
-    assert "model.blocks.d (dense_stack)" in msg and "'dropout' must be float" in msg
+    assert "model.blocks.d.dropout: block dense_stack: parameter 'dropout' must be float" in msg
 
 
 def test_unknown_parameter_suggests_the_closest() -> None:
     msg = _error(_graph({"fc": {"type": "Linear", "out_feature": 4}}))
-    assert "unknown parameter 'out_feature'" in msg and "did you mean 'out_features'" in msg
+    assert "model.blocks.fc.out_feature: block Linear takes no parameter 'out_feature'" in msg
+    assert "did you mean 'out_features'" in msg
     assert "set by the engine" in _error(
         _graph({"fc": {"type": "Linear", "out_features": 4, "device": "cuda"}})
     )
@@ -161,7 +162,8 @@ def test_imported_targets_are_checked() -> None:
     msg = _error(
         {"target": target, "params": {"n_samples": 8, "n_feature": 3}}, allow_imports=[USER_PKG]
     )
-    assert "did you mean 'n_features'" in msg and "missing required parameter 'n_features'" in msg
+    assert "model.params.n_feature: " in msg and "did you mean 'n_features'" in msg
+    assert "model.params.n_features: model " in msg and "needs parameter 'n_features'" in msg
     msg = _error(
         {"target": f"{USER_PKG}.user_nets.not_a_model", "params": {"size": 2}},
         allow_imports=[USER_PKG],

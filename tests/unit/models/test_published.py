@@ -41,12 +41,16 @@ def test_params_as_positional_args_and_an_example_batch() -> None:
 
 def test_constructor_problems_name_the_key() -> None:
     base = {"target": f"{NETS}.DictNet", "args": [1.0], "params": {"n_classes": 3}}
-    with pytest.raises(ModelError, match=r"model\.example_batch .*no argument 'collated_samples'"):
+    with pytest.raises(
+        ModelError, match=r"model\.example_batch: .*no parameter 'collated_samples'"
+    ):
         _build(
             {**base, "params_as": "net_parameters", "example_batch": "collated_samples"},
             {"x": (5,)},
         )
-    with pytest.raises(ModelError, match=r"model\.params .*'n_classes'"):  # not as one mapping
+    with pytest.raises(
+        ModelError, match=r"model\.params\.n_classes: .*'n_classes'"
+    ):  # not as one mapping
         _build({**base, "example_batch": "collated_sample"}, {"x": (5,)})
     with pytest.raises(ModelError, match=r"model\.example_batch: an example batch needs"):
         build_model(

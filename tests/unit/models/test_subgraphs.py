@@ -366,8 +366,8 @@ def test_a_bad_value_names_the_use_and_the_block_inside() -> None:
     message = str(caught.value)
     assert message.startswith("model.layers[0] (block, copy 0) -> 2 problems")
     assert (
-        "model.define.block.blocks.conv (Conv1d): parameter 'out_channels' must be int; got [8]"
-        in message
+        "model.define.block.blocks.conv.out_channels: block Conv1d: parameter 'out_channels' "
+        "must be int; got [8]" in message
     )
 
 
