@@ -386,7 +386,9 @@ def test_type_from_a_parameter_that_loops_back_is_caught() -> None:
 
 def test_unknown_type_near_a_sub_graph_name() -> None:
     text = BASIC.replace("type: block, width", "type: blok, width")
-    with pytest.raises(ModelError, match="did you mean the sub-graph 'block'"):
+    with pytest.raises(
+        ModelError, match=r"model.layers\[0\]: unknown block 'blok' \(did you mean 'block'"
+    ):
         _build(text)
 
 
