@@ -158,3 +158,62 @@ def test_validate_and_train_refuse_os_system_alike(cli: Any, tmp_path: Path) -> 
         assert done.returncode == 2, done.stderr
         assert expected in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def _job(train: dict[str, Any], transforms: list[dict[str, Any]] | None = None) -> Any:
+    from trainspec.spec import JobSpec
+
+    return JobSpec.model_validate(
+        {
+            "data": {"source": {"type": "sklearn", "name": "iris"}, "transforms": transforms or []},
+            "model": {"layers": [{"type": "Linear", "out_features": 3}]},
+            "train": {"epochs": 1, **train},
+        }
+    )
+
+
+def _builder_problems(job: Any, section: str) -> list[Any]:
+    from trainspec.data._transforms import build_steps
+    from trainspec.engine._losses import build_loss
+    from trainspec.engine._optim import build_optimizer, build_scheduler
+
+    module = nn.Linear(2, 2)
+    build = {
+        "optimizer": lambda: build_optimizer(module, job.train.optimizer),
+        "scheduler": lambda: build_scheduler(
+            torch.optim.SGD(module.parameters(), lr=0.1),
+            job.train.scheduler,
+            total=10,
+            monitor_mode="min",
+        ),
+        "loss": lambda: build_loss(job.train.loss, task="classification", num_classes=3),
+        "transforms": lambda: build_steps(job.data.transforms, ["x"]),
+    }[section]
+    with pytest.raises(SpecError) as err:
+        build()
+    return err.value.problems
+
+
+@pytest.mark.parametrize(
+    ("train", "transforms", "section"),
+    [
+        ({"optimizer": {"name": "sgd", "lr": 0.1, "momentun": 0.9}}, None, "optimizer"),
+        ({"optimizer": {"name": "adamw", "weight_decay": "lots"}}, None, "optimizer"),
+        ({"scheduler": {"name": "StepLR", "step_size": 2, "gama": 0.5}}, None, "scheduler"),
+        ({"scheduler": {"name": "StepLR"}}, None, "scheduler"),
+        ({"loss": {"name": "cross_entropy", "reduction": "sum"}}, None, "loss"),
+        ({"loss": {"name": "CrossEntropyLoss", "label_smoothing": "high"}}, None, "loss"),
+        ({}, [{"type": "standardize", "per": "x", "colums": ["a"]}], "transforms"),
+    ],
+)
+def test_the_builders_report_what_validation_reports(
+    train: dict[str, Any], transforms: list[dict[str, Any]] | None, section: str
+) -> None:
+    """The real builders (the ones a run calls), not only instantiate, agree with validation."""
+    from trainspec.registry import component_problems
+
+    job = _job(train, transforms)
+    root = ("data",) if section == "transforms" else ("train",)
+    static = [p for p in component_problems(job, job.model) if p.path[:2] == (*root, section)]
+    assert static
+    assert static == _builder_problems(job, section)
