@@ -16,6 +16,7 @@ from pathlib import Path
 
 __all__ = [
     "DataError",
+    "FormatError",
     "IntegrityError",
     "ModelError",
     "Problem",
@@ -179,3 +180,8 @@ class IntegrityError(TrainspecError):
 class StorageError(TrainspecError):
     """A write that failed for want of space or permission: a full disk, a read-only file
     system, a folder the user may not write to."""
+
+
+class FormatError(TrainspecError):
+    """A file written by a newer trainspec (a format version this one does not read), or one
+    whose format version is not a version number."""

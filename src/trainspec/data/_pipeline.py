@@ -15,6 +15,7 @@ from trainspec.data._table import Assembled, InputArray
 from trainspec.data._tbase import FittedTransform
 from trainspec.data._transforms import Step, build_steps, names_after
 from trainspec.errors import DataError
+from trainspec.files import FORMAT_KEY, check_format
 from trainspec.spec import TransformSpec
 
 __all__ = ["FittedTransforms", "apply_signal", "to_float32", "to_model_input"]
@@ -193,7 +194,7 @@ class FittedTransforms:
         empty = {k: str(v.dtype) for k, v in arrays.items() if v.size == 0}
         save_file({k: v for k, v in arrays.items() if v.size}, str(directory / _ARRAYS))
         document = {
-            "format": FORMAT_VERSION,
+            FORMAT_KEY: FORMAT_VERSION,
             "transforms": [s.model_dump(mode="json") for s in self.specs],
             "inputs": self.input_names,
             "fitted": entries,
@@ -211,8 +212,7 @@ class FittedTransforms:
         if not path.is_file():
             raise DataError(f"no saved transforms in {str(directory)!r}: {_JSON} is missing")
         document = json.loads(path.read_text())
-        if document.get("format") != FORMAT_VERSION:
-            raise DataError(f"{str(path)!r}: unknown format {document.get('format')!r}")
+        check_format(document, FORMAT_VERSION, what="fitted transforms", where=path)
         arrays = load_file(str(directory / _ARRAYS))
         for key, dtype in document["empty"].items():
             arrays[key] = np.zeros(0, dtype=dtype)

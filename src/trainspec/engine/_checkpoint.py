@@ -31,8 +31,10 @@ from typing import Any
 
 import torch
 
-from trainspec.errors import TrainingError, TrainspecError
-from trainspec.files import fsync_dir, storage_errors, verify_manifest, write_manifest
+from trainspec.errors import FormatError, TrainingError, TrainspecError
+from trainspec.files import check_format, fsync_dir, storage_errors, verify_manifest, write_manifest
+
+from ._state import STATE_FORMAT
 
 __all__ = [
     "MODEL_FILE",
@@ -152,6 +154,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
         state = json.loads((path / STATE_JSON).read_text(encoding="utf-8"))
     except Exception as exc:  # a file that passed its checksum but cannot be parsed
         raise TrainingError(f"checkpoint {path} cannot be read: {exc}") from exc
+    check_format(state, STATE_FORMAT, what="checkpoint's training state", where=path / STATE_JSON)
     return Checkpoint(path, model, tensors, state)
 
 
@@ -169,6 +172,8 @@ def load_latest(root: Path, *, set_aside: bool = True) -> Checkpoint | None:
     for path in candidates:
         try:
             ckpt = load_checkpoint(path)
+        except FormatError:
+            raise  # written by a newer trainspec: not damaged, and not to be set aside
         except TrainspecError as exc:
             log.warning("%s; falling back to the previous checkpoint", exc)
             problems.append(str(exc))

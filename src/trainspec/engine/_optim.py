@@ -27,6 +27,7 @@ __all__ = [
     "is_plateau",
     "param_groups",
     "unfreeze_members",
+    "upgrade_scheduler_state",
     "warmup_cosine",
     "with_warmup",
 ]
@@ -81,6 +82,24 @@ def warmup_cosine(
     span = max(1, total_steps - warmup_steps)
     cosine = lr_scheduler.CosineAnnealingLR(optimizer, T_max=span, eta_min=eta_min)
     return with_warmup(optimizer, cosine, warmup_steps, start_factor)
+
+
+def upgrade_scheduler_state(scheduler: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` for ``scheduler``: the state of the ``WarmupCosineLR`` class that
+    ``warmup_cosine`` was before it became torch's schedulers (a checkpoint of an older run)
+    recast for them, so such a run resumes; any other state as it is. The cosine goes on from
+    the optimiser's restored learning rate, as torch's ``CosineAnnealingLR`` always does."""
+    if "warmup_steps" not in state or "total_steps" not in state or "_schedulers" in state:
+        return state
+    t, warmup = int(state["last_epoch"]), int(state["warmup_steps"])
+    fresh = scheduler.state_dict()
+    parts = fresh.get("_schedulers", [fresh])
+    # SequentialLR steps the warm-up for epochs 1..warmup-1, then the cosine from 0 on.
+    epochs = [min(t, warmup - 1), max(0, t - warmup)] if len(parts) == 2 else [t]
+    for part, epoch in zip(parts, epochs, strict=True):
+        part.update(last_epoch=epoch, _step_count=epoch + 1, _last_lr=list(state["_last_lr"]))
+    fresh.update(last_epoch=t, _last_lr=list(state["_last_lr"]))
+    return dict(fresh)
 
 
 _register_torch()

@@ -22,6 +22,7 @@ import torch
 
 from trainspec.errors import TrainingError
 
+from ._optim import upgrade_scheduler_state
 from ._rng import capture_global_rng, restore_global_rng
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
     "unpack_state",
 ]
 
+# The checkpoint's training-state layout (state.json's format_version; ``format`` before it
+# was renamed). load_checkpoint refuses a newer one.
 STATE_FORMAT = 1
 # Compat keys that may grow on resume (more epochs); all others must be equal.
 GROWABLE = ("train.epochs",)
@@ -100,7 +103,7 @@ def pack_state(
     """
     packed: dict[str, Any] = {name: getattr(state, name) for name in _PLAIN}
     packed.update(
-        format=STATE_FORMAT,
+        format_version=STATE_FORMAT,
         order=None if state.order is None else torch.from_numpy(state.order),
         aug_state=state.aug_state,
         rng=capture_global_rng() if rank_rng is None else rank_rng[0],
@@ -116,12 +119,8 @@ def unpack_state(
     packed: Mapping[str, Any], components: Mapping[str, Any], rank: int = 0
 ) -> TrainState:
     """Restore components and global generators (process ``rank``'s own where the checkpoint
-    has them) from ``packed``; return the run's state."""
-    if packed.get("format") != STATE_FORMAT:
-        raise TrainingError(
-            f"checkpoint state has format {packed.get('format')!r}; this version reads "
-            f"{STATE_FORMAT}"
-        )
+    has them) from ``packed``; return the run's state. Its format version is checked when the
+    checkpoint is read (``load_checkpoint``)."""
     saved = packed["components"]
     for name, comp in components.items():
         if comp is None:
@@ -132,7 +131,10 @@ def unpack_state(
                 "the spec the run was started with"
             )
         try:
-            comp.load_state_dict(saved[name])
+            state = saved[name]
+            comp.load_state_dict(
+                upgrade_scheduler_state(comp, state) if name == "scheduler" else state
+            )
         except (ValueError, KeyError, RuntimeError) as exc:
             raise TrainingError(
                 f"the checkpoint's {name} state does not fit this run's {name} ({exc}); the "

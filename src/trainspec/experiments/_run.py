@@ -26,7 +26,14 @@ from trainspec.experiments._rundir import (
     write_json,
 )
 from trainspec.experiments._runlog import run_log
-from trainspec.files import is_storage_error, storage_error, storage_errors
+from trainspec.files import (
+    FORMAT_KEY,
+    RUN_FORMAT_VERSION,
+    check_run_format,
+    is_storage_error,
+    storage_error,
+    storage_errors,
+)
 from trainspec.spec import JobSpec, LoadedSpec, dump_yaml, load_spec, spec_hash
 
 if TYPE_CHECKING:
@@ -105,6 +112,7 @@ def _choose_run_dir(loaded: LoadedSpec, run_dir: Path | None, resume: bool) -> P
     if resume:
         if not run_dir.is_dir():
             raise TrainspecError(f"cannot resume: run directory {run_dir} does not exist")
+        check_run_format(run_dir)
         return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     require_fresh(run_dir)
@@ -121,6 +129,7 @@ def _write_spec_files(
         atomic_write_text(run_dir / "config.yaml", header + dump_yaml(loaded.data))
     env = collect_environment(seed=job.seed, device=job.train.device, spec_files=loaded.files)
     env.update(distributed)
+    env[FORMAT_KEY] = RUN_FORMAT_VERSION
     write_json(run_dir / "environment.json", env)
 
 

@@ -4,6 +4,7 @@ This package sits with ``errors`` and ``spec`` at the bottom of the layers and i
 heavy, so every layer (pipelines included) cleans names and verifies manifests the same way.
 """
 
+from trainspec.files._format import FORMAT_KEY, RUN_FORMAT_VERSION, check_format, check_run_format
 from trainspec.files._manifest import (
     MANIFEST,
     fsync_dir,
@@ -22,10 +23,14 @@ from trainspec.files._write import (
 )
 
 __all__ = [
+    "FORMAT_KEY",
     "MANIFEST",
     "MAX_NAME_LENGTH",
+    "RUN_FORMAT_VERSION",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_format",
+    "check_run_format",
     "free_space",
     "fsync_dir",
     "is_storage_error",

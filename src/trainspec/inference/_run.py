@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainspec.errors import TrainspecError
+from trainspec.files import check_run_format
 
 if TYPE_CHECKING:
     from trainspec.data import FittedTransforms
@@ -207,6 +208,7 @@ def load_run(
     from trainspec.data import FittedTransforms
 
     fold_dir, root, k, given = resolve_run_dir(run, fold=fold)
+    check_run_format(root)
     use_code(root)
     job = _load_job(root)
     allow = tuple(dict.fromkeys([*job.allow_imports, *allow_imports]))

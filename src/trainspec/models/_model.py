@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from trainspec.errors import ModelError
-from trainspec.files import MANIFEST, verify_manifest, write_manifest
+from trainspec.files import FORMAT_KEY, MANIFEST, check_format, verify_manifest, write_manifest
 
 __all__ = [
     "MODEL_JSON",
@@ -69,8 +69,7 @@ def read_model_json(directory: Path, kind: str | None = None) -> dict[str, Any]:
         raise ModelError(f"{path} does not exist: {directory} is not a saved model directory")
     verify_manifest(directory, what="saved model")
     info: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    if info.get("format") != FORMAT_VERSION:
-        raise ModelError(f"{path}: format {info.get('format')!r} is not {FORMAT_VERSION}")
+    check_format(info, FORMAT_VERSION, what="saved model", where=path)
     if kind is not None and info.get("kind") != kind:
         raise ModelError(f"{path}: holds a {info.get('kind')!r} model, not a {kind!r} one")
     return info
@@ -86,7 +85,7 @@ def begin_model_dir(directory: Path) -> Path:
 
 def write_model_json(directory: Path, info: Mapping[str, Any], files: Sequence[str]) -> None:
     """``model.json``, then the manifest over it and ``files``: the save is complete."""
-    payload = {"format": FORMAT_VERSION, **info}
+    payload = {FORMAT_KEY: FORMAT_VERSION, **info}
     text = json.dumps(payload, indent=2, sort_keys=False)
     (directory / MODEL_JSON).write_text(text + "\n", encoding="utf-8")
     write_manifest(directory, [*files, MODEL_JSON])

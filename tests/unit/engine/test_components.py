@@ -127,6 +127,24 @@ def test_warmup_cosine_is_cosine_with_a_warmup(warmup: int, eta_min: float) -> N
     assert lrs["cosine"] == pytest.approx(expected, abs=1e-12)
 
 
+@pytest.mark.parametrize(("warmup", "at"), [(4, 2), (4, 7), (0, 5)])
+def test_an_older_warmup_cosine_state_resumes_on_the_same_schedule(warmup: int, at: int) -> None:
+    from trainspec.engine._optim import upgrade_scheduler_state
+
+    lr = [_warmup_cosine_lr(t, 12, warmup, 0.0, 0.25) for t in range(13)]
+    old = {  # what the former WarmupCosineLR class saved after ``at`` steps
+        "total_steps": 12, "warmup_steps": warmup, "eta_min": 0.0, "start_factor": 0.25,
+        "base_lrs": [1.0], "last_epoch": at, "_step_count": at + 1,
+        "_get_lr_called_within_step": False, "_last_lr": [lr[at]],
+    }  # fmt: skip
+    opt = _opt()
+    spec = SchedulerSpec(name="warmup_cosine", warmup_steps=warmup, warmup_start_factor=0.25)
+    sched = build_scheduler(opt, spec, total=12, monitor_mode="min")
+    opt.param_groups[0]["lr"] = lr[at]  # as the optimiser's own state restores it
+    sched.load_state_dict(upgrade_scheduler_state(sched, old))
+    assert _lrs(sched, opt, 13 - at) == pytest.approx(lr[at:], abs=1e-9)
+
+
 def test_cosine_fills_t_max_and_warmup_wraps_any_scheduler() -> None:
     opt = _opt()
     sched = build_scheduler(opt, SchedulerSpec(name="cosine"), total=10, monitor_mode="min")
