@@ -9,15 +9,16 @@ from trainspec.errors import TrainspecError
 from trainspec.spec import JobSpec, load_spec
 
 if TYPE_CHECKING:
-    from trainspec.data import FoldData, PreparedData
+    from trainspec.data import DataShapes, FoldData, PreparedData
     from trainspec.engine import EpochLines
     from trainspec.models import Model
 
 __all__ = ["build_job_model", "sklearn_scores", "split_arrays", "train_model"]
 
 
-def build_job_model(job: JobSpec, prepared: PreparedData) -> Model:
-    """The job's model, sized by the prepared data's input shapes and task."""
+def build_job_model(job: JobSpec, prepared: PreparedData | DataShapes) -> Model:
+    """The job's model, sized by the prepared data's input shapes and task (or by those of
+    its first rows, ``sample_shapes``)."""
     from trainspec.models import build_model
 
     return build_model(

@@ -89,8 +89,9 @@ def validate(
         bool,
         typer.Option(
             "--deep",
-            help="Also prepare the data and build the model on its shapes (imports torch and "
-            "users' modules; writes nothing).",
+            help="Also build the model (on the meta device: no weights, no memory) on the "
+            "data's shapes, read from its first rows or record, and check a fine-tuning init "
+            "file from its header (imports torch and users' modules; writes nothing).",
         ),
     ] = False,
 ) -> None:
@@ -115,7 +116,7 @@ def validate(
     if deep:
         from trainspec.experiments import deep_check
 
-        deep_check(loaded)
+        deep_check(loaded, full_data=False)
     what = "job spec" if loaded.kind == "job" else "architecture spec"
     out.print(
         f"[green]ok[/]: {', '.join(loaded.files) or 'spec'} is a valid {what} "

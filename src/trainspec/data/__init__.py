@@ -25,6 +25,7 @@ from trainspec.data._labels import balanced_class_weights
 from trainspec.data._loaders import DatasetBatchSource, TensorBatchSource
 from trainspec.data._pipeline import FittedTransforms, apply_signal
 from trainspec.data._prepare import prepare_data
+from trainspec.data._sample import DataShapes, sample_shapes
 from trainspec.data._sources import SourceContext, get_source, sklearn_source_keys
 from trainspec.data._splits import SplitPlan
 from trainspec.data._table import KeyTable
@@ -40,6 +41,7 @@ __all__ = [
     "WEIGHT",
     "Batch",
     "BatchSource",
+    "DataShapes",
     "DatasetBatchSource",
     "FittedTransform",
     "FittedTransforms",
@@ -63,6 +65,7 @@ __all__ = [
     "local_model_folder",
     "prepare_data",
     "prepare_inference",
+    "sample_shapes",
     "single_recording",
     "sklearn_source_keys",
     "source_keys",

@@ -94,29 +94,43 @@ def _located_error(exc: TrainspecError, loaded: LoadedSpec) -> TrainspecError:
         return exc
 
 
-def deep_check(loaded: LoadedSpec, *, cache_dir: Path | None = None) -> PreparedData | None:
-    """Prepare the data and build the model as the run will, writing nothing; returns the
-    prepared data (its cache entry held back: ``commit_cache()`` writes it), or None for an
-    architecture spec (built with its declared input shapes). An error names the spec's file
-    and line when its message starts with a key path.
+def deep_check(
+    loaded: LoadedSpec, *, cache_dir: Path | None = None, full_data: bool = True
+) -> PreparedData | None:
+    """Build the model on the data's shapes as the run will, writing nothing. An error names
+    the spec's file and line when its message starts with a key path.
+
+    With ``full_data`` (a run's pre-flight) the data is prepared in full and returned (its
+    cache entry held back: ``commit_cache()`` writes it); without it (``validate --deep``, a
+    sweep's pre-flight) the shapes come from the data's first rows or record where the source
+    allows (``sample_shapes``), and None is returned. None too for an architecture spec
+    (built with its declared input shapes).
 
     The model is built on the meta device (shapes without storage: no memory, no
     initialisation), or on the CPU when a user's module needs real tensors to be built; a
     fine-tuning init file is matched against it from the file's header."""
     try:
-        return _deep_check(loaded, cache_dir)
+        return _deep_check(loaded, cache_dir, full_data)
     except TrainspecError as exc:
         raise _located_error(exc, loaded) from exc
 
 
-def _deep_check(loaded: LoadedSpec, cache_dir: Path | None) -> PreparedData | None:
+def _deep_check(loaded: LoadedSpec, cache_dir: Path | None, full_data: bool) -> PreparedData | None:
     from trainspec.api import build_job_model
-    from trainspec.data import prepare_data
+    from trainspec.data import prepare_data, sample_shapes
     from trainspec.models import build_model
 
     job = loaded.job
     if job is None:
         _checked_build(lambda: build_model(loaded.arch))
+        return None
+    shapes = None
+    if not full_data:
+        shapes = sample_shapes(job.data, task=job.task, allow_imports=job.allow_imports)
+    if shapes is not None:
+        log.debug("deep check on the shapes of %s", shapes.read)
+        model = _checked_build(lambda: build_job_model(job, shapes))
+        _check_finetune(job, model)
         return None
     prepared = prepare_data(
         job.data,
@@ -128,7 +142,7 @@ def _deep_check(loaded: LoadedSpec, cache_dir: Path | None) -> PreparedData | No
     )
     model = _checked_build(lambda: build_job_model(job, prepared))
     _check_finetune(job, model)
-    return prepared
+    return prepared if full_data else None
 
 
 def _checked_build(build: Callable[[], Model]) -> Model:

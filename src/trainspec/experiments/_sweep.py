@@ -426,7 +426,7 @@ def run_sweep(
         return _join(plan, workers, on_trial)
     # Before the sweep folder, the study or a tracking run exist.
     check_spec(plan.base)
-    deep_check(plan.base)
+    deep_check(plan.base, full_data=False)  # each trial's run prepares the data in full
     manifest = _prepare_dir(plan, resume)
     study, storage = connect_study(plan, worker=0, create=True)
     fail_dead_trials(study, plan.sweep.heartbeat)
