@@ -168,7 +168,15 @@ def check_init(module: nn.Module, init: InitSpec) -> LoadReport:
     (no tensor is read, and ``module`` may live on the meta device); ``ModelError`` when the
     loading policy (``strict``, ``on_mismatch``) would refuse it, as ``_load_init`` would."""
     path = resolve_init_path(init.from_, init.checkpoint)
-    shapes, renamed = rename_keys(read_state_shapes(path, key=init.key), init.rename)
+    try:
+        found = read_state_shapes(path, key=init.key)
+    except ModelError as exc:
+        keyed = init.key is not None and f"no {init.key!r}" in str(exc)
+        raise ModelError(f"finetune.init.{'key' if keyed else 'from'}: {exc}") from None
+    try:
+        shapes, renamed = rename_keys(found, init.rename)
+    except ModelError as exc:
+        raise ModelError(f"finetune.init.rename: {exc}") from None
     report = LoadReport(source=str(path), renamed=renamed)
     match_shapes(module, shapes, report)
     on_mismatch = cast(Literal["error", "skip"], init.on_mismatch)
