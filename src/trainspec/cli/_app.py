@@ -235,6 +235,7 @@ def _print_result(result: Any) -> None:
     if "cv" in summary:
         rows = [[k, v["mean"], v["std"]] for k, v in summary["cv"].items() if k != "lr"]
         render_table("cross-validation (best epoch of each fold)", ["metric", "mean", "std"], rows)
+        _print_refit(summary.get("refit"))
     else:
         final, best = summary.get("final", {}), summary.get("best", {})
         rows = [[k, final.get(k), best.get(k)] for k in final if k != "lr"]
@@ -242,6 +243,19 @@ def _print_result(result: Any) -> None:
         if summary.get("test"):
             render_table("test", ["metric", "value"], [[k, v] for k, v in summary["test"].items()])
     out.print(f"run directory: {result.run_dir}")
+
+
+def _print_refit(refit: dict[str, Any] | None) -> None:
+    if not refit:
+        return
+    chosen = refit["chosen_by"]["fold_best_epochs"]
+    out.print(
+        f"refit: {refit['epochs']} epochs on all {refit['n_train']} non-test samples (the folds' "
+        f"best epochs {chosen}, mean rounded) is the run's model"
+    )
+    if refit.get("test"):
+        rows = [[k, v] for k, v in refit["test"].items()]
+        render_table("test (refit model)", ["metric", "value"], rows)
 
 
 def _dry_run(loaded: Any) -> None:

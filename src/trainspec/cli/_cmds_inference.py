@@ -32,6 +32,14 @@ Checkpoint = Annotated[
     ),
 ]
 Fold = Annotated[int | None, typer.Option("--fold", help="Fold of a k-fold run.")]
+Ensemble = Annotated[
+    bool,
+    typer.Option(
+        "--ensemble",
+        help="Average every fold model of a cross-validated run (class probabilities, or "
+        "predicted values) instead of using one.",
+    ),
+]
 Allow = Annotated[
     list[str] | None,
     typer.Option("--allow-import", help="Extra module prefix for users' modules (repeatable)."),
@@ -52,6 +60,7 @@ def predict(
     checkpoint: Checkpoint = "best",
     fold: Fold = None,
     backend: Annotated[str, typer.Option("--backend", help="torch or onnx.")] = "torch",
+    ensemble: Ensemble = False,
     allow_import: Allow = None,
 ) -> None:
     """Predict a file with a trained run: its transforms, then its model, chunk by chunk."""
@@ -68,6 +77,7 @@ def predict(
         fold=fold,
         backend=backend,
         allow_imports=allow_import or (),
+        ensemble=ensemble,
     )
     if not to_stdout:  # the file's path is this command's result
         out.print(f"wrote predictions to {path}")
@@ -99,6 +109,7 @@ def evaluate(
     ] = None,
     checkpoint: Checkpoint = "best",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
+    ensemble: Ensemble = False,
     allow_import: Allow = None,
 ) -> None:
     """Score a run on labelled data with its own metrics (plus a confusion matrix)."""
@@ -114,6 +125,7 @@ def evaluate(
         checkpoint=checkpoint,
         batch_size=batch_size,
         allow_imports=allow_import or (),
+        ensemble=ensemble,
     )
     report = result.to_dict()
     if out_file is not None:
@@ -131,6 +143,8 @@ def evaluate(
 def _render_evaluation(report: dict[str, Any]) -> None:
     split = report["split"] if report["split"] == "all" else f"{report['split']} split"
     title = f"{report['run']} on {report['data']} ({split}, {report['n']} samples)"
+    if report.get("ensemble"):
+        title += f", mean of folds {', '.join(map(str, report['ensemble']))}"
     render_table(title, ["metric", "value"], [[k, v] for k, v in report["metrics"].items()])
     if report["confusion"] is not None:
         names = report["classes"] or [str(i) for i in range(len(report["confusion"]))]

@@ -64,6 +64,17 @@ def _show(run: str, root: Path, as_json: bool) -> None:
     if summary.get("cv"):
         rows = [[k, v["mean"], v["std"]] for k, v in summary["cv"].items() if k != "lr"]
         render_table("cross-validation", ["metric", "mean", "std"], rows)
+        refit = summary.get("refit")
+        if refit:
+            out.print(
+                f"refit: {refit.get('epochs')} epochs on all non-test data "
+                f"(folds' best epochs {refit.get('chosen_by', {}).get('fold_best_epochs')}), "
+                "the run's model"
+            )
+            if refit.get("test"):
+                render_table(
+                    "test (refit)", ["metric", "value"], list(map(list, refit["test"].items()))
+                )
     else:
         final, best = summary.get("final", {}), summary.get("best", {})
         render_table(

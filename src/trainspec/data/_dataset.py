@@ -9,7 +9,7 @@ Only augmentations apply: the Dataset does its own preprocessing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,8 +178,7 @@ def prepare_dataset(spec: DataSpec, ctx: SourceContext, *, seed: int, task: str)
         input_shapes={k: list(v) for k, v in shapes.items()},
     )
 
-    def build(k: int) -> FoldData:
-        fold = plan.folds[k]
+    def build(fold: Mapping[str, np.ndarray], where: str) -> FoldData:
 
         def make(name: str, train: bool) -> BatchSource:
             return DatasetBatchSource(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,7 +11,6 @@ from trainspec.data._batch import BatchSource
 from trainspec.data._loaders import TensorBatchSource
 from trainspec.data._mapped import MappedBatchSource
 from trainspec.data._pipeline import FittedTransforms, to_model_input
-from trainspec.data._splits import SplitPlan
 from trainspec.data._target import TargetTransform
 from trainspec.data._types import FoldData, Loaded, input_names
 from trainspec.errors import DataError
@@ -49,8 +48,8 @@ def _target_transform(spec: DataSpec, task: str) -> TargetTransform | None:
 
 
 def fold_builder(
-    spec: DataSpec, loaded: Loaded, plan: SplitPlan, allow: Sequence[str]
-) -> Callable[[int], FoldData]:
+    spec: DataSpec, loaded: Loaded, allow: Sequence[str]
+) -> Callable[[Mapping[str, np.ndarray], str], FoldData]:
     import torch
 
     data, labels = loaded.data, loaded.labels
@@ -58,14 +57,13 @@ def fold_builder(
     target_dtype = torch.int64 if labels.task == "classification" else torch.float32
     target_all = torch.from_numpy(np.ascontiguousarray(labels.values)).to(target_dtype)
 
-    def build(k: int) -> FoldData:
-        fold = plan.folds[k]
+    def build(fold: Mapping[str, np.ndarray], where: str) -> FoldData:
         train_rows = data.rows_of(fold["train"])
         target_k, inverse = target_all, None
         tt = _target_transform(spec, labels.task)
         if tt is not None:
             train_y = labels.values[train_rows if per_row_target else fold["train"]]
-            tt.fit(train_y, where=f"the training split of fold {k}")
+            tt.fit(train_y, where=f"the training split of {where}")
             target_k = torch.from_numpy(tt.transform(labels.values))
             inverse = tt.inverse
         transforms, mapped = FittedTransforms.fit(

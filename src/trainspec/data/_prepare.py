@@ -242,8 +242,8 @@ def prepare_data(
     errors, _ = split_problems(plan, data, labels)
     if problems or errors:
         raise DataError("\n".join(["the data cannot be used as configured:", *problems, *errors]))
-    build = fold_builder(spec, loaded, plan, ctx.allow_imports)
-    first = build(0)
+    build = fold_builder(spec, loaded, ctx.allow_imports)
+    first = build(plan.folds[0], "fold 0")
     shapes = first.transforms.info["input_shapes"]
     prepared = PreparedData(
         task=labels.task,

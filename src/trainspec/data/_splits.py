@@ -52,6 +52,16 @@ class SplitPlan:
     def split_names(self) -> list[str]:
         return list(self.folds[0])
 
+    def refit_split(self) -> dict[str, np.ndarray]:
+        """Every sample outside the test split as ``train``, plus ``test`` when there is one
+        (the same in every fold): fold 0's splits joined, sorted."""
+        first = self.folds[0]
+        rest = [v for k, v in first.items() if k != "test"]
+        out = {"train": np.unique(np.concatenate(rest)).astype(np.int64)}
+        if "test" in first:
+            out["test"] = np.asarray(first["test"], dtype=np.int64)
+        return out
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "method": self.method,

@@ -4,7 +4,7 @@ makes them, which has a path per kind of source (in-memory tables, users' Datase
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -80,7 +80,7 @@ class PreparedData:
     n_samples: int
     splits: SplitPlan
     cache_hit: bool
-    _build: Callable[[int], FoldData]
+    _build: Callable[[Mapping[str, np.ndarray], str], FoldData]
     _folds: dict[int, FoldData] = field(default_factory=dict)
     bad_files: list[dict[str, str]] = field(default_factory=list)  # left out (on_bad: skip)
     # Batch fields besides the inputs (mask, lengths, weight) -> shape without the batch axis;
@@ -97,5 +97,10 @@ class PreparedData:
         if not 0 <= k < len(self.splits.folds):
             raise DataError(f"fold {k} does not exist; there are {len(self.splits.folds)}")
         if k not in self._folds:
-            self._folds[k] = self._build(k)
+            self._folds[k] = self._build(self.splits.folds[k], f"fold {k}")
         return self._folds[k]
+
+    def refit_fold(self) -> FoldData:
+        """All non-test samples as one training split (no validation), the test split kept:
+        what ``train.refit`` trains on after cross-validation, transforms fitted afresh."""
+        return self._build(self.splits.refit_split(), "the refit (all non-test data)")

@@ -5,9 +5,10 @@ hyperparameter search of a spec's ``sweep:`` block, each trial a normal run; the
 lists, compares and promotes runs; ``write_report`` makes a self-contained HTML report.
 """
 
+from trainspec.experiments._fold import compat_fields
 from trainspec.experiments._preflight import check_spec, deep_check, spec_problems
 from trainspec.experiments._report import write_report
-from trainspec.experiments._run import RunResult, compat_fields, run_experiment
+from trainspec.experiments._run import RunResult, run_experiment
 from trainspec.experiments._rundir import atomic_write_text, read_json, write_json
 from trainspec.experiments._runs import (
     RunInfo,

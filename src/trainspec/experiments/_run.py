@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from trainspec.errors import TrainspecError
 from trainspec.experiments._failure import record_failure, reserve_summary
+from trainspec.experiments._fold import train_fold
 from trainspec.experiments._preflight import check_spec, deep_check
-from trainspec.experiments._ranks import joined_group, refuse_sklearn_ranks
+from trainspec.experiments._ranks import joined_group
+from trainspec.experiments._refit import refit_run, refit_summary
 from trainspec.experiments._resume import CHANGES_FILE, check_resume_changes
 from trainspec.experiments._rundir import (
     atomic_write_text,
@@ -34,14 +36,14 @@ from trainspec.files import (
     storage_error,
     storage_errors,
 )
-from trainspec.spec import JobSpec, LoadedSpec, dump_yaml, load_spec, spec_hash
+from trainspec.spec import JobSpec, LoadedSpec, dump_yaml, load_spec
 
 if TYPE_CHECKING:
-    from trainspec.data import FoldData, PreparedData
+    from trainspec.data import PreparedData
     from trainspec.engine import Callback
     from trainspec.tracking import Tracker
 
-__all__ = ["RunResult", "compat_fields", "run_experiment"]
+__all__ = ["RunResult", "run_experiment"]
 
 log = logging.getLogger(__name__)
 
@@ -56,32 +58,6 @@ class RunResult:
     summary: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     folds: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _hash_of(value: Any) -> str:
-    return spec_hash({"v": value})[:16]
-
-
-def compat_fields(data: Mapping[str, Any]) -> dict[str, str]:
-    """Hashes of the spec fields a resumed run must share with the run it continues.
-
-    ``train.epochs`` and everything about tracking or progress may change; the model, the data,
-    the split, the seed and the batch size may not.
-    """
-    d = dict(data.get("data", {}))
-    d.pop("loader", None)  # workers and pinned memory do not change the numbers
-    split = d.pop("split", None)
-    train = dict(data.get("train", {}))
-    return {
-        "model": _hash_of(data.get("model")),
-        "finetune": _hash_of(data.get("finetune")),
-        "data": _hash_of(d),
-        "data.split": _hash_of(split),
-        "seed": str(data.get("seed", 0)),
-        "train.batch_size": str(train.get("batch_size")),
-        "train.optimizer": _hash_of(train.get("optimizer")),
-        "train.accumulate_steps": str(train.get("accumulate_steps")),
-    }
 
 
 def _resolve_spec(spec: LoadedSpec | JobSpec | str | Path | Mapping[str, Any]) -> LoadedSpec:
@@ -301,7 +277,7 @@ def _run_tracked(
         prefix = "" if len(folds) == 1 else f"fold{k}/"
         # The tracker first: a callback that stops the run (a pruner) must not hide the epoch.
         fold_callbacks = [TrackerCallback(tracker, prefix=prefix), *callbacks]
-        result = _train_fold(
+        result = train_fold(
             loaded,
             prepared,
             prepared.fold(k),
@@ -316,8 +292,23 @@ def _run_tracked(
         if result["status"] == "interrupted":
             break
 
-    status = "interrupted" if any(r["status"] == "interrupted" for r in results) else "finished"
+    refit = _maybe_refit(
+        loaded,
+        prepared,
+        results,
+        target_dir,
+        resume,
+        progress,
+        tracker,
+        callbacks,
+        writer,
+        allow_changes,
+    )
+    everything = [*results, *([refit] if refit is not None else [])]
+    status = "interrupted" if any(r["status"] == "interrupted" for r in everything) else "finished"
     summary = _summary(loaded, results, status)
+    if refit is not None:
+        summary["refit"] = refit_summary(refit)
     if not writer:
         return RunResult(target_dir, loaded.hash, status, summary)
     found: list[str] = []
@@ -326,6 +317,9 @@ def _run_tracked(
         summary["non_finite"] = found  # the keys whose NaN or infinity is written as null
     write_json(target_dir / "summary.json", summary)
     final = {f"test/{k}": v for k, v in summary.get("test", {}).items()}
+    final.update(
+        {f"refit/test/{k}": v for k, v in summary.get("refit", {}).get("test", {}).items()}
+    )
     for key, stats in summary.get("cv", {}).items():
         final[f"cv/{key}/mean"] = stats["mean"]
         final[f"cv/{key}/std"] = stats["std"]
@@ -343,6 +337,40 @@ def _run_tracked(
         summary=summary,
         history=first["history"] if len(results) == 1 else [],
         folds=results if len(results) > 1 else [],
+    )
+
+
+def _maybe_refit(
+    loaded: LoadedSpec,
+    prepared: PreparedData,
+    results: Sequence[Mapping[str, Any]],
+    target_dir: Path,
+    resume: bool,
+    progress: str | None,
+    tracker: Tracker,
+    callbacks: Sequence[Callback],
+    writer: bool,
+    allow_changes: bool,
+) -> dict[str, Any] | None:
+    """``train.refit`` after every fold finished: the run's own model (see ``_refit``)."""
+    from trainspec.experiments._tracked import TrackerCallback
+
+    job = loaded.job
+    assert job is not None
+    if not job.train.refit or len(results) < 2:
+        return None
+    if any(r["status"] != "finished" for r in results):
+        return None  # an interrupted fold: the refit runs when the run is resumed
+    return refit_run(
+        loaded,
+        prepared,
+        results,
+        target_dir,
+        resume=resume,
+        progress=progress,
+        callbacks=[TrackerCallback(tracker, prefix="refit/"), *callbacks],
+        writer=writer,
+        allow_changes=allow_changes,
     )
 
 
@@ -373,170 +401,6 @@ def _record_code(run_dir: Path, allow_imports: Sequence[str]) -> None:
     env = json.loads(env_path.read_text(encoding="utf-8")) if env_path.is_file() else {}
     env["code"] = entries
     write_json(env_path, env)
-
-
-def _train_fold(
-    loaded: LoadedSpec,
-    prepared: PreparedData,
-    fold: FoldData,
-    fold_dir: Path,
-    resume: bool,
-    progress: str | None,
-    callbacks: Sequence[Callback],
-    writer: bool,
-    allow_changes: bool = False,
-) -> dict[str, Any]:
-    from trainspec.api import build_job_model
-    from trainspec.models import SklearnModel, TorchModel
-
-    job = loaded.job
-    assert job is not None
-    if writer:
-        fold_dir.mkdir(parents=True, exist_ok=True)
-        fold.transforms.save(fold_dir / "transforms")
-    model = build_job_model(job, prepared)
-    if isinstance(model, SklearnModel):
-        refuse_sklearn_ranks()
-        return _fit_sklearn(model, job, prepared, fold, fold_dir, callbacks)
-    assert isinstance(model, TorchModel)
-    return _fit_torch(
-        model, loaded, prepared, fold, fold_dir, resume, progress, callbacks, writer, allow_changes
-    )
-
-
-def _fit_torch(
-    model: Any,
-    loaded: LoadedSpec,
-    prepared: PreparedData,
-    fold: FoldData,
-    fold_dir: Path,
-    resume: bool,
-    progress: str | None,
-    callbacks: Sequence[Callback],
-    writer: bool,
-    allow_changes: bool = False,
-) -> dict[str, Any]:
-    from trainspec.engine import evaluate, fit, prepare_finetune, resolve_device
-
-    job = loaded.job
-    assert job is not None
-    config = job.train
-    if progress is not None:
-        config = config.model_copy(update={"progress": progress})
-    plan = None
-    if job.finetune is not None:
-        # Weights, re-initialisation, freezing and parameter groups, before the optimiser.
-        plan = prepare_finetune(
-            model.module,
-            job.finetune,
-            run_dir=fold_dir,
-            base_lr=config.optimizer.lr,
-            allow_imports=job.allow_imports,
-            seed=job.seed,
-        )
-    has_val = "val" in fold.split_names
-    result = fit(
-        model.module,
-        train=fold.source("train", train=True, device=resolve_device(job.train.device)),
-        val=fold.source("val") if has_val else None,
-        config=config,
-        task=prepared.task,
-        num_classes=prepared.num_classes,
-        seed=job.seed,
-        forward=model.forward_with,
-        run_dir=fold_dir,
-        resume=resume,
-        compat=compat_fields(loaded.data),
-        allow_changes=allow_changes,
-        allow_imports=job.allow_imports,
-        callbacks=callbacks,
-        param_groups=plan.param_groups if plan is not None else None,
-        unfreeze=plan.unfreeze if plan is not None else (),
-        output_kind=model.output_kind,
-    )
-    out: dict[str, Any] = {
-        "status": "interrupted" if result.interrupted else "finished",
-        "history": result.history,
-        "best_epoch": result.best_epoch,
-        "best_metric": result.best_metric,
-        "stopped_early": result.stopped_early,
-        "run_dir": str(fold_dir),
-    }
-    if not writer:
-        return out  # rank 0 scores the test split and saves the model
-    if not result.interrupted:
-        _restore_best(model.module, fold_dir)
-    if "test" in fold.split_names and not result.interrupted:
-        out["test"] = evaluate(
-            model.module,
-            fold.source("test"),
-            config=config,
-            task=prepared.task,
-            num_classes=prepared.num_classes,
-            forward=model.forward_batch,
-            allow_imports=job.allow_imports,
-            output_kind=model.output_kind,
-        )
-    model.save(fold_dir / "model")
-    return out
-
-
-def _restore_best(module: Any, fold_dir: Path) -> None:
-    """Put the best checkpoint's weights (by the monitored metric) back into the module: the
-    test split is scored with them and ``model/`` is saved with them."""
-    best = fold_dir / "checkpoints" / "best"
-    if best.is_dir():
-        from trainspec.engine import load_checkpoint
-
-        module.load_state_dict(load_checkpoint(best).model)
-
-
-def _fit_sklearn(
-    model: Any,
-    job: JobSpec,
-    prepared: PreparedData,
-    fold: FoldData,
-    fold_dir: Path,
-    callbacks: Sequence[Callback],
-) -> dict[str, Any]:
-    import time
-
-    from trainspec.api import sklearn_scores, split_arrays
-
-    metrics = job.train.metrics or (["accuracy"] if prepared.task == "classification" else ["rmse"])
-    start = time.perf_counter()
-    x_train, y_train = split_arrays(fold, "train")
-    model.fit(x_train, y_train)
-    inverse = getattr(fold.source("train"), "target_inverse", None)
-    row: dict[str, Any] = {"epoch": 1, "step": 1}
-    row.update(
-        {f"train/{k}": v for k, v in sklearn_scores(model, x_train, y_train, metrics, inverse)}
-    )
-    test = None
-    for split in ("val", "test"):
-        if split in fold.split_names:
-            x, y = split_arrays(fold, split)
-            scores = {f"{split}/{k}": v for k, v in sklearn_scores(model, x, y, metrics, inverse)}
-            if split == "val":
-                row.update(scores)
-            else:
-                test = scores
-    atomic_write_text(fold_dir / "metrics.jsonl", json.dumps(row) + "\n")
-    for callback in callbacks:
-        callback.on_epoch_end(row)
-    row["time"] = time.perf_counter() - start
-    model.save(fold_dir / "model")
-    out: dict[str, Any] = {
-        "status": "finished",
-        "history": [row],
-        "best_epoch": 1,
-        "best_metric": row.get(job.train.monitor.metric),
-        "stopped_early": False,
-        "run_dir": str(fold_dir),
-    }
-    if test is not None:
-        out["test"] = test
-    return out
 
 
 def _monitor_mode(job: JobSpec) -> str:

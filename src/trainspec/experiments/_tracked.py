@@ -119,14 +119,15 @@ def log_run_files(tracker: Tracker, run_dir: Path, *, enabled: bool) -> None:
 def log_mlflow_model(tracker: Tracker, run_dir: Path) -> str | None:
     """Log a finished run's model as an MLflow pyfunc model (``runs:/<id>/model``).
 
-    Only for the MLflow backend and a run with one model (a cross-validation run has one per
-    fold: promote a fold's directory, or refit). Returns the model's URI, or None.
+    Only for the MLflow backend and a run with one model in ``model/`` (a cross-validation run
+    has one per fold and none of its own, unless ``train.refit`` trained one: promote a fold's
+    directory, or refit). Returns the model's URI, or None.
     """
     from trainspec.tracking import MlflowTracker
 
     if not isinstance(tracker, MlflowTracker) or tracker.run_id is None:
         return None
-    if not (run_dir / "model").is_dir() or (run_dir / "folds").is_dir():
+    if not (run_dir / "model").is_dir():
         return None
     from trainspec.inference import log_mlflow_model as log_model
 

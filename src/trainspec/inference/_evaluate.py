@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import yaml
 
+from trainspec.inference._ensemble import Ensemble, load_models
 from trainspec.inference._predict import _target
-from trainspec.inference._predictor import Predictor, make_predictor
-from trainspec.inference._prepare import PreparedChunk, prepare_chunk
+from trainspec.inference._prepare import PreparedChunk
 from trainspec.inference._read import iter_tables
-from trainspec.inference._run import InferenceError, LoadedRun, load_run, resolve_run_dir
+from trainspec.inference._run import InferenceError, LoadedRun, resolve_run_dir
 
 __all__ = ["SPLITS", "Evaluation", "evaluate_run"]
 
@@ -41,7 +41,7 @@ class Evaluation:
     run: str
     data: str
     split: str
-    fold: int
+    fold: int | None  # None: every fold's model, averaged (ensemble)
     checkpoint: str
     n: int  # samples scored
     rows: int  # predictions scored: samples, or epochs of record samples
@@ -51,6 +51,7 @@ class Evaluation:
     by: dict[str, dict[str, Any]] | None = None
     by_key: str | None = None
     splits_from: str | None = None
+    ensemble: list[int] | None = None  # the folds averaged
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +68,7 @@ class Evaluation:
             "data": self.data,
             "checkpoint": self.checkpoint,
             "splits_from": self.splits_from,
+            "ensemble": self.ensemble,
         }
 
 
@@ -175,9 +177,8 @@ def _require_own_source(plan_root: Path, spec: dict[str, Any], data: Any) -> Non
 
 def _add_chunk(
     scored: _Scored,
-    run: LoadedRun,
-    predictor: Predictor,
-    chunk: PreparedChunk,
+    models: Ensemble,
+    chunks: Sequence[PreparedChunk],
     keep: np.ndarray,
     first: int,
     batch_size: int,
@@ -186,7 +187,8 @@ def _add_chunk(
 
     if not keep.any():
         return
-    scores = predictor.scores(chunk, batch_size)
+    run, chunk = models.run, chunks[0]
+    scores = models.scores(chunks, batch_size)
     raw = _target(chunk, scores)
     if raw is None:
         raise InferenceError("the data's target does not line up with the predictions")
@@ -275,25 +277,34 @@ def evaluate_run(
     batch_size: int = 256,
     chunk_size: int = 10_000,
     allow_imports: Sequence[str] = (),
+    ensemble: bool = False,
 ) -> Evaluation:
-    """Score ``run`` on the labelled ``data`` (see the module docstring)."""
-    loaded = load_run(run, checkpoint=checkpoint, fold=fold, allow_imports=allow_imports)
+    """Score ``run`` on the labelled ``data`` (see the module docstring); ``ensemble`` scores
+    the mean of every fold model of a cross-validated run (on ``all`` or the ``test`` split,
+    which every fold shares)."""
+    if ensemble and split in ("train", "val"):
+        raise InferenceError(
+            f"--split {split} with --ensemble: each fold has its own {split} split, so no "
+            "sample is outside every fold model's training data; use --split test (the same "
+            "in every fold) or --split all"
+        )
+    models = load_models(
+        run, ensemble=ensemble, checkpoint=checkpoint, fold=fold, allow_imports=allow_imports
+    )
+    loaded = models.run
     if fold is not None:
         _check_fold(loaded.root, fold)
     plan_root = loaded.root if splits_from is None else resolve_run_dir(splits_from)[1]
     selection = select_split(split, plan_root, loaded.fold, data)
-    predictor = make_predictor(loaded, "torch")
     meta = dict(loaded.transforms.info.get("meta") or {})
     scored, first = _Scored(), 0
     for table in iter_tables(data, loaded.job.data.source, chunk_size, meta):
         _check_by(by, table.names(), data)
-        chunk = prepare_chunk(
-            loaded.job.data, loaded.transforms, table, group=by, id_key=selection.id_key
-        )
-        _check_labels(chunk, loaded, data)
-        keep = selection.keep(chunk, first)
-        _add_chunk(scored, loaded, predictor, chunk, keep, first, batch_size)
-        first += chunk.n_samples
+        chunks = models.prepare(table, group=by, id_key=selection.id_key)
+        _check_labels(chunks[0], loaded, data)
+        keep = selection.keep(chunks[0], first)
+        _add_chunk(scored, models, chunks, keep, first, batch_size)
+        first += chunks[0].n_samples
     samples = scored.cat("samples")
     if samples is None or len(samples) == 0:
         where = f"split {split!r} of {plan_root}" if split != "all" else "the data"
@@ -309,7 +320,7 @@ def evaluate_run(
         run=str(run),
         data=str(data),
         split=split,
-        fold=loaded.fold,
+        fold=None if ensemble else loaded.fold,
         checkpoint=loaded.checkpoint,
         n=len(np.unique(samples)),
         rows=len(samples),
@@ -319,4 +330,5 @@ def evaluate_run(
         by=_by_group(loaded, scored) if by is not None else None,
         by_key=by,
         splits_from=None if splits_from is None else str(splits_from),
+        ensemble=models.folds if ensemble else None,
     )

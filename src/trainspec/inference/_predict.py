@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from trainspec.inference._predictor import Predictor, Scores, make_predictor
-from trainspec.inference._prepare import PreparedChunk, prepare_chunk
+from trainspec.inference._ensemble import Ensemble, load_models
+from trainspec.inference._predictor import Scores
+from trainspec.inference._prepare import PreparedChunk
 from trainspec.inference._read import iter_tables
-from trainspec.inference._run import InferenceError, LoadedRun, load_run
+from trainspec.inference._run import InferenceError, LoadedRun
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -153,22 +154,22 @@ def _empty_frame() -> pd.DataFrame:
 
 
 def iter_predictions(
-    run: LoadedRun,
-    predictor: Predictor,
+    models: Ensemble,
     data: Any,
     *,
     batch_size: int,
     chunk_size: int,
 ) -> Any:
     """Output frames chunk by chunk."""
+    run = models.run
     spec = run.job.data
     meta = dict(run.transforms.info.get("meta") or {})
     first = 0
     for table in iter_tables(data, spec.source, chunk_size, meta, on_bad=spec.on_bad):
-        chunk = prepare_chunk(spec, run.transforms, table)
-        scores = predictor.scores(chunk, batch_size)
-        yield predict_frame(run, chunk, scores, first_row=first)
-        first += chunk.n_samples
+        chunks = models.prepare(table)
+        scores = models.scores(chunks, batch_size)
+        yield predict_frame(run, chunks[0], scores, first_row=first)
+        first += chunks[0].n_samples
 
 
 def predict_run(
@@ -183,6 +184,7 @@ def predict_run(
     backend: str = "torch",
     allow_imports: Sequence[str] = (),
     progress: Progress | None = None,
+    ensemble: bool = False,
 ) -> pd.DataFrame | Path | None:
     """Predict ``data`` with a trained run.
 
@@ -191,17 +193,21 @@ def predict_run(
     run's transforms are applied here). With ``out`` (``.csv`` or ``.parquet``) predictions are
     written there chunk by chunk and the path is returned; with a text stream (``sys.stdout``),
     CSV is written to it chunk by chunk and None is returned; without ``out``, a DataFrame.
-    ``progress(chunk_index, samples_so_far)`` is called after every chunk.
+    ``progress(chunk_index, samples_so_far)`` is called after every chunk. ``ensemble``
+    averages every fold model of a cross-validated run (class probabilities, or predicted
+    values) instead of using one.
     """
     if batch_size < 1:
         raise InferenceError(f"batch_size must be at least 1; got {batch_size}")
-    loaded = (
-        run
-        if isinstance(run, LoadedRun)
-        else load_run(run, checkpoint=checkpoint, fold=fold, allow_imports=allow_imports)
+    models = load_models(
+        run,
+        ensemble=ensemble,
+        checkpoint=checkpoint,
+        fold=fold,
+        backend=backend,
+        allow_imports=allow_imports,
     )
-    predictor = make_predictor(loaded, backend)
-    frames = iter_predictions(loaded, predictor, data, batch_size=batch_size, chunk_size=chunk_size)
+    frames = iter_predictions(models, data, batch_size=batch_size, chunk_size=chunk_size)
     if out is None:
         import pandas as pd
 

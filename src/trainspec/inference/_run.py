@@ -102,12 +102,14 @@ def resolve_run_dir(
         )
     if p is root:
         folds = _fold_dirs(root)
-        if folds and not (root / "transforms").is_dir():
+        # A refit run (train.refit) has its own model beside its folds: --fold picks a fold.
+        if folds and (fold is not None or not (root / "transforms").is_dir()):
             if fold is None and len(folds) > 1:
                 names = ", ".join(f.name for f in folds)
                 raise InferenceError(
                     f"run {root} holds {len(folds)} folds ({names}); choose one with --fold K "
-                    f"(fold=K) or pass its directory, e.g. {folds[0]}"
+                    f"(fold=K) or pass its directory, e.g. {folds[0]}; or average them all "
+                    "with --ensemble (ensemble=True)"
                 )
             chosen = root / "folds" / str(k)
             if not chosen.is_dir():

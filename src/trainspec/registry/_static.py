@@ -336,6 +336,20 @@ def _split_problems(job: JobSpec) -> list[Problem]:
                 hint="use a k-fold method, or remove fold",
             )
         )
+    if job.train.refit and (split.method not in _KFOLD or split.fold is not None):
+        why = (
+            f"data.split.method is {split.method!r}"
+            if split.method not in _KFOLD
+            else f"data.split.fold {split.fold} runs one fold only"
+        )
+        problems.append(
+            Problem(
+                f"train.refit needs k-fold cross-validation over every fold; {why}",
+                ("train", "refit"),
+                hint="use method kfold, stratified_kfold or group_kfold with folds: K (and no "
+                "fold), or remove train.refit",
+            )
+        )
     if split.method in _KFOLD and set(split.ratios) - {"train", "val", "test"}:
         extra = sorted(set(split.ratios) - {"train", "val", "test"})
         problems.append(

@@ -177,3 +177,9 @@ class TrainSpec(Section):
     )
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
     resume: bool = False
+    refit: bool = Field(
+        default=False,
+        description="After k-fold cross-validation, train one more model on all non-test data "
+        "for the mean over folds of each fold's best epoch (rounded, at least 1); it becomes "
+        "the run's model (RUN/model, RUN/checkpoints). Needs a k-fold data.split.method.",
+    )

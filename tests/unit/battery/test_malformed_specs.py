@@ -424,6 +424,24 @@ MONITOR_SPLIT = [
         "job.yaml:10",
         "data.split.ratios",
     ),
+    Case(
+        "refit-without-kfold",
+        job(EPOCHS, EPOCHS + "\n  refit: true"),
+        "job.yaml:12",
+        "train.refit",
+        says=("k-fold", "'stratified'"),
+    ),
+    Case(
+        "refit-one-fold",
+        job(
+            EPOCHS,
+            EPOCHS + "\n  refit: true",
+            job(FEATURES, FEATURES + "\n  split: {method: kfold, folds: 2, fold: 1}")["job.yaml"],
+        ),
+        "job.yaml:13",
+        "train.refit",
+        says=("one fold",),
+    ),
 ]
 
 DATA = [
