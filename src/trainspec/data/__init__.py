@@ -15,7 +15,7 @@ from trainspec.data._batch import (
     Batch,
     BatchSource,
 )
-from trainspec.data._edf import single_recording
+from trainspec.data._edf import iter_edf_records, single_recording
 from trainspec.data._header import data_problems, source_keys
 from trainspec.data._imagefiles import decode_image
 from trainspec.data._images import iter_image_tables
@@ -61,6 +61,7 @@ __all__ = [
     "encode_labels",
     "get_source",
     "inspect_data",
+    "iter_edf_records",
     "iter_image_tables",
     "local_model_folder",
     "prepare_data",

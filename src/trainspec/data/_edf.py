@@ -11,7 +11,7 @@ import glob
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from trainspec.data._table import KeyTable
 from trainspec.errors import DataError
 from trainspec.registry import registry
 
-__all__ = ["EdfLoader", "single_recording"]
+__all__ = ["EdfLoader", "iter_edf_records", "single_recording"]
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,27 @@ class _Reader:
         return out
 
 
+def _attrs(spec: Any, reader: _Reader, nights: list[_Night]) -> dict[str, np.ndarray]:
+    """Record keys, one value per night: the subject, and the covariates' columns."""
+    attrs = {"subject": np.asarray([n.subject for n in nights], dtype=str)}
+    if spec.covariates is not None:
+        attrs.update(_covariates(spec, reader.folder, nights))
+    return attrs
+
+
+def iter_edf_records(spec: Any, ctx: SourceContext) -> Iterator[KeyTable]:
+    """The edf source night by night: one key table per recording, its signals read when
+    that table is used, so memory holds one night's signals (headers, stages and covariates
+    of every night are read first: unusable files are found, and named, before any)."""
+    reader = _Reader(spec, ctx)
+    nights = reader.nights()
+    attrs = _attrs(spec, reader, nights)
+    loader = EdfLoader()
+    for i, night in enumerate(nights):
+        one = {k: v[i : i + 1] for k, v in attrs.items()}
+        yield loader.table(spec, reader, [night], one)
+
+
 def covariates_path(spec: Any, folder: Path) -> Path:
     """The side table; a relative path is taken from the recordings' folder."""
     path = Path(spec.covariates.path).expanduser()
@@ -251,6 +272,14 @@ class EdfLoader:
     def load(self, spec: Any, ctx: SourceContext) -> KeyTable:
         reader = _Reader(spec, ctx)
         nights = reader.nights()
+        attrs = _attrs(spec, reader, nights)
+        return self.table(spec, reader, nights, attrs)
+
+    def table(
+        self, spec: Any, reader: _Reader, nights: list[_Night], attrs: dict[str, np.ndarray]
+    ) -> KeyTable:
+        """The key table of ``nights`` (their signals read on first use); ``attrs`` holds one
+        value per night of each record key (subject, covariates)."""
         lengths = np.asarray([n.n_epochs for n in nights], dtype=np.int64)
         per_key: dict[str, list[np.ndarray]] = {
             "epoch": [np.arange(n.n_epochs) for n in nights],
@@ -262,9 +291,6 @@ class EdfLoader:
         if labelled:
             per_key["stage"] = [n.stages for n in nights if n.stages is not None]
         read = self._reader(spec, nights, per_key)
-        attrs = {"subject": np.asarray([n.subject for n in nights], dtype=str)}
-        if spec.covariates is not None:
-            attrs.update(_covariates(spec, reader.folder, nights))
         meta: dict[str, Any] = {
             "epoch_seconds": spec.epoch_seconds,
             "stage_names": list(spec.stages),

@@ -71,15 +71,11 @@ def iter_tables(
         return
     if not path.exists():
         raise InferenceError(f"input file {str(path)!r} does not exist")
+    if kind == "edf" and (path.is_dir() or path.suffix.lower() in (".edf", ".rec")):
+        yield from _edf_tables(path, source, meta=base, on_bad=on_bad)
+        return
     if path.is_dir():
         yield _whole_source(path, source, on_bad)
-        return
-    if kind == "edf" and path.suffix.lower() in (".edf", ".rec"):
-        # One night: the run's edf source, pointed at this file (its hypnogram, if beside it).
-        from trainspec.data import single_recording
-
-        narrowed = single_recording(source, path)
-        yield _whole_source(Path(narrowed.path), narrowed, on_bad)
         return
     fmt = file_format(path)
     if fmt == "csv":
@@ -367,6 +363,24 @@ def _records_chunk(
 
 
 _FOLDER_SOURCES = ("folder", "edf")
+
+
+def _edf_tables(
+    path: Path, source: Any, *, meta: dict[str, Any], on_bad: str
+) -> Iterator[KeyTable]:
+    """A folder of EDF nights (or one night's file: the run's edf source pointed at it, its
+    hypnogram found beside it), one table per night: memory holds one night's signals."""
+    from trainspec.data import iter_edf_records, single_recording
+    from trainspec.data._sources import SourceContext
+
+    narrowed = (
+        source.model_copy(update={"path": str(path)})
+        if path.is_dir()
+        else single_recording(source, path)
+    )
+    for table in iter_edf_records(narrowed, SourceContext(on_bad=on_bad)):
+        table.meta = {**meta, **table.meta}
+        yield table
 
 
 def _whole_source(path: Path, source: Any, on_bad: str = "error") -> KeyTable:

@@ -311,3 +311,63 @@ def test_cli_validate_train_skip_and_predict(cohort: Path, tmp_path: Path, cli: 
     res = cli("train", str(spec), "--run-dir", str(tmp_path / "run2"))
     assert res.returncode == 2 and "S03-N1-PSG.edf" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_predict_on_a_folder_reads_night_by_night_as_the_whole_folder_did(
+    cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    import trainspec.data._edf as edf
+    from trainspec import run_experiment
+    from trainspec.inference import predict_run
+    from trainspec.inference._ensemble import load_models
+    from trainspec.inference._predict import predict_frame
+    from trainspec.inference._read import iter_tables
+
+    job = {
+        "task": "classification",
+        "model": {"layers": [{"type": "Linear", "out_features": 5}]},
+        "data": {
+            "source": {**source(cohort, covariates={"path": "covariates.csv"}), "unit": "rows"},
+            "features": ["ecg"],
+            "target": "stage",
+            "id": "record",
+            "split": {"method": "holdout", "ratios": {"train": 0.7, "val": 0.3}},
+        },
+        "train": {"epochs": 1, "batch_size": 4},
+        "tracking": {"backend": "none"},
+        "run": {"root": str(tmp_path / "runs")},
+    }
+    run = run_experiment(job, run_dir=tmp_path / "run").run_dir
+
+    # The whole folder as one table, predicted at once: what predict did before.
+    models = load_models(run)
+    spec = models.run.job.data.source
+    whole = EdfLoader().load(spec, SourceContext())
+    chunks = models.prepare(whole)
+    before = predict_frame(models.run, chunks[0], models.scores(chunks, 256))
+
+    reads: list[str] = []
+    real = edf.read_channel
+    monkeypatch.setattr(edf, "read_channel", lambda h, *a: reads.append(h.path.name) or real(h, *a))
+    now = predict_run(run, cohort)
+    assert isinstance(now, pd.DataFrame)
+    assert list(now.columns) == list(before.columns)
+    pd.testing.assert_frame_equal(
+        now.drop(columns=[c for c in now if c.startswith("proba_")]),
+        before.drop(columns=[c for c in before if c.startswith("proba_")]),
+    )
+    np.testing.assert_allclose(now.filter(like="proba_"), before.filter(like="proba_"), atol=1e-6)
+    assert sorted(reads) == sorted(f"{n}-PSG.edf" for n in NIGHTS)  # each night read once
+
+    # One table per night, its signal read only when that table is used.
+    reads.clear()
+    tables = iter_tables(cohort, spec, 10_000)
+    first = next(tables)
+    assert reads == [] and list(np.unique(first.get("record", "id"))) == ["S01-N1"]
+    first.get("ecg", "input")
+    assert reads == ["S01-N1-PSG.edf"]
+    rest = list(tables)
+    assert [str(np.unique(t.get("record", "id"))[0]) for t in rest] == ["S01-N2", "S02-N1"]
+    assert reads == ["S01-N1-PSG.edf"]  # not read until used
