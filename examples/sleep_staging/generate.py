@@ -23,13 +23,13 @@ Written as real sleep recordings come with ``--format edf``: one folder per coho
 holding, per night, an EDF+ signal file ``<night>-PSG.edf`` (one channel, ``ECG``, in mV) and a
 hypnogram ``<night>-Hypnogram.edf`` (EDF+ annotations in PhysioNet Sleep-EDF's words: "Sleep
 stage W", "Sleep stage 1", ... "Sleep stage R", one per run of equal stages), plus
-``covariates.csv`` (record, subject, cohort, age, sex), read by the ``edf`` source (see
-docs/sleep_staging.md). ``--format hdf5`` (the default, read by the job specs) writes one HDF5
-file per cohort instead: per night the ECG
-epochs (T, ``fs * 30``), the features age, sex and time of night (fraction 0..1 of the
-recording) (T, 3) and the stage (T,). See ``generate``.
+``covariates.csv`` (record, subject, cohort, age, sex), read by the ``edf`` source of the job
+specs (see docs/sleep_staging.md); this is the default. ``--format hdf5`` writes one HDF5 file
+per cohort instead (read by ``pretrain_hdf5.yaml``): per night the ECG epochs (T, ``fs * 30``),
+the features age, sex and time of night (fraction 0..1 of the recording) (T, 3) and the stage
+(T,). See ``generate``.
 
-    python examples/sleep_staging/generate.py --out data/sleep [--seed 0] [--force]
+    python examples/sleep_staging/generate.py --out data/sleep [--format edf|hdf5] [--force]
 """
 
 from __future__ import annotations
@@ -466,7 +466,7 @@ def generate(
     min_epochs: int = 80,
     max_epochs: int = 160,
     force: bool = False,
-    fmt: str = "hdf5",
+    fmt: str = "edf",
 ) -> dict[str, Path]:
     """Write the cohorts A and B under ``out_dir``; return their paths.
 
@@ -506,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-epochs", type=int, default=160)
     parser.add_argument("--force", action="store_true", help="rewrite even if up to date")
     parser.add_argument(
-        "--format", choices=("edf", "hdf5"), default="hdf5", help="EDF+ folders or HDF5 files"
+        "--format", choices=("edf", "hdf5"), default="edf", help="EDF+ folders or HDF5 files"
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()

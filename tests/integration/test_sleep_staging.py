@@ -40,7 +40,7 @@ def _module(name: str) -> ModuleType:
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
     res = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
     )
     assert res.returncode == 0, f"{' '.join(args)}\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}"
     return res
@@ -50,7 +50,8 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Small cohorts, a pretraining run, a fine-tuning run, and predictions on cohort B."""
     tmp = tmp_path_factory.mktemp("sleep")
-    paths = _module("generate").generate(tmp / "data", **SMALL)
+    paths = _module("generate").generate(tmp / "data", **SMALL)  # EDF+ folders, as the demo
+    h5 = _module("generate").generate(tmp / "h5", fmt="hdf5", **SMALL)  # the same nights
     common = [f"run.root={tmp / 'runs'}", "--quiet"]
     pre, fine = tmp / "pretrain", tmp / "finetune"
     _run(
@@ -65,7 +66,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, run_dir in (("pretrain", pre), ("finetune", fine)):
         data = ["--data", str(paths["B"]), "--out", str(out[name])]
         _run("-m", "trainspec", "predict", str(run_dir), *data)
-    return {"pretrain": pre, "finetune": fine, "B": paths["B"],
+    return {"pretrain": pre, "finetune": fine, "B": paths["B"], "A_h5": h5["A"], "B_h5": h5["B"],
             "pred_pretrain": out["pretrain"], "pred_finetune": out["finetune"]}  # fmt: skip
 
 
@@ -120,8 +121,9 @@ def test_finetuning_changes_the_head_only(runs: dict[str, Path]) -> None:
 def test_predictions_cover_every_epoch_of_every_night(runs: dict[str, Path]) -> None:
     import h5py
 
-    frame = pd.read_csv(runs["pred_finetune"])
-    with h5py.File(runs["B"], "r") as f:
+    frame = pd.read_csv(runs["pred_finetune"])  # predicted from the EDF+ folder
+    assert sorted(p.name for p in runs["B"].glob("*-PSG.edf"))  # a folder of recordings
+    with h5py.File(runs["B_h5"], "r") as f:  # the same nights, as the generator drew them
         nights = {name: f["records"][name]["stage"][()] for name in f["records"]}
     assert sorted(frame["record"].unique()) == sorted(nights)
     for night, stages in nights.items():
@@ -167,3 +169,22 @@ def test_finetuning_beats_the_pretrained_model_on_held_out_b_nights(
     assert json.loads(shown.stdout)["metrics"] == scores["finetune"][0].metrics
     test_only = scores["finetune"][0]
     assert test_only.metrics["kappa"] == pytest.approx(_pooled_kappa([test_only.confusion]))
+
+
+def test_the_hdf5_variant_trains_and_evaluates(runs: dict[str, Path], tmp_path: Path) -> None:
+    """pretrain_hdf5.yaml reads the same nights from the generator's HDF5 files."""
+    run = tmp_path / "pretrain_hdf5"
+    _run(
+        "-m", "trainspec", "train", str(SLEEP / "pretrain_hdf5.yaml"),
+        f"data.source.path={runs['A_h5']}", "train.epochs=1", f"run.root={tmp_path / 'runs'}",
+        "--quiet", "--run-dir", str(run),
+    )  # fmt: skip
+    shown = _run(
+        "-m", "trainspec", "evaluate", str(run), "--data", str(runs["A_h5"]), "--split", "test",
+        "--json",
+    )  # fmt: skip
+    report = json.loads(shown.stdout)
+    assert report["n"] >= 2 and set(report["metrics"]) == {"kappa", "accuracy"}
+    # The same split as the EDF+ pretraining run: the same nights, the same subjects.
+    plans = [json.loads((r / "splits.json").read_text()) for r in (run, runs["pretrain"])]
+    assert plans[0]["ids"] == plans[1]["ids"] and plans[0]["folds"] == plans[1]["folds"]
