@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainspec.data._table import KeyTable  # the data layer's source table (see _read)
+from trainspec.data import KeyTable
 from trainspec.inference._predictor import Predictor, Scores, make_predictor
 from trainspec.inference._prepare import PreparedChunk, prepare_chunk
 from trainspec.inference._run import CHECKPOINTS, InferenceError, LoadedRun, load_run

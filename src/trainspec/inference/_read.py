@@ -370,8 +370,7 @@ def _edf_tables(
 ) -> Iterator[KeyTable]:
     """A folder of EDF nights (or one night's file: the run's edf source pointed at it, its
     hypnogram found beside it), one table per night: memory holds one night's signals."""
-    from trainspec.data import iter_edf_records, single_recording
-    from trainspec.data._sources import SourceContext
+    from trainspec.data import SourceContext, iter_edf_records, single_recording
 
     narrowed = (
         source.model_copy(update={"path": str(path)})
