@@ -43,7 +43,6 @@ from trainspec.data._sources import (
     get_source,
     records_table,
 )
-from trainspec.data._splits import SplitPlan
 from trainspec.data._table import KeyTable
 from trainspec.data._transforms import build_steps
 from trainspec.data._types import Loaded, input_names
@@ -110,9 +109,8 @@ def _shapes_of(spec: DataSpec, table: KeyTable, task: str, ctx: SourceContext) -
     if isinstance(spec.weight, WeightSpec) and spec.weight.balance:
         data.weights = balance_weights(data, labels, spec.weight.balance)
     every = np.arange(data.n_samples)
-    plan = SplitPlan("sample", 0, data.n_samples, [{"train": every}])
     loaded = Loaded(data, labels, list(steps), "", False)
-    first = fold_builder(spec, loaded, plan, ctx.allow_imports)(0)
+    first = fold_builder(spec, loaded, ctx.allow_imports)({"train": every}, "the sample")
     shapes = first.transforms.info["input_shapes"]
     return DataShapes(
         task=labels.task,
