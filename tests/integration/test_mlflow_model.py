@@ -3,12 +3,19 @@ inputs, from another working directory, with the numbers `trainspec predict` giv
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.conftest import EXAMPLES
@@ -50,3 +57,77 @@ def test_a_trained_run_loads_with_mlflow_pyfunc_elsewhere(cli, tmp_path: Path) -
     pd.testing.assert_frame_equal(
         pd.read_csv(elsewhere / "theirs.csv"), pd.read_csv(tmp_path / "ours.csv")
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _post(port: int, path: str, body: dict[str, Any] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data, {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.loads(answer.read() or b"null")
+
+
+def _wait_until_up(server: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + 240  # a loaded two-core machine starts uvicorn slowly
+    while time.monotonic() < deadline:
+        assert server.poll() is None, log.read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"mlflow models serve did not answer on port {port}: {log.read_text()[-3000:]}")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups are POSIX")
+def test_mlflow_models_serve_answers_as_trainspec_predict(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`runs promote` registers the model; MLflow's own scoring server serves
+    models:/<name>@<alias> with `--env-manager local` and answers raw rows as `predict`."""
+    import pandas as pd
+    from sklearn.datasets import load_digits
+
+    spec = str(EXAMPLES / "digits" / "train.yaml")
+    res = cli("train", spec, "train.epochs=1", "--quiet", "--run-dir", "runs/digits")
+    assert res.returncode == 0, res.stderr
+    res = cli("runs", "promote", "runs/digits", "--alias", "staging", "--name", "digits")
+    assert res.returncode == 0, res.stderr
+    rows = load_digits(as_frame=True).data.iloc[:7]
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    assert cli("predict", "runs/digits", "--data", "new.csv", "--out", "ours.csv").returncode == 0
+
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"}
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/digits@staging",
+               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: uvicorn's workers end with it
+        )  # fmt: skip
+    try:
+        _wait_until_up(server, port, log)
+        answer = _post(port, "/invocations", {"dataframe_split": rows.to_dict(orient="split")})
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    theirs = pd.DataFrame(answer["predictions"])
+    ours = pd.read_csv(tmp_path / "ours.csv")
+    assert list(theirs.columns) == list(ours.columns)
+    assert theirs["prediction"].astype(str).tolist() == ours["prediction"].astype(str).tolist()
+    proba = [c for c in ours.columns if c.startswith("proba_")]
+    assert len(proba) == 10
+    np.testing.assert_allclose(theirs[proba].to_numpy(), ours[proba].to_numpy(), rtol=1e-5)

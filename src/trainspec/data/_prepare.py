@@ -16,6 +16,7 @@ import numpy as np
 from trainspec.data._assemble import assemble
 from trainspec.data._cache import digest, load_cached, save_cached
 from trainspec.data._dataset import prepare_dataset
+from trainspec.data._example import input_example
 from trainspec.data._fitted import Impute, _missing
 from trainspec.data._folds import fold_builder
 from trainspec.data._labels import (
@@ -258,6 +259,7 @@ def prepare_data(
         bad_files=bad_files,
         batch_fields=_batch_fields(data),
         _pending=pending or [],
+        example=input_example(data, plan.folds[0].get("train", np.arange(0))),
     )
     prepared._folds[0] = first
     return prepared

@@ -87,6 +87,8 @@ class PreparedData:
     # None: not known (a user's Dataset).
     batch_fields: dict[str, tuple[int | None, ...]] | None = None
     _pending: list[Callable[[], None]] = field(default_factory=list)
+    # A few raw training rows (``input_example``); None for records and users' Datasets.
+    example: dict[str, Any] | None = None
 
     def commit_cache(self) -> None:
         """Write the cache entry that ``prepare_data(defer_cache=True)`` held back."""

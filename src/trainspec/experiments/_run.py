@@ -41,6 +41,7 @@ from trainspec.spec import JobSpec, LoadedSpec, dump_yaml, load_spec
 if TYPE_CHECKING:
     from trainspec.data import PreparedData
     from trainspec.engine import Callback
+    from trainspec.experiments._tracked import TrackedAs
     from trainspec.tracking import Tracker
 
 __all__ = ["RunResult", "run_experiment"]
@@ -119,15 +120,21 @@ def run_experiment(
     parent_run_id: str | None = None,
     tags: Mapping[str, str] | None = None,
     allow_changes: bool = False,
+    run_name: str | None = None,
+    params: Mapping[str, str] | None = None,
+    log_model: bool | None = None,
 ) -> RunResult:
     """Run one job spec: prepare the data, build the model, train every fold, write the run.
 
     Returns the run directory and its summary. ``resume`` continues the run in ``run_dir``
     from its last checkpoint (it defaults to the spec's ``train.resume``). ``callbacks`` see
     every epoch of every fold (a sweep's pruner, say); ``parent_run_id`` makes the tracker run
-    a child (a sweep's trial). A resume whose spec changed a key that affects training is
-    refused, naming each key with its old and new value, unless ``allow_changes`` (the change
-    is then recorded in ``resume_changes.json``; ``config.yaml`` is kept). A run that fails
+    a child (a sweep's trial), named ``run_name`` (default: the run directory's name), with
+    ``params`` logged beside the spec's. A finished MLflow run logs its model
+    (``runs:/<id>/model``) unless it is a child or ``log_model`` is False. A resume whose spec
+    changed a key that affects training is refused, naming each key with its old and new
+    value, unless ``allow_changes`` (the change is then recorded in ``resume_changes.json``;
+    ``config.yaml`` is kept). A run that fails
     writes ``summary.json`` with ``status: failed`` and the reason; a full disk or a refused
     write is a ``StorageError`` naming the path and the free space.
     """
@@ -162,17 +169,14 @@ def run_experiment(
                 allow_changes=allow_changes,
             )
 
+        from trainspec.experiments._tracked import TrackedAs
+
+        tracked = TrackedAs(
+            parent_run_id, run_name, dict(tags or {}), dict(params or {}), log_model
+        )
         with run_log(target_dir, mlflow=job.tracking.backend == "mlflow"):
             return _run_writer(
-                loaded,
-                prepared,
-                target_dir,
-                resume,
-                progress,
-                callbacks,
-                parent_run_id,
-                tags,
-                allow_changes,
+                loaded, prepared, target_dir, resume, progress, callbacks, tracked, allow_changes
             )
 
 
@@ -183,16 +187,13 @@ def _run_writer(
     resume: bool,
     progress: str | None,
     callbacks: Sequence[Callback],
-    parent_run_id: str | None,
-    tags: Mapping[str, str] | None,
+    tracked: TrackedAs,
     allow_changes: bool,
 ) -> RunResult:
     """Rank 0's run: tracked, its failure recorded in the run directory."""
     from trainspec.experiments._tracked import start_tracking
 
-    tracker = start_tracking(
-        loaded, target_dir, resume=resume, parent_run_id=parent_run_id, tags=tags
-    )
+    tracker = start_tracking(loaded, target_dir, resume=resume, tracked=tracked)
     with tracker:
         try:
             result = _run_tracked(
@@ -203,8 +204,9 @@ def _run_writer(
                 progress,
                 callbacks,
                 tracker,
-                # A sweep's trials log no model (a trial's cost stays low); promote logs one.
-                log_model=parent_run_id is None,
+                # A sweep's trials log no model unless asked (a trial's cost stays low): the
+                # sweep logs its best trial's, and promote logs one.
+                log_model=tracked.logs_model,
                 allow_changes=allow_changes,
             )
         except Exception as exc:
@@ -387,6 +389,8 @@ def _write_data_files(prepared: PreparedData, target_dir: Path) -> None:
             "n_samples": prepared.n_samples,
         },
     )
+    if prepared.example is not None:  # stored with the run's MLflow model
+        write_json(target_dir / "input_example.json", prepared.example)
     if prepared.bad_files:  # files left out under data.on_bad: skip
         write_json(target_dir / "bad_files.json", prepared.bad_files)
 

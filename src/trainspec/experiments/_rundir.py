@@ -115,6 +115,7 @@ RUN_FILES = (
     "environment.json",
     "splits.json",
     "data.json",
+    "input_example.json",
     "summary.json",
     "metrics.jsonl",
     "tracking.json",

@@ -247,7 +247,7 @@ def _model_dir(run: Path) -> Path:
     raise TrainspecError(f"run {run} has no saved model (model/): did it finish?")
 
 
-def _has_mlflow_model(client: Any, run_id: str) -> bool:
+def has_mlflow_model(client: Any, run_id: str) -> bool:
     return any(f.path == "model/MLmodel" for f in client.list_artifacts(run_id, "model"))
 
 
@@ -288,7 +288,7 @@ def promote_run(run: str | Path, *, alias: str, name: str | None = None) -> dict
         found = client.search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'")
         version = next((v for v in found if v.source == artifact_uri), None)
         if version is None:
-            if not _has_mlflow_model(client, run_id):
+            if not has_mlflow_model(client, run_id):
                 _model_dir(path)
                 log_mlflow_model(path, client, run_id)
             version = client.create_model_version(model_name, artifact_uri, run_id=run_id)

@@ -35,6 +35,7 @@ from trainspec.experiments._sweep_study import (
     quiet_optuna,
     trials_used,
 )
+from trainspec.experiments._sweep_track import log_best, log_best_models, parent_params
 from trainspec.experiments._sweep_worker import MANIFEST, connect_study, read_manifest, work
 from trainspec.spec import LoadedSpec
 
@@ -113,7 +114,7 @@ def _write_manifest(plan: SweepPlan, parent_run_id: str | None) -> None:
 
 
 def _start_parent(plan: SweepPlan, resume_run_id: str | None) -> Tracker:
-    from trainspec.tracking import create_tracker, spec_params
+    from trainspec.tracking import create_tracker
 
     job = plan.base.job
     assert job is not None
@@ -126,7 +127,7 @@ def _start_parent(plan: SweepPlan, resume_run_id: str | None) -> Tracker:
             "trainspec.kind": "sweep",
             "trainspec.sweep_fingerprint": plan.fingerprint,
         },
-        params=spec_params(plan.data),
+        params=parent_params(plan),
         resume_run_id=resume_run_id,
     )
     return tracker
@@ -377,13 +378,30 @@ def summarize_study(plan: SweepPlan, study: optuna.Study, status: str) -> SweepR
     )
 
 
-def _log_parent(tracker: Tracker, result: SweepResult) -> None:
+def _finished(study: optuna.Study) -> int:
+    return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+
+
+def _log_parent(tracker: Tracker, plan: SweepPlan, result: SweepResult, *, step: int) -> None:
+    """The parent run's last word: trials by state, the best trial and its model."""
     metrics = {f"trials/{state}": float(n) for state, n in result.counts.items()}
-    if len(result.best) == 1:
-        for metric, value in result.best[0]["values"].items():
-            metrics[f"best/{metric}"] = float(value)
-        tracker.set_tags({"trainspec.best_trial": str(result.best[0]["number"])})
-    tracker.log_metrics(metrics, step=0)
+    tracker.log_metrics(metrics, step=step)
+    log_best(tracker, plan, result.best, step=step)
+    log_best_models(tracker, plan, result.best)
+
+
+def _tracking_best(
+    plan: SweepPlan, study: optuna.Study, tracker: Tracker, on_trial: TrialHook | None
+) -> TrialHook:
+    """``on_trial``, and the parent run's best trial kept current as trials finish."""
+
+    def hook(t: FrozenTrial) -> None:
+        if on_trial is not None:
+            on_trial(t)
+        best = [trial_record(plan, b) for b in best_trials(plan, study)]
+        log_best(tracker, plan, best, step=_finished(study))
+
+    return hook
 
 
 def _join(plan: SweepPlan, workers: int | None, on_trial: TrialHook | None) -> SweepResult:
@@ -436,10 +454,11 @@ def run_sweep(
     tracker, parent_run_id = _parent(plan, study, manifest)
     _write_manifest(plan, parent_run_id)
     with tracker:
-        finished = _run_trials(plan, study, storage, n_workers, deadline, parent_run_id, on_trial)
+        hook = _tracking_best(plan, study, tracker, on_trial)
+        finished = _run_trials(plan, study, storage, n_workers, deadline, parent_run_id, hook)
         result = summarize_study(plan, study, "finished" if finished else "interrupted")
         write_json(plan.sweep_dir / "summary.json", result.to_json())
-        _log_parent(tracker, result)
+        _log_parent(tracker, plan, result, step=_finished(study))
         if not finished:
             tracker.finish("KILLED")
     log.debug("sweep %s: %s", plan.name, json.dumps(result.counts))

@@ -7,6 +7,7 @@ and are decoded back when a trial's spec is built.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import math
@@ -30,12 +31,27 @@ if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
 
-__all__ = ["MAX_GRID", "SearchSpace", "spec_paths"]
+__all__ = ["MAX_GRID", "SEARCHED", "SearchSpace", "spec_paths"]
 
 # More grid points than this is a mistake (a float range without a step, say), not a plan.
 MAX_GRID = 100_000
 
 Param = FloatParam | IntParam | CategoricalParam
+# In a sweep's own parameters, a list item that the sweep searches.
+SEARCHED = "<searched>"
+
+
+def _describe(p: Param) -> str:
+    """A range as the sweep's tracking parameter shows it: ``loguniform(0.0001, 0.1)``."""
+    if isinstance(p, CategoricalParam):
+        return "choice(" + ", ".join(json.dumps(c, sort_keys=True) for c in p.choices) + ")"
+    if isinstance(p, FloatParam):
+        kind = "loguniform" if p.log else "uniform"
+        step = f", step={p.step!r}" if p.step is not None else ""
+        return f"{kind}({p.low!r}, {p.high!r}{step})"
+    if p.log:
+        return f"logint({p.low}, {p.high})"
+    return f"int({p.low}, {p.high}{f', step={p.step}' if p.step != 1 else ''})"
 
 
 def _is_scalar(value: Any) -> bool:
@@ -152,6 +168,43 @@ class SearchSpace:
             for e in self.entries
             if e.name in values
         }
+
+    # -- tracking ------------------------------------------------------------------------
+
+    def tracking_key(self, name: str) -> str:
+        """``model.layers[2].p`` as a tracking parameter name, ``space.model.layers.2.p``:
+        MLflow refuses brackets, and the spec's own parameters index lists the same way."""
+        entry = next(e for e in self.entries if e.name == name)
+        return "space." + ".".join(str(part) for part in entry.path)
+
+    def described(self) -> dict[str, str]:
+        """Each parameter's range as text, by tracking key: ``uniform(0.1, 0.5)``."""
+        return {self.tracking_key(e.name): _describe(e.param) for e in self.entries}
+
+    def drawn(self, values: Mapping[str, Any]) -> dict[str, str]:
+        """A trial's (decoded) values as text, by tracking key."""
+        return {
+            self.tracking_key(name): value if isinstance(value, str) else json.dumps(value)
+            for name, value in values.items()
+        }
+
+    def without(self, base: Mapping[str, Any]) -> dict[str, Any]:
+        """``base`` without the searched values: its key goes from a mapping (and a mapping
+        left empty goes too); a list item becomes ``"<searched>"`` (the others keep their
+        places)."""
+        data = copy.deepcopy(dict(base))
+        for e in self.entries:
+            for depth in range(len(e.path), 0, -1):
+                found, parent = _lookup(data, e.path[: depth - 1])
+                last = e.path[depth - 1]
+                if depth < len(e.path) and _lookup(parent, (last,))[1] != {}:
+                    break  # the mapping above still holds other keys
+                if found and isinstance(parent, dict):
+                    parent.pop(str(last), None)
+                elif isinstance(parent, list) and isinstance(last, int) and last < len(parent):
+                    parent[last] = SEARCHED
+                    break
+        return data
 
     # -- specs ---------------------------------------------------------------------------
 

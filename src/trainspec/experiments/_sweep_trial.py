@@ -17,6 +17,12 @@ from trainspec.experiments._run import RunResult, run_experiment
 from trainspec.experiments._rundir import summarize_history, write_json
 from trainspec.experiments._sweep_plan import PARAMS_METRIC, Goal, SweepPlan, direction_of
 from trainspec.experiments._sweep_study import RUN_DIR_ATTR
+from trainspec.experiments._sweep_track import (
+    TrialState,
+    mark_trial,
+    trial_run_name,
+    trial_tags,
+)
 from trainspec.spec import LoadedSpec, load_spec
 
 if TYPE_CHECKING:
@@ -121,8 +127,8 @@ def objective_values(result: RunResult, goals: Sequence[Goal], mode: str) -> lis
 
 
 def _finish_pruned(loaded: LoadedSpec, run_dir: Path, reason: str) -> None:
-    """A pruned trial keeps a summary (status pruned) and its tracker run ends FINISHED with
-    a ``trainspec.trial_state`` tag, not FAILED."""
+    """A pruned trial keeps a summary (status pruned); its tracker run ends FINISHED with
+    ``trainspec.trial_state`` PRUNED (``mark_trial``), not FAILED."""
     rows = []
     metrics = run_dir / "metrics.jsonl"
     if metrics.is_file():
@@ -136,43 +142,63 @@ def _finish_pruned(loaded: LoadedSpec, run_dir: Path, reason: str) -> None:
     summary = summarize_history(rows, monitor=monitor, mode=mode)
     summary.update({"status": "pruned", "spec_hash": loaded.hash, "reason": reason})
     write_json(run_dir / "summary.json", summary)
-    _retag(loaded, run_dir, {"trainspec.trial_state": "PRUNED"})
 
 
-def _retag(loaded: LoadedSpec, run_dir: Path, tags: Mapping[str, str]) -> None:
-    job = loaded.job
-    assert job is not None
-    record = run_dir / "tracking.json"
-    if job.tracking.backend != "mlflow" or not record.is_file():
-        return
-    from trainspec.tracking import MlflowTracker, create_tracker
-
-    tracker = create_tracker(job.tracking, runs_root=Path(job.run.root), job_name=job.name)
-    if not isinstance(tracker, MlflowTracker):
-        return
-    try:
-        run_id = json.loads(record.read_text(encoding="utf-8"))["run_id"]
-        client = tracker.connect()
-        for key, value in tags.items():
-            client.set_tag(run_id, key, value)
-        client.set_terminated(run_id, "FINISHED")
-    except Exception as exc:  # the trial's state is in the study either way
-        log.warning("could not mark the tracker run of %s as pruned: %s", run_dir, exc)
+_TRACKED_STATES: dict[State, TrialState] = {
+    "complete": "COMPLETE",
+    "pruned": "PRUNED",
+    "failed": "FAIL",
+    "interrupted": "FAIL",  # Optuna fails it, and queues it again
+}
 
 
 def run_trial(plan: SweepPlan, trial: optuna.Trial, *, parent_run_id: str | None) -> TrialOutcome:
-    """Run ``trial`` as a normal run in ``plan.trial_dir(trial.number)``."""
-    import optuna
-
+    """Run ``trial`` as a normal run in ``plan.trial_dir(trial.number)``: a child of the
+    sweep's tracker run, named after the sweep and the trial, with its final state tagged."""
     values = plan.space.decode(plan.space.suggest(trial))
     run_dir = plan.trial_dir(trial.number)
     trial.set_user_attr(RUN_DIR_ATTR, str(run_dir))
+    drawn = plan.space.drawn(values)
+    try:
+        outcome = _run(plan, trial, values, run_dir, parent_run_id)
+    except KeyboardInterrupt:
+        mark_trial(
+            plan,
+            run_dir,
+            number=trial.number,
+            state="FAIL",
+            drawn=drawn,
+            parent_run_id=parent_run_id,
+            error="interrupted",
+        )
+        raise
+    state = _TRACKED_STATES[outcome.state]
+    mark_trial(
+        plan,
+        run_dir,
+        number=trial.number,
+        state=state,
+        drawn=drawn,
+        parent_run_id=parent_run_id,
+        error=outcome.error,
+    )
+    return outcome
+
+
+def _run(
+    plan: SweepPlan,
+    trial: optuna.Trial,
+    values: dict[str, Any],
+    run_dir: Path,
+    parent_run_id: str | None,
+) -> TrialOutcome:
+    import optuna
+
     try:
         loaded = load_spec(plan.trial_data(values))
     except TrainspecError as exc:
         return TrialOutcome("failed", run_dir=run_dir, error=str(exc))
     callbacks = [PruneCallback(trial, plan.goals[0].metric)] if plan.prunes else []
-    tags = {"trainspec.sweep": plan.name, "trainspec.trial": str(trial.number)}
     try:
         result = run_experiment(
             loaded,
@@ -180,7 +206,10 @@ def run_trial(plan: SweepPlan, trial: optuna.Trial, *, parent_run_id: str | None
             progress="none",
             callbacks=callbacks,
             parent_run_id=parent_run_id,
-            tags=tags,
+            tags=trial_tags(plan, trial.number),
+            run_name=trial_run_name(plan, trial.number),
+            params=plan.space.drawn(values),
+            log_model=plan.sweep.log_models == "all",
         )
     except optuna.TrialPruned as exc:
         _finish_pruned(loaded, run_dir, str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from trainspec.tracking import Tracker, create_tracker, spec_params
 
 __all__ = [
     "TRACKING_FILE",
+    "TrackedAs",
     "TrackerCallback",
     "log_mlflow_model",
     "log_run_files",
@@ -22,6 +24,22 @@ __all__ = [
 
 TRACKING_FILE = "tracking.json"
 _NOT_METRICS = ("epoch", "step")
+
+
+@dataclass(frozen=True)
+class TrackedAs:
+    """How a run shows in its tracker beyond its spec: a sweep's trial is a child run named
+    after the sweep and the trial, with the values it drew as parameters."""
+
+    parent_run_id: str | None = None
+    run_name: str | None = None  # default: the run directory's name
+    tags: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)  # logged beside the spec's
+    log_model: bool | None = None  # default: a run that is nobody's child logs its model
+
+    @property
+    def logs_model(self) -> bool:
+        return self.parent_run_id is None if self.log_model is None else self.log_model
 
 
 class TrackerCallback(Callback):
@@ -64,8 +82,7 @@ def start_tracking(
     run_dir: Path,
     *,
     resume: bool,
-    parent_run_id: str | None = None,
-    tags: Mapping[str, str] | None = None,
+    tracked: TrackedAs | None = None,
 ) -> Tracker:
     """Create the job's tracker and start (or, on resume, continue) the run's tracker run.
 
@@ -74,6 +91,7 @@ def start_tracking(
     """
     job = loaded.job
     assert job is not None
+    tracked = tracked or TrackedAs()
     tracker = create_tracker(job.tracking, runs_root=Path(job.run.root), job_name=job.name)
     record = run_dir / TRACKING_FILE
     resume_id = None
@@ -82,14 +100,14 @@ def start_tracking(
     all_tags: dict[str, Any] = {
         "trainspec.spec_hash": loaded.hash,
         "trainspec.git_commit": _git_commit(run_dir),
-        **(tags or {}),
+        **tracked.tags,
     }
     run_id = tracker.start(
-        run_name=run_dir.name,
+        run_name=tracked.run_name or run_dir.name,
         run_dir=run_dir,
         tags={k: str(v) for k, v in all_tags.items()},
-        params=spec_params(loaded.data),
-        parent_run_id=parent_run_id,
+        params={**spec_params(loaded.data), **tracked.params},
+        parent_run_id=tracked.parent_run_id,
         resume_run_id=resume_id,
     )
     if run_id:
@@ -116,8 +134,9 @@ def log_run_files(tracker: Tracker, run_dir: Path, *, enabled: bool) -> None:
         tracker.log_artifact(code, artifact_path="code")
 
 
-def log_mlflow_model(tracker: Tracker, run_dir: Path) -> str | None:
-    """Log a finished run's model as an MLflow pyfunc model (``runs:/<id>/model``).
+def log_mlflow_model(tracker: Tracker, run_dir: Path, *, run_id: str | None = None) -> str | None:
+    """Log a finished run's model as an MLflow pyfunc model (``runs:/<id>/model``) of the
+    tracker's run, or of ``run_id`` in the tracker's store (a sweep's best trial).
 
     Only for the MLflow backend and a run with one model in ``model/`` (a cross-validation run
     has one per fold and none of its own, unless ``train.refit`` trained one: promote a fold's
@@ -125,10 +144,11 @@ def log_mlflow_model(tracker: Tracker, run_dir: Path) -> str | None:
     """
     from trainspec.tracking import MlflowTracker
 
-    if not isinstance(tracker, MlflowTracker) or tracker.run_id is None:
+    run_id = run_id or tracker.run_id
+    if not isinstance(tracker, MlflowTracker) or run_id is None:
         return None
     if not (run_dir / "model").is_dir():
         return None
     from trainspec.inference import log_mlflow_model as log_model
 
-    return log_model(run_dir, tracker.connect(), tracker.run_id)
+    return log_model(run_dir, tracker.connect(), run_id)

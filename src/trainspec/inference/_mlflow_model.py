@@ -8,9 +8,9 @@ artifact ``run``. Only the files inference needs are copied, not checkpoints' tr
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,18 @@ from trainspec.inference._schema import describe_inputs
 __all__ = ["MLFLOW_MODEL_PATH", "bundle_run", "log_mlflow_model", "save_mlflow_model"]
 
 MLFLOW_MODEL_PATH = "model"
+# A few raw training rows the run wrote; stored with the MLflow model as its input example.
+EXAMPLE_FILE = "input_example.json"
 # What ``load_run(..., checkpoint="final")`` reads; ``model/`` holds the best weights.
-_BUNDLE = ("config.yaml", "data.json", "environment.json", "transforms", "model", "code")
+_BUNDLE = (
+    "config.yaml",
+    "data.json",
+    "environment.json",
+    "input_example.json",
+    "transforms",
+    "model",
+    "code",
+)
 
 
 def bundle_run(run: str | Path, dest: Path) -> Path:
@@ -71,6 +81,38 @@ def _signature(run: Path) -> Any:
     return ModelSignature(inputs=Schema(tensors))
 
 
+def _input_example(run: Path, signature: Any) -> Any:
+    """The run's few raw training rows (``input_example.json``) in the signature's form: a
+    DataFrame of its columns, or arrays by input name. None when the run has none."""
+    import numpy as np
+
+    path = run / EXAMPLE_FILE
+    if signature is None or not path.is_file():
+        return None
+    inputs = json.loads(path.read_text(encoding="utf-8")).get("inputs") or {}
+    spec = describe_inputs(run)
+    if not spec.named_rows:
+        arrays = {
+            f.name: np.array(inputs[f.name]["values"], dtype=np.float32)
+            for f in spec.inputs
+            if f.name in inputs
+        }
+        return arrays if len(arrays) == len(spec.inputs) else None
+    import pandas as pd
+
+    columns = spec.inputs[0].columns or []
+    (only,) = inputs.values() if len(inputs) == 1 else (None,)
+    if only is None or list(only.get("columns") or []) != list(columns):
+        return None  # not the columns the model takes: no example rather than a wrong one
+    frame = pd.DataFrame(only["values"], columns=columns)
+    for c in columns:
+        if c in spec.categorical:
+            frame[c] = frame[c].map(lambda v: v if v is None else str(v)).astype(object)
+        else:
+            frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
+    return frame
+
+
 def save_mlflow_model(run: str | Path, path: Path) -> Path:
     """Write ``run`` as an MLflow pyfunc model folder at ``path`` (which must not exist)."""
     import mlflow.pyfunc
@@ -78,17 +120,17 @@ def save_mlflow_model(run: str | Path, path: Path) -> Path:
     from trainspec import __version__
     from trainspec.inference._mlflow_pyfunc import TrainspecPyfunc
 
-    with tempfile.TemporaryDirectory(prefix="trainspec-bundle-") as tmp, warnings.catch_warnings():
-        # The signature comes from the run's schema, not from predict's type hints, and raw
-        # inputs vary too much by run for one stored example; MLflow warns about both.
-        warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)
-        warnings.filterwarnings("ignore", message=".*input example.*", category=UserWarning)
+    # MLflow's save resets warning filters (it shows each UserWarning once): its notes go where
+    # the caller sends warnings (a run's train.log while it runs).
+    with tempfile.TemporaryDirectory(prefix="trainspec-bundle-") as tmp:
         bundle = bundle_run(run, Path(tmp) / "run")
+        signature = _signature(bundle)
         mlflow.pyfunc.save_model(
             path=str(path),
             python_model=TrainspecPyfunc(),
             artifacts={"run": str(bundle)},
-            signature=_signature(bundle),
+            signature=signature,
+            input_example=_input_example(bundle, signature),
             pip_requirements=[f"trainspec=={__version__}"],
         )
     return path

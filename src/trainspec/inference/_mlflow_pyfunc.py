@@ -13,6 +13,10 @@ __all__ = ["TrainspecPyfunc"]
 class TrainspecPyfunc(_PythonModel):  # type: ignore[misc]
     """Loads the bundled run once; ``predict`` is ``trainspec predict`` on raw inputs."""
 
+    # Inputs are checked against the signature made from the run's schema; MLflow's checks
+    # from predict's type hints (here ``Any``) would only warn at every import and save.
+    _skip_type_hint_validation = True
+
     def load_context(self, context: Any) -> None:
         from trainspec.inference._run import load_run
 

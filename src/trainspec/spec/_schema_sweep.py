@@ -215,6 +215,12 @@ class SweepSpec(Section):
         "journal:PATH for a journal file. Default: sqlite:///<sweep folder>/study.db.",
     )
     heartbeat: HeartbeatSpec = Field(default_factory=HeartbeatSpec)
+    log_models: Literal["best", "all", "none"] = Field(
+        default="best",
+        description="Which trials log an MLflow model (runs:/<id>/model): the best trial's "
+        "when the sweep ends (default; the Pareto front's with several objectives), every "
+        "completed trial's (each trial then costs a model's save), or none.",
+    )
 
     @field_validator("sampler", "pruner", mode="before")
     @classmethod
