@@ -83,8 +83,14 @@ def test_classification_run_report(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "predictions could not be computed" not in html
     # Every validation digit counted once in the matrix.
     n_val = len(json.loads((run / "splits.json").read_text())["folds"][0]["val"])
-    cells = re.findall(r"<title>true (\d), predicted (\d): (\d+)</title>", html)
-    assert sum(int(n) for *_, n in cells) == n_val
+    cells = re.findall(r"<title>true (\d), predicted (\d): (\d+) \(([\d.]+)% of true", html)
+    assert sum(int(n) for _, _, n, _ in cells) == n_val
+    for true in "0123456789":  # each true class's row shares add up to 100%
+        shares = [float(pct) for t, _, _, pct in cells if t == true]
+        assert sum(shares) == pytest.approx(100, abs=0.6)
+    # Every learning curve says which split it is.
+    lines = re.findall(r'<polyline class="line" [^>]*><title>([^<]*)</title>', html)
+    assert lines and set(lines) <= {"train", "val"} and {"train", "val"} <= set(lines)
     assert_renders(out, min_plots=3)
 
 

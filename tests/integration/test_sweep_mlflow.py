@@ -57,11 +57,11 @@ def test_a_sweep_in_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     params = parent.data.params
     assert params["space.train.optimizer.lr"] == "choice(0.01, 1e-06)"
     assert params["space.train.optimizer.name"] == 'choice("AdamW", "NoSuchOpt")'
-    assert params["sweep.metric"] == "val/accuracy" and params["sweep.sampler"] == "grid"
+    assert params["sweep.metric"] == "val/accuracy" and params["sweep.sampler.type"] == "grid"
     # The base spec's lr (0.002), which no trial used, is not a parameter of the sweep.
     assert "train.optimizer.lr" not in params and "train.optimizer.name" not in params
     assert not [k for k in params if k.startswith("sweep.params")]
-    assert params["train.epochs"] == "2"
+    assert params["train.epochs"] == "2" and params["sweep.log_models"] == "best"
     tags = parent.data.tags
     best = runs[names[0]]
     assert tags["trainspec.best_trial"] == "0"

@@ -224,6 +224,9 @@ def test_sweep_report_renders(sweep: dict[str, Any]) -> None:
     html = write_report(sweep["dir"], tmp / "sweep.html").read_text()
     for part in ("optimisation history", "parameter importance", "parallel coordinates"):
         assert part in html
+    # The learning rate was sampled on a log scale: its axis is one; the layer width is not.
+    assert "train.optimizer.lr (log)</text>" in html
+    assert "out_features (log)" not in html
     assert_renders(tmp / "sweep.html", min_plots=4)
 
 

@@ -266,6 +266,7 @@ def _sweep_sections(folder: Path) -> tuple[str, list[str]]:
                 pc_rows,
                 color_by=[sign * t.values[0] for t in complete],
                 labels=[f"trial {t.number}: {t.values[0]:.5g}" for t in complete],
+                log_axes=[plan.space.is_log(n) for n in names],
             )
         )
     sections.append(

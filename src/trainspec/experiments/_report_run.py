@@ -40,7 +40,8 @@ def _families(history: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
 
 
 def curves(histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
-    """One plot per metric; a line per split (and per fold when there are several)."""
+    """One plot per metric; a line per split, labelled with it (train, val), and per fold or
+    trial (``histories``' keys) when there are several."""
     first = next(iter(histories.values()), [])
     plots = []
     for name, keys in _families([r for h in histories.values() for r in h] or first).items():
@@ -49,7 +50,7 @@ def curves(histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
             for key in keys:
                 pts = [(float(r["epoch"]), float(r[key])) for r in history if key in r]
                 if pts:
-                    series[f"{label} {key}".strip()] = pts
+                    series[f"{label} {key.rsplit('/', 1)[0]}".strip()] = pts
         if series:
             plots.append(line_chart(name, series, ylabel=name))
     return plots

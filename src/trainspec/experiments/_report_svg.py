@@ -12,6 +12,7 @@ from html import escape
 
 __all__ = [
     "bar_chart",
+    "contrast",
     "heatmap",
     "line_chart",
     "nice_ticks",
@@ -131,14 +132,14 @@ def _svg(title: str, body: Sequence[str], width: int = W, height: int = H) -> st
 
 
 def _legend(names: Sequence[str], colors: Sequence[str]) -> list[str]:
-    out = []
+    out = ['<g class="legend">']
     for i, (name, color) in enumerate(zip(names, colors, strict=True)):
         y = TOP + 8 + i * 15
         out.append(
             f'<rect x="{W - RIGHT - 150}" y="{y - 8}" width="10" height="10" fill="{color}"/>'
             f'<text class="tick" x="{W - RIGHT - 136}" y="{y + 1}">{escape(name)}</text>'
         )
-    return out
+    return [*out, "</g>"]
 
 
 def line_chart(
@@ -159,14 +160,17 @@ def line_chart(
         if not finite:
             continue
         path = " ".join(f"{frame.px(x):.1f},{frame.py(y):.1f}" for x, y in finite)
-        body.append(f'<polyline class="line" points="{path}" stroke="{color}"/>')
+        body.append(
+            f'<polyline class="line" points="{path}" stroke="{color}">'
+            f"<title>{escape(name)}</title></polyline>"
+        )
         if markers:
             for x, y in finite:
                 body.append(
                     f'<circle cx="{frame.px(x):.1f}" cy="{frame.py(y):.1f}" r="2.5" '
                     f'fill="{color}"><title>{escape(name)} {_fmt(x)}: {_fmt(y)}</title></circle>'
                 )
-    if len(series) > 1:
+    if series:  # even one line says what it is (train or val)
         body += _legend(list(series), colors)
     return _svg(title, body)
 
@@ -249,30 +253,28 @@ def heatmap(
     xlabel: str,
     ylabel: str,
 ) -> str:
-    """A square matrix of counts (a confusion matrix), darker for larger."""
+    """A confusion matrix: each cell's count and its share of the row (the true class), shaded
+    by that share, so a rare class reads as clearly as a common one. The text is white or
+    black, whichever contrasts more with the cell's colour."""
     n = len(matrix)
-    cell = max(14, min(44, 360 // max(n, 1)))
+    cell = max(14, min(56, 480 // max(n, 1)))
     left, top = 96, 40
     size = left + cell * n + 20
-    height = top + cell * n + 50
-    peak = max((v for row in matrix for v in row), default=1) or 1
+    height = top + cell * n + 66
     body = []
     for i, row in enumerate(matrix):
+        total = sum(row)
         for j, value in enumerate(row):
-            shade = value / peak
-            fill = f"rgba(31,119,180,{0.08 + 0.92 * shade:.3f})"
+            share = value / total if total else 0.0
+            fill = _blend(_BLUE, 0.06 + 0.94 * share)
             x, y = left + j * cell, top + i * cell
             body.append(
-                f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{fill}" '
+                f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{_hex(fill)}" '
                 f'class="cell"><title>true {escape(labels[i])}, predicted '
-                f"{escape(labels[j])}: {value:g}</title></rect>"
+                f"{escape(labels[j])}: {value:g} ({100 * share:.1f}% of true "
+                f"{escape(labels[i])})</title></rect>"
             )
-            if cell >= 24:
-                color = "#fff" if shade > 0.55 else "#222"
-                body.append(
-                    f'<text class="tick" x="{x + cell / 2}" y="{y + cell / 2 + 4}" '
-                    f'text-anchor="middle" fill="{color}">{value:g}</text>'
-                )
+            body += _cell_text(x, y, cell, value, share, _text_on(fill))
     for k, name in enumerate(labels):
         body.append(
             f'<text class="tick" x="{left - 6}" y="{top + k * cell + cell / 2 + 4}" '
@@ -281,12 +283,67 @@ def heatmap(
             f'text-anchor="middle">{escape(name[:6])}</text>'
         )
     body.append(
-        f'<text class="label" x="{left + n * cell / 2}" y="{height - 10}" '
+        f'<text class="label" x="{left + n * cell / 2}" y="{top + n * cell + 32}" '
         f'text-anchor="middle">{escape(xlabel)}</text>'
         f'<text class="label" transform="translate(14 {top + n * cell / 2}) rotate(-90)" '
         f'text-anchor="middle">{escape(ylabel)}</text>'
+        f'<text class="tick" x="{left}" y="{height - 10}">cells: count and % of the true '
+        "class (row); shade by that %</text>"
     )
-    return _svg(title, body, width=max(size, 240), height=height)
+    return _svg(title, body, width=max(size, 320), height=height)
+
+
+_BLUE = (31, 119, 180)
+# Black, not a dark grey: whichever of white and black contrasts more with a colour reaches
+# at least 4.58:1 (WCAG AA asks 4.5:1) on every colour; a grey would fall short mid-range.
+_DARK = (0, 0, 0)
+_WHITE = (255, 255, 255)
+RGB = tuple[int, int, int]
+
+
+def _blend(color: RGB, alpha: float) -> RGB:
+    """``color`` at ``alpha`` over white, as an opaque colour (its contrast is then known)."""
+    r, g, b = (round(255 + (c - 255) * alpha) for c in color)
+    return r, g, b
+
+
+def _hex(color: RGB) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*color)
+
+
+def luminance(color: RGB) -> float:
+    """Relative luminance (WCAG 2)."""
+    lin = [(c / 255) / 12.92 if c <= 10 else (((c / 255) + 0.055) / 1.055) ** 2.4 for c in color]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(a: RGB, b: RGB) -> float:
+    """WCAG contrast ratio of two colours: 1 (none) to 21 (black on white)."""
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def _text_on(fill: RGB) -> RGB:
+    return _WHITE if contrast(_WHITE, fill) > contrast(_DARK, fill) else _DARK
+
+
+def _cell_text(x: int, y: int, cell: int, value: float, share: float, color: RGB) -> list[str]:
+    """The count, and below it the row share where the cell has room for two lines."""
+    if cell < 20:
+        return []  # the cell's title still has both
+    pct = "0%" if share == 0 else ("<1%" if share < 0.01 else f"{100 * share:.0f}%")
+    mid = x + cell / 2
+    if cell < 32:
+        return [
+            f'<text class="count" x="{mid}" y="{y + cell / 2 + 4}" text-anchor="middle" '
+            f'font-size="10" fill="{_hex(color)}">{value:g}</text>'
+        ]
+    return [
+        f'<text class="count" x="{mid}" y="{y + cell / 2 - 1}" text-anchor="middle" '
+        f'font-size="12" font-weight="600" fill="{_hex(color)}">{value:g}</text>',
+        f'<text class="share" x="{mid}" y="{y + cell / 2 + 12}" text-anchor="middle" '
+        f'font-size="10" fill="{_hex(color)}">{pct}</text>',
+    ]
 
 
 def parallel_coordinates(
@@ -296,23 +353,26 @@ def parallel_coordinates(
     *,
     color_by: Sequence[float],
     labels: Sequence[str],
+    log_axes: Sequence[bool] = (),
 ) -> str:
     """One vertical axis per parameter (and the objective last), one line per trial.
 
-    Numeric axes span their values; text values (categories) are spread evenly. Lines are
-    coloured by ``color_by`` (the objective): the better, the darker.
+    Numeric axes span their values, on a log scale where ``log_axes`` says so (parameters
+    sampled on one); text values (categories) are spread evenly. Lines are coloured by
+    ``color_by`` (the objective): the better, the darker.
     """
     width = max(W, 140 * len(axes))
     top, bottom = TOP + 18, H - 36
     xs = [LEFT + i * (width - LEFT - 60) / max(len(axes) - 1, 1) for i in range(len(axes))]
-    scales = [_axis_scale([r[i] for r in rows]) for i in range(len(axes))]
+    logs = [i < len(log_axes) and log_axes[i] for i in range(len(axes))]
+    scales = [_axis_scale([r[i] for r in rows], log=logs[i]) for i in range(len(axes))]
     lo, hi = _span(list(color_by))
     body = []
     for i, name in enumerate(axes):
         body.append(
             f'<line class="axis" x1="{xs[i]:.1f}" y1="{top}" x2="{xs[i]:.1f}" y2="{bottom}"/>'
             f'<text class="tick" x="{xs[i]:.1f}" y="{bottom + 16}" text-anchor="middle">'
-            f"{escape(name[-22:])}</text>"
+            f"{escape(name[-22:])}{' (log)' if scales[i][0].log else ''}</text>"
         )
         for text, frac in scales[i][1]:
             y = bottom - frac * (bottom - top)
@@ -333,9 +393,15 @@ def parallel_coordinates(
     return _svg(title, body, width=int(width))
 
 
-def _axis_scale(values: Sequence[float | str]) -> tuple[_Scale, list[tuple[str, float]]]:
+def _axis_scale(
+    values: Sequence[float | str], *, log: bool = False
+) -> tuple[_Scale, list[tuple[str, float]]]:
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         nums = [float(v) for v in values]
+        if log and all(v > 0 for v in nums):
+            lo, hi = _span([math.log10(v) for v in nums])
+            ticks = [(_fmt(10**t), (t - lo) / (hi - lo)) for t in _log_ticks(lo, hi)]
+            return _Scale(lo=lo, hi=hi, log=True), ticks
         lo, hi = _span(nums)
         ticks = [(_fmt(t), (t - lo) / (hi - lo)) for t in nice_ticks(lo, hi, 4)]
         return _Scale(lo=lo, hi=hi), ticks
@@ -344,13 +410,31 @@ def _axis_scale(values: Sequence[float | str]) -> tuple[_Scale, list[tuple[str, 
     return _Scale(cats=spread), [(c[:12], f) for c, f in spread.items()]
 
 
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """log10 of round values in [10**lo, 10**hi]: powers of ten, or 1-2-5 steps within a
+    decade or two."""
+    decades = range(math.floor(lo), math.ceil(hi) + 1)
+    for mantissas in ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0, 7.0)):
+        ticks = [d + math.log10(m) for d in decades for m in mantissas]
+        ticks = [t for t in ticks if lo - 1e-9 <= t <= hi + 1e-9]
+        if len(ticks) >= 3:
+            return ticks
+    return ticks
+
+
 class _Scale:
     def __init__(
-        self, *, lo: float = 0.0, hi: float = 1.0, cats: Mapping[str, float] | None = None
+        self,
+        *,
+        lo: float = 0.0,
+        hi: float = 1.0,
+        cats: Mapping[str, float] | None = None,
+        log: bool = False,
     ) -> None:
-        self.lo, self.hi, self.cats = lo, hi, cats
+        self.lo, self.hi, self.cats, self.log = lo, hi, cats, log
 
     def __call__(self, value: float | str) -> float:
         if self.cats is not None:
             return self.cats.get(str(value), 0.5)
-        return (float(value) - self.lo) / (self.hi - self.lo)
+        v = math.log10(float(value)) if self.log else float(value)
+        return (v - self.lo) / (self.hi - self.lo)

@@ -117,6 +117,10 @@ class SearchSpace:
     def names(self) -> list[str]:
         return [e.name for e in self.entries]
 
+    def is_log(self, name: str) -> bool:
+        """Whether ``name`` is sampled on a log scale (and is best plotted on one)."""
+        return any(e.name == name and getattr(e.param, "log", False) for e in self.entries)
+
     # -- Optuna --------------------------------------------------------------------------
 
     def distributions(self) -> dict[str, BaseDistribution]:

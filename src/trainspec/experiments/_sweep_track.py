@@ -41,7 +41,8 @@ def parent_params(plan: SweepPlan) -> dict[str, str]:
     used is not logged), the sweep's settings, and each searched key's range."""
     from trainspec.tracking import spec_params
 
-    settings = {k: v for k, v in plan.data["sweep"].items() if k != "params"}
+    # Validated, so that shorthands read in full (sampler: tpe -> sweep.sampler.type).
+    settings = plan.sweep.model_dump(mode="json", exclude={"params"}, exclude_none=True)
     return {
         **spec_params(plan.space.without(plan.base.data)),
         **spec_params({"sweep": settings}),

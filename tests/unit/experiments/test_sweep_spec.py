@@ -225,3 +225,55 @@ def test_the_command_refuses_bad_input_before_any_trial(
     assert isinstance(res.exception, TrainspecError)  # the CLI's main() exits 2 on these
     assert message in str(res.exception)
     assert not (tmp_path / "runs" / "sweeps" / "digits-tiny" / "trials").exists()
+
+
+def test_the_search_space_as_tracking_parameters() -> None:
+    """Readable names (dots for list indices: MLflow refuses brackets), each range as text,
+    a trial's values under the same names, and the base spec without the searched values."""
+    space = SearchSpace(
+        SweepSpec.model_validate(
+            sweep(
+                params={
+                    "train.optimizer.lr": LR,
+                    "model.layers[2].p": {"type": "float", "low": 0.1, "high": 0.5},
+                    "model.hidden[0]": {"type": "int", "low": 8, "high": 64, "step": 8},
+                    "train.batch_size": {"type": "int", "low": 1, "high": 64, "log": True},
+                    "model.sizes": {"type": "categorical", "choices": [[64, 32], [128]]},
+                    "train.optimizer.name": {"type": "categorical", "choices": ["Adam", "SGD"]},
+                }
+            )
+        )
+    )
+    assert space.described() == {
+        "space.train.optimizer.lr": "loguniform(0.0001, 0.1)",
+        "space.model.layers.2.p": "uniform(0.1, 0.5)",
+        "space.model.hidden.0": "int(8, 64, step=8)",
+        "space.train.batch_size": "logint(1, 64)",
+        "space.model.sizes": "choice([64, 32], [128])",
+        "space.train.optimizer.name": 'choice("Adam", "SGD")',
+    }
+    assert space.drawn(
+        {
+            "train.optimizer.lr": 0.003,
+            "model.sizes": [128],
+            "model.hidden[0]": 16,
+            "train.optimizer.name": "SGD",
+        }
+    ) == {
+        "space.train.optimizer.lr": "0.003",
+        "space.model.sizes": "[128]",
+        "space.model.hidden.0": "16",
+        "space.train.optimizer.name": "SGD",
+    }
+    base = {
+        "train": {"optimizer": {"lr": 0.1, "name": "Adam"}, "batch_size": 3, "epochs": 2},
+        "model": {"layers": [{"a": 1}, {"b": 2}, {"type": "Dropout", "p": 0.2}],
+                  "hidden": [4, 5], "sizes": [1]},
+    }  # fmt: skip
+    assert space.without(base) == {
+        "train": {"epochs": 2},  # the optimizer mapping, left empty, goes too
+        "model": {"layers": [{"a": 1}, {"b": 2}, {"type": "Dropout"}], "hidden": ["<searched>", 5]},
+    }
+    assert base["train"]["optimizer"] == {"lr": 0.1, "name": "Adam"}  # not changed in place
+    assert space.is_log("train.optimizer.lr") and space.is_log("train.batch_size")
+    assert not space.is_log("model.layers[2].p") and not space.is_log("model.sizes")
