@@ -25,7 +25,9 @@ N_TRIALS = 6
 
 
 def _env() -> dict[str, str]:
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "PYTHONPATH": str(ROOT)}
+    # The sources of this checkout first, then the tests' package.
+    path = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "PYTHONPATH": path}
     env.pop("MLFLOW_TRACKING_URI", None)
     return env
 
@@ -242,12 +244,16 @@ def test_promote_the_best_trial_to_a_registry_alias(
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     best = _study(sweep["dir"]).best_trial
     run_dir = best.user_attrs["trainspec.run_dir"]
+    client = MlflowClient("sqlite:///" + str(Path(sweep["tmp"]) / "runs" / "mlflow.db"))
+    run_id = json.loads((Path(sweep["tmp"]) / run_dir / "tracking.json").read_text())["run_id"]
+    # The sweep logged its best trial's MLflow model when it ended (and the parent names it).
+    assert "model/MLmodel" in {a.path for a in client.list_artifacts(run_id, "model")}
+    parent = client.get_run(client.get_run(run_id).data.tags["mlflow.parentRunId"])
+    assert parent.data.tags["trainspec.best_run_id"] == run_id
     res = CliRunner().invoke(build_app(), ["runs", "promote", run_dir, "--alias", "staging"])
     assert res.exit_code == 0, res.output
     assert "models:/digits-tiny@staging" in res.output
-    client = MlflowClient("sqlite:///" + str(Path(sweep["tmp"]) / "runs" / "mlflow.db"))
     version = client.get_model_version_by_alias("digits-tiny", "staging")
-    run_id = json.loads((Path(sweep["tmp"]) / run_dir / "tracking.json").read_text())["run_id"]
     assert version.run_id == run_id
     files = {a.path for a in client.list_artifacts(run_id, "model")}
     assert "model/MLmodel" in files  # an MLflow model, not loose weights

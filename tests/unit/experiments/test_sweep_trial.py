@@ -100,3 +100,27 @@ def test_a_pruned_trial_keeps_its_run_with_status_pruned(
     assert trial.user_attrs["trainspec.run_dir"] == str(run)
     config = (run / "config.yaml").read_text()
     assert "lr: 0.01" in config and "sweep" not in config
+
+
+def test_log_models_all_gives_every_completed_trial_an_mlflow_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    lr = {"type": "float", "low": 1e-3, "high": 0.1}
+    job = digits_job(
+        tmp_path, tracking="mlflow", metric="val/accuracy", n_trials=2, pruner="none",
+        log_models="all", params={"train.optimizer.lr": lr},
+    )  # fmt: skip
+    plan = plan_sweep(job)
+    outcome = run_trial(plan, FakeTrial(prune=False), parent_run_id=None)  # type: ignore[arg-type]
+    assert outcome.state == "complete"
+    run_id = json.loads((plan.trial_dir(0) / "tracking.json").read_text())["run_id"]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    run = client.get_run(run_id)
+    assert run.info.run_name == "digits-tiny-trial-0000"
+    assert run.data.tags["trainspec.trial_state"] == "COMPLETE"
+    assert run.data.params["space.train.optimizer.lr"] == "0.01"
+    assert "model/MLmodel" in {a.path for a in client.list_artifacts(run_id, "model")}
