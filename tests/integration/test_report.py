@@ -122,7 +122,9 @@ def test_cross_validation_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     run = _train(digits_job(tmp_path, split=split), tmp_path / "cv")
     html = write_report(run, tmp_path / "report.html").read_text()
     assert "cross-validation (best epoch of each fold)" in html
-    assert "fold 0 val/accuracy" in html and "fold 1 val/accuracy" in html
+    # A curve per fold and split, each named (the accuracy plot has the val curves only).
+    for name in ("fold 0 train", "fold 0 val", "fold 1 train", "fold 1 val"):
+        assert f"<title>{name}</title>" in html
     assert "confusion matrix (val" in html
 
 
