@@ -9,15 +9,17 @@ keyed by column name against the run's schema, returns labels and probabilities,
 metrics and keeps the drift window.
 
 The load comes from another process (this script with ``--load``): an asyncio client holding
-C keep-alive connections (raw HTTP/1.1 over sockets, so the client costs little CPU), each
-sending its requests back to back, at 1, 4 and 16 clients. The machine may be shared and
-loaded, so the servers are measured in paired repeats: each repeat measures every server once
-per client count, the order rotating between repeats, and ratios are taken within a repeat.
-Printed: medians over repeats with [min-max], trainspec / bare ratios at 1 client, and rows/s
-with micro-batching at 4 clients against 1 client, each with its goal and whether it was met
-(goals are printed, not asserted).
+C keep-alive connections per server (raw HTTP/1.1 over sockets, so the client costs little
+CPU), each sending its requests back to back, at 1, 4 and 16 clients. The machine may be
+shared and loaded, and its load changes within seconds, so the measurements are interleaved
+finely: one run of the load generator goes round every (server, clients) pair in turn, a burst
+of ``--requests`` requests each, for ``--rounds`` rounds, the order rotating each round; a
+pair's throughput is its requests over the time its bursts took, its latencies those of all its
+requests. Ratios are taken within a run. Printed: medians over ``--repeats`` runs with
+[min-max], trainspec / bare ratios, and rows/s with micro-batching at 4 clients against 1
+client, each with its goal and whether it was met (goals are printed, not asserted).
 
-Run: ``python benchmarks/bench_serve.py [--repeats 5] [--requests 400] [--rows 8]``.
+Run: ``python benchmarks/bench_serve.py [--repeats 5] [--rounds 10] [--requests 32] [--rows 8]``.
 """
 
 from __future__ import annotations
@@ -86,40 +88,65 @@ class _Connection:
             self.streams = None
 
 
-async def _load(port: int, body: bytes, clients: int, requests: int) -> dict[str, float]:
-    head = (
-        f"POST /predict HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json"
-        f"\r\ncontent-length: {len(body)}\r\n\r\n"
-    )
-    conns = [_Connection(port, head.encode() + body) for _ in range(clients)]
-    for conn in conns:  # open and warm every connection (and the server's code paths)
-        for _ in range(3):
-            await conn.send()
-    per_client = max(1, requests // clients)
-    latencies: list[float] = []
+class _Target:
+    """One server at one number of clients: its connections and what they measured."""
 
-    async def run(conn: _Connection) -> None:
-        for _ in range(per_client):
-            start = time.perf_counter()
-            await conn.send()
-            latencies.append(time.perf_counter() - start)
+    def __init__(self, port: int, body: bytes, clients: int) -> None:
+        head = (
+            f"POST /predict HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+        )
+        self.conns = [_Connection(port, head.encode() + body) for _ in range(clients)]
+        self.latencies: list[float] = []
+        self.wall = 0.0
 
-    start = time.perf_counter()
-    await asyncio.gather(*(run(c) for c in conns))
-    wall = time.perf_counter() - start
-    for conn in conns:
-        conn.close()
-    latencies.sort()
-    return {
-        "rps": len(latencies) / wall,
-        "p50": statistics.median(latencies) * 1e3,
-        "p99": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1e3,
-    }
+    async def warm(self) -> None:
+        for conn in self.conns:  # open every connection, warm the server's code paths
+            for _ in range(3):
+                await conn.send()
+
+    async def burst(self, requests: int) -> None:
+        """``requests`` requests, shared by the clients, each client's back to back."""
+        per_client = max(1, requests // len(self.conns))
+
+        async def run(conn: _Connection) -> None:
+            for _ in range(per_client):
+                start = time.perf_counter()
+                await conn.send()
+                self.latencies.append(time.perf_counter() - start)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(run(c) for c in self.conns))
+        self.wall += time.perf_counter() - start
+
+    def stats(self) -> dict[str, float]:
+        for conn in self.conns:
+            conn.close()
+        ordered = sorted(self.latencies)
+        return {
+            "rps": len(ordered) / self.wall,
+            "p50": statistics.median(ordered) * 1e3,
+            "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e3,
+            "sent": len(ordered) + 3 * len(self.conns),  # with the warm-up requests
+        }
+
+
+async def _load(targets: list[_Target], rounds: int, burst: int) -> list[dict[str, float]]:
+    """Short bursts on every target in turn, the order rotating each round: a change in the
+    machine's load falls on every target alike."""
+    for target in targets:
+        await target.warm()
+    for r in range(rounds):
+        k = r % len(targets)
+        for target in targets[k:] + targets[:k]:
+            await target.burst(burst)
+    return [t.stats() for t in targets]
 
 
 def load_main(args: argparse.Namespace) -> None:
-    body = Path(args.body).read_bytes()
-    stats = asyncio.run(_load(args.port, body, args.clients, args.requests))
+    spec = json.loads(args.load)
+    targets = [_Target(port, Path(body).read_bytes(), clients) for port, body, clients in spec]
+    stats = asyncio.run(_load(targets, args.rounds, args.requests))
     sys.stdout.write(json.dumps(stats) + "\n")
 
 
@@ -192,9 +219,21 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], stable: int) -> None:
         time.sleep(0.05)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its live descendants (the workers)."""
+    total = 0.0
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += _cpu_seconds(int(child))
+    return total
+
+
 @contextlib.contextmanager
-def _servers(run_dir: Path, log: Path) -> Iterator[dict[str, int]]:
-    """Every server, started once and kept up: name -> port."""
+def _servers(run_dir: Path, log: Path) -> Iterator[dict[str, tuple[int, int]]]:
+    """Every server, started once and kept up: name -> (port, pid)."""
     py = [sys.executable]
     serve = [*py, "-m", "trainspec", "serve", str(run_dir)]
     commands = {
@@ -215,7 +254,7 @@ def _servers(run_dir: Path, log: Path) -> Iterator[dict[str, int]]:
             )
         for name, (proc, port) in procs.items():
             _wait_ready(port, proc, 8 if "workers" in name else 1)
-        yield {name: port for name, (_, port) in procs.items()}
+        yield {name: (port, proc.pid) for name, (proc, port) in procs.items()}
     finally:
         for proc, _ in procs.values():
             proc.terminate()
@@ -227,13 +266,17 @@ def _servers(run_dir: Path, log: Path) -> Iterator[dict[str, int]]:
         sink.close()
 
 
-def _measure(port: int, body: Path, clients: int, requests: int) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--load", "--port", str(port), "--body", str(body)]
-    cmd += ["--clients", str(clients), "--requests", str(requests)]
+def _measure(
+    targets: list[tuple[int, Path, int]], rounds: int, burst: int
+) -> list[dict[str, float]]:
+    """One repeat: a load-generator process interleaving bursts over every target."""
+    spec = json.dumps([[port, str(body), clients] for port, body, clients in targets])
+    cmd = [sys.executable, __file__, "--load", spec, "--rounds", str(rounds)]
+    cmd += ["--requests", str(burst)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode:
-        raise RuntimeError(f"the load generator failed on port {port}: {done.stderr[-2000:]}")
-    stats: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"the load generator failed: {done.stderr[-2000:]}")
+    stats: list[dict[str, float]] = json.loads(done.stdout.strip().splitlines()[-1])
     return stats
 
 
@@ -259,7 +302,7 @@ def _report(results: dict[tuple[str, int], list[dict[str, float]]], rows: int) -
     ours, bare = results[("trainspec serve", 1)], results[("bare FastAPI", 1)]
     tput = [o["rps"] / b["rps"] for o, b in zip(ours, bare, strict=True)]
     p99 = [o["p99"] / b["p99"] for o, b in zip(ours, bare, strict=True)]
-    print("\ntrainspec serve / bare FastAPI, 1 client (paired repeats, median [min-max]):")
+    print("\ntrainspec serve / bare FastAPI, 1 client (ratios within a run, median [min-max]):")
     print(f"  throughput {_spread(tput)}x   {_met(tput, 'throughput')}")
     print(f"  p99        {_spread(p99)}x   {_met(p99, 'p99')}")
     for clients in CLIENTS[1:]:
@@ -267,7 +310,7 @@ def _report(results: dict[tuple[str, int], list[dict[str, float]]], rows: int) -
         t = [o["rps"] / b["rps"] for o, b in zip(ours, bare, strict=True)]
         p = [o["p99"] / b["p99"] for o, b in zip(ours, bare, strict=True)]
         print(f"  {clients} clients: throughput {_spread(t)}x, p99 {_spread(p)}x")
-    print(f"\nrows/s with {rows}-row requests, 4 clients / 1 client (same repeat):")
+    print(f"\nrows/s with {rows}-row requests, 4 clients / 1 client (within a run):")
     for name in names:
         if name == "bare FastAPI":
             continue
@@ -280,14 +323,13 @@ def _report(results: dict[tuple[str, int], list[dict[str, float]]], rows: int) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="paired repeats")
-    parser.add_argument("--requests", type=int, default=400, help="per measurement")
+    parser.add_argument("--repeats", type=int, default=5, help="load-generator runs")
+    parser.add_argument("--rounds", type=int, default=10, help="bursts per target and run")
+    parser.add_argument("--requests", type=int, default=32, help="requests per burst")
     parser.add_argument("--rows", type=int, default=8, help="instances per request")
-    parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--body", help=argparse.SUPPRESS)
-    parser.add_argument("--clients", type=int, help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()
     if args.load:
         load_main(args)
@@ -310,20 +352,30 @@ def main() -> None:
         run_dir = _train(root)
         load_before = os.getloadavg()
         results: dict[tuple[str, int], list[dict[str, float]]] = {}
+        cpu_ms: dict[str, list[float]] = {}  # server CPU time per request, per run
         with _servers(run_dir, root / "servers.log") as ports:
-            names = list(ports)
-            for repeat in range(args.repeats):
-                order = names[repeat % len(names) :] + names[: repeat % len(names)]
-                for clients in CLIENTS:
-                    for name in order:
-                        body = bodies["plain" if name == "bare FastAPI" else "named"]
-                        stats = _measure(ports[name], body, clients, args.requests)
-                        results.setdefault((name, clients), []).append(stats)
+            keys = [(name, clients) for clients in CLIENTS for name in ports]
+            targets = [
+                (ports[name][0], bodies["plain" if name == "bare FastAPI" else "named"], clients)
+                for name, clients in keys
+            ]
+            for _ in range(args.repeats):
+                cpu = {name: _cpu_seconds(pid) for name, (_, pid) in ports.items()}
+                measured = _measure(targets, args.rounds, args.requests)
+                for name, (_, pid) in ports.items():
+                    sent = sum(
+                        m["sent"] for (n, _), m in zip(keys, measured, strict=True) if n == name
+                    )
+                    spent = (_cpu_seconds(pid) - cpu[name]) * 1e3 / sent
+                    cpu_ms.setdefault(name, []).append(spent)
+                for key, stats in zip(keys, measured, strict=True):
+                    results.setdefault(key, []).append(stats)
         load_after = os.getloadavg()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
-        f"POST /predict, {args.rows} rows per request, {args.requests} requests per "
-        f"measurement, {args.repeats} paired repeats: median [min-max]"
+        f"POST /predict, {args.rows} rows per request; {args.repeats} runs of the load "
+        f"generator, each {args.rounds} rounds of {args.requests}-request bursts on every "
+        "server and client count in turn: median over runs [min-max]"
     )
     print(
         f"machine: {cores} cores; load average (1, 5, 15 min) "
@@ -331,6 +383,11 @@ def main() -> None:
         f"{' '.join(f'{x:.2f}' for x in load_after)} after\n"
     )
     _report(results, args.rows)
+    print("\nserver CPU time per request (all client counts; less sensitive to the load):")
+    bare = cpu_ms["bare FastAPI"]
+    for name, values in cpu_ms.items():
+        ratio = [v / b for v, b in zip(values, bare, strict=True)]
+        print(f"  {name:<24} {_spread(values)} ms   {_spread(ratio)}x bare")
 
 
 if __name__ == "__main__":

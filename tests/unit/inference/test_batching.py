@@ -133,3 +133,32 @@ def test_thread_defaults_share_the_cores_among_workers_and_their_event_loops(
 
     monkeypatch.setattr(service_module, "available_cores", lambda: 16)
     assert [default_threads(w) for w in (1, 2, 4, 32)] == [15, 7, 3, 1]
+
+
+def test_the_workers_socket_gets_connections_with_nagle_off() -> None:
+    """Connections to the socket ``serve --workers`` shares have TCP_NODELAY set by asyncio, so
+    an answer's head and body are not held back waiting for the client's delayed ACK."""
+    import socket
+
+    from trainspec.inference._app import _listen
+
+    async def accepted_nodelay() -> int:
+        listener = _listen("127.0.0.1", 0)
+        listener.listen()
+        flags: list[int] = []
+
+        def on_connect(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            conn = writer.get_extra_info("socket")
+            flags.append(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=listener)
+        port = listener.getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        while not flags:
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        return flags[0]
+
+    assert asyncio.run(accepted_nodelay()) != 0
