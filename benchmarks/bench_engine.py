@@ -15,12 +15,14 @@ machine slows them alike. Run: ``python benchmarks/bench_engine.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -175,24 +177,173 @@ def trainspec_fit(case: Case) -> float:
     return time.perf_counter() - start
 
 
-def compare(case: Case, repeats: int) -> None:
-    runners = {"trainspec": trainspec_fit, "plain": plain_indexing, "dataloader": plain_dataloader}
-    for run in runners.values():  # warm-up: first-use costs are not steps/s
-        run(case)
+def load() -> str:
+    """The machine's load average, printed with the figures (a shared machine skews them)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} cores"
+
+
+def paired(runners: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
+    """``repeats`` rounds of every runner, back to back; the order alternates between rounds,
+    so that a machine getting busier or quieter weighs on all of them alike."""
     times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            times[name].append(run(case))
-    rate = {name: case.steps / statistics.median(t) for name, t in times.items()}
-    print(f"\n{case.name}: {case.steps} steps, median of {repeats}")
-    for name, r in rate.items():
-        print(f"  {name:<11} {r:9.1f} steps/s")
-    plain = rate["trainspec"] / rate["plain"]
-    print(f"  ratio trainspec / plain loop with batch indexing: {plain:.3f} (goal >= 0.95)")
+    names = list(runners)
+    for i in range(repeats):
+        for name in names if i % 2 == 0 else reversed(names):
+            times[name].append(runners[name]())
+    return times
+
+
+def report_ratio(label: str, ours: list[float], theirs: list[float], goal: float) -> float:
+    """Speed of ours over theirs in each round (time theirs / time ours): median and spread."""
+    ratios = sorted(t / o for o, t in zip(ours, theirs, strict=True))
+    med = statistics.median(ratios)
     print(
-        f"  ratio trainspec / plain DataLoader loop:          "
-        f"{rate['trainspec'] / rate['dataloader']:.3f}"
+        f"  ratio {label}: {med:.3f} (goal >= {goal}); rounds {ratios[0]:.3f} .. {ratios[-1]:.3f}"
     )
+    return med
+
+
+def compare(case: Case, repeats: int) -> None:
+    runners = {
+        "trainspec": lambda: trainspec_fit(case),
+        "plain": lambda: plain_indexing(case),
+        "dataloader": lambda: plain_dataloader(case),
+    }
+    for run in runners.values():  # warm-up: first-use costs are not steps/s
+        run()
+    times = paired(runners, repeats)
+    print(f"\n{case.name}: {case.steps} steps, {repeats} paired rounds; {load()}")
+    for name, t in times.items():
+        rates = sorted(case.steps / v for v in t)
+        print(
+            f"  {name:<11} {statistics.median(rates):9.1f} steps/s "
+            f"(rounds {rates[0]:.1f} .. {rates[-1]:.1f})"
+        )
+    report_ratio(
+        "trainspec / plain loop with batch indexing", times["trainspec"], times["plain"], 0.98
+    )
+    report_ratio("trainspec / plain DataLoader loop", times["trainspec"], times["dataloader"], 0.98)
+
+
+DDP_WORLD, DDP_BATCH, DDP_EPOCHS = 2, 32, 2
+
+
+def _ddp_data(quick: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    n = DDP_WORLD * DDP_BATCH * (128 if quick else 256)
+    return torch.randn(n, 64, generator=g), torch.randint(0, 5, (n,), generator=g)
+
+
+def plain_ddp(x: torch.Tensor, y: torch.Tensor) -> float:
+    """A hand-written DDP loop: each epoch's seeded permutation, every process taking its
+    strided slice of each global batch (trainspec's sharding), batch indexing."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    rank, world = dist.get_rank(), dist.get_world_size()
+    torch.manual_seed(0)
+    model = DistributedDataParallel(mlp())
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    dist.barrier()
+    start = time.perf_counter()
+    for epoch in range(DDP_EPOCHS):
+        mine = np.random.default_rng(epoch).permutation(len(x))[rank::world]
+        for i in range(len(mine) // DDP_BATCH):
+            idx = torch.from_numpy(mine[i * DDP_BATCH : (i + 1) * DDP_BATCH])
+            loss = loss_fn(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return time.perf_counter() - start
+
+
+def trainspec_ddp(x: torch.Tensor, y: torch.Tensor) -> float:
+    import torch.distributed as dist
+
+    torch.manual_seed(0)
+    config = TrainSpec.model_validate(
+        {
+            "epochs": DDP_EPOCHS,
+            "batch_size": DDP_BATCH,
+            "drop_last": True,
+            "optimizer": {"name": "AdamW", "lr": 1e-3},
+            "progress": "none",
+            "device": "cpu",
+        }
+    )
+    model = mlp()
+    dist.barrier()
+    start = time.perf_counter()
+    fit(
+        model,
+        train=TensorSource(x, y),
+        val=None,
+        config=config,
+        task="classification",
+        num_classes=5,
+        seed=0,
+        forward=lambda module, batch: module(batch["x"]),
+    )
+    return time.perf_counter() - start
+
+
+def ddp_worker(out: str, quick: bool, repeats: int) -> None:
+    """One of the processes of the DDP case (started by ``compare_ddp``): the group is joined
+    once, then both loops run in paired rounds; rank 0 writes the times."""
+    import json
+
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)  # two processes on the machine's cores
+    dist.init_process_group("gloo")
+    x, y = _ddp_data(quick)
+    runners = {"trainspec": lambda: trainspec_ddp(x, y), "plain": lambda: plain_ddp(x, y)}
+    for run in runners.values():
+        run()
+    times = paired(runners, repeats)
+    if dist.get_rank() == 0:
+        Path(out).write_text(json.dumps(times))
+    dist.destroy_process_group()
+
+
+def compare_ddp(quick: bool, repeats: int) -> None:
+    import json
+    import socket
+    import tempfile
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "times.json"
+        base = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+        base["WORLD_SIZE"] = str(DDP_WORLD)
+        args = [sys.executable, __file__, "--ddp-worker", str(out), "--repeats", str(repeats)]
+        procs = [
+            subprocess.Popen(
+                [*args, *(["--quick"] if quick else [])],
+                env={**base, "RANK": str(r), "LOCAL_RANK": str(r)},
+            )
+            for r in range(DDP_WORLD)
+        ]
+        if any(proc.wait() != 0 for proc in procs):
+            raise SystemExit("a DDP benchmark process failed")
+        times = json.loads(out.read_text())
+    x, _ = _ddp_data(quick)
+    steps = DDP_EPOCHS * (len(x) // (DDP_WORLD * DDP_BATCH))
+    print(
+        f"\nDDP, {DDP_WORLD} processes (gloo, 1 thread each), MLP 64-128-128-5, batch "
+        f"{DDP_BATCH} per process: {steps} steps, {repeats} paired rounds; {load()}"
+    )
+    for name, t in times.items():
+        rates = sorted(steps / v for v in t)
+        print(
+            f"  {name:<11} {statistics.median(rates):9.1f} steps/s "
+            f"(rounds {rates[0]:.1f} .. {rates[-1]:.1f})"
+        )
+    report_ratio("trainspec / plain DDP loop", times["trainspec"], times["plain"], 0.95)
 
 
 FIRST_STEP_FIT = """
@@ -259,14 +410,24 @@ def time_to_first_step(repeats: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller data, fewer repeats")
-    args = parser.parse_args(argv)
+    parser.add_argument("--quick", action="store_true", help="smaller data")
+    parser.add_argument("--repeats", type=int, default=5, help="paired rounds (at least 5)")
+    parser.add_argument("--ddp-worker", metavar="OUT", help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=["mlp", "cnn", "ddp", "first-step"], action="append")
+    args, _ = parser.parse_known_args(argv)
+    if args.ddp_worker:
+        ddp_worker(args.ddp_worker, args.quick, args.repeats)
+        return
+    only = set(args.only or ["mlp", "cnn", "ddp", "first-step"])
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    repeats = 3 if args.quick else 5
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    for case in cases(args.quick):
-        compare(case, repeats)
-    time_to_first_step(3 if args.quick else 5)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {load()}")
+    for key, case in zip(("mlp", "cnn"), cases(args.quick), strict=True):
+        if key in only:
+            compare(case, args.repeats)
+    if "ddp" in only:
+        compare_ddp(args.quick, args.repeats)
+    if "first-step" in only:
+        time_to_first_step(args.repeats)
 
 
 if __name__ == "__main__":

@@ -28,10 +28,10 @@ from ._checkpoint import Checkpoint, load_checkpoint, load_latest, write_checkpo
 from ._compile import first_call
 from ._device import AnyForward, autocast, deterministic, rank, takes_module, to_device, world_size
 from ._dist import (
+    LossAndStop,
     agree_stop,
     broadcast_object,
     gather_objects,
-    mean_loss_and_stop,
     process_group,
 )
 from ._evaluate import run_eval
@@ -239,20 +239,30 @@ class _Loop:
                 s.loss_fn.check(out, batch, num_classes=s.num_classes)
                 self.checked = True
             loss = s.loss_fn(out, batch)
-            seen = loss
-            if s.world > 1:
-                # Every rank sees the mean loss of the global batch (so all ranks take the same
-                # NaN decision) and whether any rank was asked to stop.
-                seen, self.stop_seen = mean_loss_and_stop(loss, bool(stop), s.world)
-            if not self.meter.add(seen, self.st.epoch, self.st.global_step):
+            # Every rank sees the mean loss of the global batch (so all ranks take the same
+            # NaN decision) and whether any rank was asked to stop. Skipping a batch must be
+            # decided before its backward pass; failing can wait until after it (still before
+            # the optimiser step), so the reduction runs alongside the backward pass.
+            shared = LossAndStop(loss, bool(stop), s.world) if s.world > 1 else None
+            early = shared is None or s.config.nan_policy == "skip"
+            if early and not self._record(loss, shared):
                 return False
-            if group > 1:
-                loss = loss / group
+            scaled = loss / group if group > 1 else loss
             if s.scaler is not None:
-                s.scaler.scale(loss).backward()
+                s.scaler.scale(scaled).backward()
             else:
-                loss.backward()  # type: ignore[no-untyped-call]
+                scaled.backward()  # type: ignore[no-untyped-call]
+        if not early:
+            self._record(loss, shared)  # raises on a non-finite loss (nan_policy: fail)
         return True
+
+    def _record(self, loss: Tensor, shared: LossAndStop | None) -> bool:
+        """Add the step's loss (the global batch's mean under DDP) to the epoch's; False when
+        the batch is to be skipped."""
+        seen = loss
+        if shared is not None:
+            seen, self.stop_seen = shared.wait()
+        return self.meter.add(seen, self.st.epoch, self.st.global_step)
 
     def _forward(self, batch: Batch) -> Tensor:
         s = self.s

@@ -9,6 +9,7 @@ import platform
 import subprocess
 import sys
 from collections.abc import Mapping
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -72,29 +73,47 @@ def new_run_dir(root: Path, name: str, spec_hash: str, *, what: str = "run name"
             candidate = path_under(root, f"{base}-{n}")
 
 
-def _git(args: list[str], cwd: Path) -> str | None:
+def _git_state(cwd: Path) -> tuple[str | None, bool | None]:
+    """The commit checked out at ``cwd`` and whether the work tree differs from it, from one
+    ``git status`` (a sweep writes this for every trial); (None, None) outside a repository."""
     try:
         out = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
+            ["git", "status", "--porcelain=v2", "--branch"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()
+        return None, None
+    lines = out.stdout.splitlines()
+    oid = next((x.split()[2] for x in lines if x.startswith("# branch.oid ")), None)
+    if oid is None or oid == "(initial)":  # a repository without commits
+        return None, None
+    return oid, any(not x.startswith("#") for x in lines)
 
 
-def collect_environment(
-    *, seed: int, device: str | None = None, spec_files: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """Package versions, git commit and dirty flag, seed, device, platform and command line."""
+@cache
+def _package_versions() -> dict[str, str | None]:
+    """Versions of the packages a run records, read once per process (what is imported
+    stays what it was, even if something is installed meanwhile)."""
     versions: dict[str, str | None] = {}
     for name in _PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    return versions
+
+
+def collect_environment(
+    *, seed: int, device: str | None = None, spec_files: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Package versions, git commit and dirty flag, seed, device, platform and command line."""
+    versions = dict(_package_versions())
     where = Path(spec_files[0]).resolve().parent if spec_files else Path.cwd()
-    commit = _git(["rev-parse", "HEAD"], where)
-    dirty = None if commit is None else bool(_git(["status", "--porcelain"], where))
+    commit, dirty = _git_state(where)
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
