@@ -97,7 +97,10 @@ def test_a_sweep_in_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         if any(f.path == "model" for f in client.list_artifacts(runs[n].info.run_id))
     ]
     assert with_model == [names[0]]
-    mlflow.set_tracking_uri(uri)
+    # The store through the environment, restored after the test: mlflow.set_tracking_uri
+    # would leave its URI in os.environ for every later test of this process.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setattr("mlflow.tracking._tracking_service.utils._tracking_uri", None)
     model_uri = f"runs:/{best.info.run_id}/model"
     info = mlflow.models.get_model_info(model_uri)
     assert info.saved_input_example_info is not None
