@@ -18,9 +18,19 @@ from pathlib import Path
 VENVS = {
     # name: (packages, a module whose import proves the venv is complete)
     "kfp": (
-        # trainspec runs from its source there: its static spec checks need numpy too.
-        ["kfp>=2.7,<3", "kfp-kubernetes>=1.2", "pydantic>=2", "typer", "pyyaml", "rich", "numpy"],
-        "kfp.kubernetes, numpy",
+        # trainspec runs from its source there: its static spec checks import numpy and the
+        # data layer (filelock). A cached venv that lacks one is completed by the probe's failure.
+        [
+            "kfp>=2.7,<3",
+            "kfp-kubernetes>=1.2",
+            "pydantic>=2",
+            "typer",
+            "pyyaml",
+            "rich",
+            "numpy",
+            "filelock>=3.12",
+        ],
+        "kfp.kubernetes, numpy, filelock",
     ),
     "airflow": (
         [

@@ -106,6 +106,9 @@ def test_mlflow_models_serve_answers_as_trainspec_predict(cli, tmp_path: Path) -
     port = _free_port()
     log = tmp_path / "serve.log"
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"}
+    # MLflow starts its scoring server as `exec uvicorn ...` through a shell, so the venv's bin
+    # folder must be on PATH, as it is for a user with the venv activated (`make` does not).
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/digits@staging",
                "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
     with log.open("wb") as sink:
