@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from trainspec.errors import TrainspecError
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from trainspec.engine import EpochLines
     from trainspec.models import Model
 
-__all__ = ["build_job_model", "sklearn_scores", "split_arrays", "train_model"]
+__all__ = ["build_job_model", "fit_sklearn_scored", "sklearn_scores", "split_arrays", "train_model"]
 
 
 def build_job_model(job: JobSpec, prepared: PreparedData | DataShapes) -> Model:
@@ -62,6 +62,24 @@ def sklearn_scores(
     resolved = [get_metric(m) for m in metrics]
     y_pred = inverse(np.asarray(model.predict(x)))
     return list(compute_metrics(resolved, inverse(np.asarray(y)), y_pred, None).items())
+
+
+def fit_sklearn_scored(
+    model: Any, job: JobSpec, prepared: PreparedData, fold: FoldData, splits: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Fit the estimator once on the training split; its scores, ``{"train/<metric>": ...}``
+    style keys, on each of ``splits`` the fold has (the job's metrics, or accuracy / rmse)."""
+    metrics = job.train.metrics or (["accuracy"] if prepared.task == "classification" else ["rmse"])
+    x_train, y_train = split_arrays(fold, "train")
+    model.fit(x_train, y_train)
+    inverse = getattr(fold.source("train"), "target_inverse", None)
+    scores: dict[str, dict[str, float]] = {}
+    for split in splits:
+        if split == "train" or split in fold.split_names:
+            x, y = (x_train, y_train) if split == "train" else split_arrays(fold, split)
+            pairs = sklearn_scores(model, x, y, metrics, inverse)
+            scores[split] = {f"{split}/{k}": v for k, v in pairs}
+    return scores
 
 
 def _check_validation(validation: float | None) -> None:
@@ -200,18 +218,10 @@ def _fit_sklearn(
 
     from trainspec.engine import FitContext
 
-    metrics = job.train.metrics or (["accuracy"] if prepared.task == "classification" else ["rmse"])
     start = time.perf_counter()
-    x_train, y_train = split_arrays(fold, "train")
-    model.fit(x_train, y_train)
-    inverse = getattr(fold.source("train"), "target_inverse", None)
     row: dict[str, float] = {"epoch": 1, "step": 1}
-    for split in ("train", "val"):
-        if split in fold.split_names:
-            x, y = (x_train, y_train) if split == "train" else split_arrays(fold, split)
-            row.update(
-                {f"{split}/{k}": v for k, v in sklearn_scores(model, x, y, metrics, inverse)}
-            )
+    for scores in fit_sklearn_scored(model, job, prepared, fold, ("train", "val")).values():
+        row.update(scores)
     row["time"] = time.perf_counter() - start
     if lines is not None:
         lines.on_fit_start(FitContext(None, False, 0, 1, 0, [], None, job.train.monitor.metric))

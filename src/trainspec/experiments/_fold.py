@@ -171,26 +171,12 @@ def _fit_sklearn(
 ) -> dict[str, Any]:
     import time
 
-    from trainspec.api import sklearn_scores, split_arrays
+    from trainspec.api import fit_sklearn_scored
 
-    metrics = job.train.metrics or (["accuracy"] if prepared.task == "classification" else ["rmse"])
     start = time.perf_counter()
-    x_train, y_train = split_arrays(fold, "train")
-    model.fit(x_train, y_train)
-    inverse = getattr(fold.source("train"), "target_inverse", None)
-    row: dict[str, Any] = {"epoch": 1, "step": 1}
-    row.update(
-        {f"train/{k}": v for k, v in sklearn_scores(model, x_train, y_train, metrics, inverse)}
-    )
-    test = None
-    for split in ("val", "test"):
-        if split in fold.split_names:
-            x, y = split_arrays(fold, split)
-            scores = {f"{split}/{k}": v for k, v in sklearn_scores(model, x, y, metrics, inverse)}
-            if split == "val":
-                row.update(scores)
-            else:
-                test = scores
+    scores = fit_sklearn_scored(model, job, prepared, fold, ("train", "val", "test"))
+    row: dict[str, Any] = {"epoch": 1, "step": 1, **scores["train"], **scores.get("val", {})}
+    test = scores.get("test")
     atomic_write_text(fold_dir / "metrics.jsonl", json.dumps(row) + "\n")
     for callback in callbacks:
         callback.on_epoch_end(row)
