@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from trainspec.engine import EpochLines
     from trainspec.models import Model
 
+# A fraction of (X, y), or a validation set (X_val, y_val) of X's and y's kinds.
+Validation = float | tuple[Any, Any] | None
+
 __all__ = ["build_job_model", "fit_sklearn_scored", "sklearn_scores", "split_arrays", "train_model"]
 
 
@@ -82,24 +85,25 @@ def fit_sklearn_scored(
     return scores
 
 
-def _check_validation(validation: float | None) -> None:
-    if validation is None:
-        return
+def _check_validation(validation: Validation) -> None:
+    from trainspec._api_validation import ValidationTypeError, ValidationValueError
+
+    if validation is None or isinstance(validation, tuple | list):
+        return  # a validation set: join_validation checks it
     if isinstance(validation, bool) or not isinstance(validation, int | float):
-        raise TrainspecError(
+        raise ValidationTypeError(
             f"train_model: validation must be a fraction of (X, y) between 0 and 1, such as "
-            f"0.2; got {type(validation).__name__} {validation!r}"
+            f"0.2, or a validation set (X_val, y_val); got {type(validation).__name__} "
+            f"{validation!r}"
         )
     if not 0.0 < validation < 1.0:
-        raise TrainspecError(
+        raise ValidationValueError(
             f"train_model: validation must be a fraction of (X, y) strictly between 0 and 1, "
             f"such as 0.2; got {validation!r}"
         )
 
 
-def _job_from_config(
-    config: Mapping[str, Any] | JobSpec, validation: float | None = None
-) -> JobSpec:
+def _job_from_config(config: Mapping[str, Any] | JobSpec, validation: Validation = None) -> JobSpec:
     _check_validation(validation)
     if isinstance(config, JobSpec):
         if config.data.source.type != "arrays":
@@ -111,7 +115,7 @@ def _job_from_config(
         if validation is None:
             return config
         _refuse_two_splits("split" in config.data.model_fields_set, validation)
-        split = type(config.data.split)(ratios=_ratios(validation))
+        split = type(config.data.split)(**_split(validation))
         return config.model_copy(update={"data": config.data.model_copy(update={"split": split})})
     raw = dict(config)
     data = dict(raw.get("data") or {})
@@ -119,7 +123,7 @@ def _job_from_config(
     if validation is not None:
         _refuse_two_splits("split" in data, validation)
         # Stratified by class for classification (holdout otherwise), seeded by the job's seed.
-        data["split"] = {"ratios": _ratios(validation)}
+        data["split"] = _split(validation)
     # The caller split the data already: train on all of it unless the config asks otherwise.
     data.setdefault("split", {"method": "holdout", "ratios": {"train": 1.0}})
     raw["data"] = data
@@ -128,15 +132,21 @@ def _job_from_config(
     return _job_from_config(loaded.job)
 
 
-def _ratios(validation: float) -> dict[str, float]:
-    return {"train": 1.0 - validation, "val": validation}
+def _split(validation: Validation) -> dict[str, Any]:
+    """The ``data.split`` a validation fraction or validation set stands for."""
+    if isinstance(validation, int | float):
+        return {"ratios": {"train": 1.0 - validation, "val": validation}}
+    from trainspec._api_validation import split_section
+
+    return split_section()
 
 
-def _refuse_two_splits(has_split: bool, validation: float) -> None:
+def _refuse_two_splits(has_split: bool, validation: Validation) -> None:
     if has_split:
+        given = "a validation set" if isinstance(validation, tuple | list) else validation
         raise TrainspecError(
             "train_model: the validation split is given twice, by the config's data.split and "
-            f"by validation={validation!r}; keep one of them"
+            f"by validation={given!r}; keep one of them"
         )
 
 
@@ -145,7 +155,7 @@ def train_model(
     y: Any,
     config: Mapping[str, Any] | JobSpec,
     *,
-    validation: float | None = None,
+    validation: Validation = None,
     verbose: bool = False,
 ) -> Model:
     """Fit the model the config describes on ``(X, y)`` and return it.
@@ -159,6 +169,11 @@ def train_model(
     ``validation=0.2`` holds out that fraction of ``(X, y)`` as a validation split
     (stratified by class for classification, drawn with the config's seed); the transforms
     are fitted on the rest, and every epoch is scored on it (``val/loss``, ``val/<metric>``).
+    ``validation=(X_val, y_val)`` is a validation set of your own, of X's and y's kinds (an
+    array, a DataFrame with X's columns, or a dict with X's keys): the transforms are fitted
+    on ``(X, y)`` alone, and every epoch, early stopping and the history are scored on
+    exactly those rows. A wrong type is a ``TypeError``; rows, shapes or columns that do not
+    match ``X`` and ``y`` are a ``ValueError``.
 
     ``verbose=True`` writes one line per epoch to stderr, as ``trainspec train`` does
     (the epoch, the monitored metric, the losses and metrics); by default it is quiet unless
@@ -172,6 +187,10 @@ def train_model(
     from trainspec.engine import EpochLines
 
     job = _job_from_config(config, validation)
+    if isinstance(validation, tuple | list):
+        from trainspec._api_validation import join_validation
+
+        X, y = join_validation(X, y, validation)
     prepared = prepare_data(
         job.data, seed=job.seed, task=job.task, allow_imports=job.allow_imports, arrays=(X, y)
     )

@@ -113,3 +113,98 @@ def test_train_model_refuses_two_validation_splits() -> None:
     config = {**CONFIG, "data": {"split": {"ratios": {"train": 0.5, "val": 0.5}}}}
     with pytest.raises(TrainspecError, match="validation split is given twice"):
         train_model(np.zeros((8, 4)), np.zeros(8), config, validation=0.2)
+
+
+def _digits_sets() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    x, y = load_digits(return_X_y=True)
+    return x[:200], y[:200], x[1000:1090], y[1000:1090]
+
+
+def test_train_model_scores_every_epoch_on_the_validation_set_given() -> None:
+    import torch
+
+    x, y, x_val, y_val = _digits_sets()
+    model = train_model(x, y, _small(3), validation=(x_val, y_val))
+    # 200 training rows in batches of 50: the validation rows never train
+    assert [row["step"] for row in model.history] == [4, 8, 12]
+    last = model.history[-1]
+    assert last["val/accuracy"] == pytest.approx(model.evaluate(x_val, y_val)["accuracy"])
+    proba = torch.as_tensor(model.predict_proba(x_val), dtype=torch.float64)
+    loss = torch.nn.functional.nll_loss(proba.log(), torch.as_tensor(y_val)).item()
+    assert last["val/loss"] == pytest.approx(loss, rel=1e-4)
+
+
+def test_train_model_stops_early_on_the_validation_set_given() -> None:
+    x, y, x_val, y_val = _digits_sets()
+    config = {**CONFIG, "train": {**_small(40)["train"], "early_stopping": {"patience": 1}}}
+    # labels that do not go with their images: the validation loss rises as the model learns
+    wrong = (y_val + 1 + np.arange(len(y_val)) % 9) % 10
+    model = train_model(x, y, config, validation=(x_val, wrong))
+    assert 2 <= len(model.history) < 40
+    losses = [row["val/loss"] for row in model.history]
+    assert losses[-1] >= min(losses[:-1])
+
+
+def test_train_model_validation_set_of_data_frames_by_column_name() -> None:
+    pd = pytest.importorskip("pandas")
+    x, y, x_val, y_val = _digits_sets()
+    columns = [f"px{i}" for i in range(x.shape[1])]
+    frame, frame_val = pd.DataFrame(x, columns=columns), pd.DataFrame(x_val, columns=columns)
+    reordered = frame_val[columns[::-1]]  # matched by name, not by position
+    model = train_model(frame, pd.Series(y), _small(2), validation=(reordered, pd.Series(y_val)))
+    assert model.history[-1]["val/accuracy"] == pytest.approx(
+        model.evaluate(frame_val, y_val)["accuracy"]
+    )
+    assert model.predict(frame_val).shape == y_val.shape  # no split column needed to predict
+
+
+def test_train_model_validation_set_with_an_sklearn_estimator() -> None:
+    x, y, x_val, y_val = _digits_sets()
+    config = {
+        "model": {"target": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 300}},
+        "train": {"metrics": ["accuracy", "f1"]},
+    }
+    model = train_model(x, y, config, validation=(x_val, y_val))
+    row = model.history[0]
+    expected = model.evaluate(x_val, y_val, ["accuracy", "f1"])
+    assert row["val/accuracy"] == pytest.approx(expected["accuracy"])
+    assert row["val/f1"] == pytest.approx(expected["f1"])
+    assert row["train/accuracy"] == pytest.approx(model.evaluate(x, y)["accuracy"])
+
+
+def _bad_validation_sets() -> list[tuple[str, object, type[Exception], str]]:
+    pd = pytest.importorskip("pandas")
+    x, y = np.zeros((8, 4)), np.arange(8) % 2
+    frame = pd.DataFrame(x, columns=list("abcd"))
+    return [
+        ("array", (x, y, y), TypeError, r"fraction of \(X, y\) such as 0.2, or a validation set"),
+        ("array", [x], TypeError, r"validation set \(X_val, y_val\); got list"),
+        ("array", (frame, y), TypeError, "X_val must be of X's kind, an array; got DataFrame"),
+        ("frame", (x, y), TypeError, "X_val must be of X's kind, a DataFrame; got ndarray"),
+        ("array", (x[:, :3], y), ValueError, r"shape of X's rows, \(4,\); got \(3,\)"),
+        ("array", (x, y[:5]), ValueError, r"y_val must have one entry per row of X_val \(8 rows"),
+        ("array", (x, np.array(["a"] * 8)), ValueError, "y_val holds <U1 values where y holds"),
+        ("array", (x[:0], y[:0]), ValueError, "validation set .* has no rows"),
+        ("frame", (frame[["a", "b", "c"]], y), ValueError, r"lacks \['d'\] and has extra \[\]"),
+        ("frame", (frame.rename(columns={"d": "e"}), y), ValueError, r"has extra \['e'\]"),
+        ("dict", ({"x": x, "z": y}, y), ValueError, r"lacks \[\] and has extra \['z'\]"),
+        ("dict", ({"x": x[:6]}, y), ValueError, r"per row of X_val \(6 rows\); got 8 rows"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_train_model_refuses_a_validation_set_that_does_not_match(case: int) -> None:
+    pd = pytest.importorskip("pandas")
+    kind, validation, error, message = _bad_validation_sets()[case]
+    x = np.zeros((8, 4))
+    known = {"array": x, "frame": pd.DataFrame(x, columns=list("abcd")), "dict": {"x": x}}[kind]
+    with pytest.raises(error, match=message) as caught:
+        train_model(known, np.arange(8) % 2, CONFIG, validation=validation)  # type: ignore[arg-type]
+    assert isinstance(caught.value, TrainspecError)  # the CLI's exit 2, no traceback
+
+
+def test_train_model_refuses_a_validation_set_beside_the_configs_split() -> None:
+    config = {**CONFIG, "data": {"split": {"ratios": {"train": 0.5, "val": 0.5}}}}
+    x = np.zeros((8, 4))
+    with pytest.raises(TrainspecError, match="given twice.*validation='a validation set'"):
+        train_model(x, np.zeros(8), config, validation=(x, np.zeros(8)))
