@@ -86,7 +86,7 @@ def fit_sklearn_scored(
 
 
 def _check_validation(validation: Validation) -> None:
-    from trainspec._api_validation import ValidationTypeError, ValidationValueError
+    from trainspec.data import ValidationTypeError, ValidationValueError
 
     if validation is None or isinstance(validation, tuple | list):
         return  # a validation set: join_validation checks it
@@ -136,9 +136,9 @@ def _split(validation: Validation) -> dict[str, Any]:
     """The ``data.split`` a validation fraction or validation set stands for."""
     if isinstance(validation, int | float):
         return {"ratios": {"train": 1.0 - validation, "val": validation}}
-    from trainspec._api_validation import split_section
+    from trainspec.data import validation_split
 
-    return split_section()
+    return validation_split()
 
 
 def _refuse_two_splits(has_split: bool, validation: Validation) -> None:
@@ -188,7 +188,7 @@ def train_model(
 
     job = _job_from_config(config, validation)
     if isinstance(validation, tuple | list):
-        from trainspec._api_validation import join_validation
+        from trainspec.data import join_validation
 
         X, y = join_validation(X, y, validation)
     prepared = prepare_data(

@@ -32,6 +32,12 @@ from trainspec.data._table import KeyTable
 from trainspec.data._tbase import FittedTransform, Transform
 from trainspec.data._text import local_model_folder
 from trainspec.data._types import FoldData, PreparedData
+from trainspec.data._validation_set import (
+    ValidationTypeError,
+    ValidationValueError,
+    join_validation,
+    validation_split,
+)
 
 __all__ = [
     "IGNORE_INDEX",
@@ -53,6 +59,8 @@ __all__ = [
     "SplitPlan",
     "TensorBatchSource",
     "Transform",
+    "ValidationTypeError",
+    "ValidationValueError",
     "apply_signal",
     "assemble",
     "balanced_class_weights",
@@ -63,6 +71,7 @@ __all__ = [
     "inspect_data",
     "iter_edf_records",
     "iter_image_tables",
+    "join_validation",
     "local_model_folder",
     "prepare_data",
     "prepare_inference",
@@ -70,4 +79,5 @@ __all__ = [
     "single_recording",
     "sklearn_source_keys",
     "source_keys",
+    "validation_split",
 ]

@@ -1,4 +1,4 @@
-"""``train_model(..., validation=(X_val, y_val))``: a validation set of the caller's own.
+"""A validation set of the caller's own, ``train_model(..., validation=(X_val, y_val))``.
 
 The two sets are joined into one table of named arrays with a split-name column, which the
 data layer's ``predefined`` split reads (``data.split.column``); that column is a role, not a
@@ -19,7 +19,7 @@ __all__ = [
     "ValidationTypeError",
     "ValidationValueError",
     "join_validation",
-    "split_section",
+    "validation_split",
 ]
 
 # The key of the joined table holding each row's split name; not a name users give columns.
@@ -34,7 +34,7 @@ class ValidationValueError(TrainspecError, ValueError):
     """``validation`` has the right type but a bad value: range, rows, shapes, columns."""
 
 
-def split_section() -> dict[str, Any]:
+def validation_split() -> dict[str, Any]:
     """The ``data.split`` that reads the joined table's split-name column."""
     return {"method": "predefined", "column": SPLIT_KEY}
 
