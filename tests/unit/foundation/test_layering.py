@@ -5,6 +5,7 @@ source."""
 from __future__ import annotations
 
 import ast
+import importlib
 import itertools
 from pathlib import Path
 from typing import NamedTuple
@@ -87,7 +88,32 @@ def _imports(path: Path) -> list[Imported]:
         for child in ast.iter_child_nodes(node):
             visit(child, type_only)
 
-    visit(ast.parse(path.read_text(encoding="utf-8")), False)
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    visit(tree, False)
+    return found + _lazy_imports(tree)
+
+
+def _lazy_table(tree: ast.Module) -> ast.Dict | None:
+    """A package ``__init__``'s ``_LAZY = {name: module}``: the names it loads on first use."""
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in targets):
+            assert isinstance(node.value, ast.Dict), "_LAZY must be a dict literal"
+            return node.value
+    return None
+
+
+def _lazy_imports(tree: ast.Module) -> list[Imported]:
+    """The imports a ``_LAZY`` table stands for: ``{"name": "pkg._mod"}`` is
+    ``from pkg._mod import name``, run on first use but an edge all the same, so the layers,
+    the private-name and the circle checks count it as they would an import at the top."""
+    table = _lazy_table(tree)
+    if table is None:
+        return []
+    found = []
+    for key, value in zip(table.keys, table.values, strict=True):
+        assert isinstance(key, ast.Constant) and isinstance(value, ast.Constant)
+        found.append(Imported(key.lineno, str(value.value), str(key.value), False))
     return found
 
 
@@ -243,3 +269,42 @@ def test_spec_never_imports_torch_at_module_level() -> None:
     for path in (PACKAGE / "spec").rglob("*.py"):
         for imp in _imports(path):
             assert imp.module.split(".")[0] != "torch", f"{path}:{imp.line} imports torch"
+
+
+LAZY_PACKAGES = [
+    path
+    for path in sorted(PACKAGE.rglob("__init__.py"))
+    if _lazy_table(ast.parse(path.read_text(encoding="utf-8"))) is not None
+]
+
+
+@pytest.mark.parametrize("path", LAZY_PACKAGES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_lazy_names_match_what_type_checkers_see(path: Path) -> None:
+    """A package that loads its names on first use lists each one three times: in ``__all__``,
+    under ``if TYPE_CHECKING:`` (what mypy and editors see) and in ``_LAZY`` (what runs).
+    The three agree, and every name in ``__all__`` resolves to the object its module defines."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    lazy = {(i.name, i.module) for i in _lazy_imports(tree)}
+    typed = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            typed |= {
+                (a.asname or a.name, _absolute(path, n))
+                for n in node.body
+                if isinstance(n, ast.ImportFrom)
+                for a in n.names
+            }
+    assert lazy == typed, (
+        f"{path.relative_to(PACKAGE)}: _LAZY and the TYPE_CHECKING imports differ: only in "
+        f"_LAZY {sorted(lazy - typed)}, only under TYPE_CHECKING {sorted(typed - lazy)}"
+    )
+    package = importlib.import_module(_module_name(path).removesuffix(".__init__"))
+    for name in package.__all__:
+        value = getattr(package, name)
+        module = dict(lazy).get(name)
+        if module is not None:
+            assert value is getattr(importlib.import_module(module), name)
+    missing = sorted({name for name, _ in lazy} - set(package.__all__))
+    assert not missing, f"{path.relative_to(PACKAGE)}: in _LAZY but not in __all__: {missing}"
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        package.not_a_name  # noqa: B018
