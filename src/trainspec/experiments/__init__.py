@@ -2,7 +2,8 @@
 
 ``run_experiment`` runs one job spec (every fold of a cross-validation); ``run_sweep`` runs the
 hyperparameter search of a spec's ``sweep:`` block, each trial a normal run; the run store
-lists, compares and promotes runs; ``write_report`` makes a self-contained HTML report.
+lists, compares and promotes runs; ``write_report`` makes a self-contained HTML report
+(``render_report_page`` and ``render_report_plot`` draw its pages and plots).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from trainspec.experiments._fold import compat_fields
     from trainspec.experiments._preflight import check_spec, deep_check, spec_problems
     from trainspec.experiments._report import write_report
+    from trainspec.experiments._report_page import render_report_page
+    from trainspec.experiments._report_plot import render_report_plot
     from trainspec.experiments._run import RunResult, run_experiment
     from trainspec.experiments._rundir import atomic_write_text, read_json, write_json
     from trainspec.experiments._runs import (
@@ -52,6 +55,8 @@ __all__ = [
     "plan_sweep",
     "promote_run",
     "read_json",
+    "render_report_page",
+    "render_report_plot",
     "resolve_run",
     "run_details",
     "run_experiment",
@@ -83,6 +88,8 @@ _LAZY = {
     "plan_sweep": "trainspec.experiments._sweep_plan",
     "promote_run": "trainspec.experiments._runs",
     "read_json": "trainspec.experiments._rundir",
+    "render_report_page": "trainspec.experiments._report_page",
+    "render_report_plot": "trainspec.experiments._report_plot",
     "resolve_run": "trainspec.experiments._runs",
     "run_details": "trainspec.experiments._runs",
     "run_experiment": "trainspec.experiments._run",

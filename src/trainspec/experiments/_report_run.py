@@ -9,7 +9,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trainspec.experiments._report_svg import heatmap, line_chart, scatter
+from trainspec.experiments._report_plot import (
+    confusion_figure,
+    line_chart,
+    render_report_plot,
+    scatter,
+)
 
 __all__ = ["curves", "history_of", "prediction_plots"]
 
@@ -133,9 +138,15 @@ def prediction_plots(
             pts,
             xlabel="true",
             ylabel="predicted",
-            diagonal=True,
+            reference="diagonal",
         ),
-        scatter(f"residuals ({split})", res, xlabel="predicted", ylabel="true - predicted"),
+        scatter(
+            f"residuals ({split})",
+            res,
+            xlabel="predicted",
+            ylabel="true - predicted",
+            reference="zero",
+        ),
     ], None
 
 
@@ -163,10 +174,5 @@ def _confusion(outputs: Any, targets: Any, info: Mapping[str, Any], split: str) 
     matrix = np.zeros((k, k), dtype=int)
     np.add.at(matrix, (true[keep], pred[keep]), 1)
     acc = float(np.trace(matrix) / max(matrix.sum(), 1))
-    return heatmap(
-        f"confusion matrix ({split}, accuracy {acc:.3f})",
-        matrix.tolist(),
-        names,
-        xlabel="predicted",
-        ylabel="true",
-    )
+    title = f"confusion matrix ({split}, accuracy {acc:.3f})"
+    return render_report_plot(title, lambda: confusion_figure(title, matrix.tolist(), names))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -132,7 +133,15 @@ def test_report_of_a_pipeline_run(chain: Path, cli: Any, tmp_path: Path) -> None
     result = cli("report", "r1", "--out", "r1.html", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     page = Path("r1.html").read_text()
-    assert page.count("<rect ") == 4 and page.count("<line ") == 2
+    # The step graph: a box per step and an arrow per edge, each titled; states written out.
+    boxes = dict(re.findall(r'<g id="step-(\w+)"><title>([^<]*)</title>', page))
+    assert {k: v.split(",")[0] for k, v in boxes.items()} == {
+        "a": "a: finished",
+        "b": "b: failed",
+        "c": "c: blocked",
+        "d": "d: finished",
+    }
+    assert re.findall(r'<g id="edge-([^"]+)"><title>', page) == ["a-b", "b-c"]
     for state in ("finished", "failed", "blocked"):
         assert f">{state}</text>" in page
     assert "python step.py out/b.txt b --read=out/a.txt" in page
