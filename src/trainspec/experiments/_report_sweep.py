@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from optuna.trial import FrozenTrial
 
-__all__ = ["sweep_plots"]
+__all__ = ["parallel_axes", "sweep_plots"]
 
 Goals = Sequence[tuple[str, str]]
 
@@ -61,22 +61,19 @@ def _history(study: optuna.Study, goals: Goals) -> str:
     )
 
 
-def _parallel(study: optuna.Study, goals: Goals, params: Sequence[str], logs: set[str]) -> str:
+def parallel_axes(study: optuna.Study, goals: Goals, params: Sequence[str], logs: set[str]) -> Any:
+    """Optuna's parallel coordinates (log-sampled parameters on log axes) with the names of
+    those parameters marked ``(log)``; returns the main Axes."""
     from optuna.visualization import matplotlib as ov
 
-    metric = goals[0][0]
-
-    def draw() -> Any:
-        target = _value(0) if len(goals) > 1 else None
-        ax = ov.plot_parallel_coordinate(
-            study, params=list(params), target=target, target_name=metric
-        )
-        names = [t.get_text() for t in ax.get_xticklabels()]
-        marked = [f"{n} (log)" if n in logs else n for n in names]
-        ax.set_xticks(ax.get_xticks(), marked, rotation=20, ha="right")
-        return ax
-
-    return _optuna_plot("parallel coordinates", draw)
+    target = _value(0) if len(goals) > 1 else None
+    ax = ov.plot_parallel_coordinate(
+        study, params=list(params), target=target, target_name=goals[0][0]
+    )
+    names = [t.get_text() for t in ax.get_xticklabels()]
+    marked = [f"{n} (log)" if n in logs else n for n in names]
+    ax.set_xticks(ax.get_xticks(), marked, rotation=20, ha="right")
+    return ax
 
 
 def _importances(study: optuna.Study, goals: Goals) -> tuple[list[str], str | None]:
@@ -109,6 +106,8 @@ def sweep_plots(
     plots = [_history(study, goals)]
     if n_complete < 2:
         return plots, None
-    plots.append(_parallel(study, goals, params, logs))
+    plots.append(
+        _optuna_plot("parallel coordinates", lambda: parallel_axes(study, goals, params, logs))
+    )
     importance, note = _importances(study, goals)
     return plots + importance, note

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.test_report import assert_renders
 from trainspec.errors import TrainspecError
 from trainspec.pipelines import RunOptions, run_pipeline
 from trainspec.spec import load_pipeline
@@ -144,4 +145,5 @@ def test_report_of_a_pipeline_run(chain: Path, cli: Any, tmp_path: Path) -> None
     assert re.findall(r'<g id="edge-([^"]+)"><title>', page) == ["a-b", "b-c"]
     for state in ("finished", "failed", "blocked"):
         assert f">{state}</text>" in page
+    assert_renders(Path("r1.html"), min_plots=1)  # self-contained; laid out in Chromium
     assert "python step.py out/b.txt b --read=out/a.txt" in page
