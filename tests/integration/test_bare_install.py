@@ -1,4 +1,5 @@
-"""The default install (``pip install trainspec``, no extras) validates, trains and predicts.
+"""The default install (``pip install trainspec``, no extras) validates, trains, reports and
+predicts.
 
 The rest of the suite runs with every extra installed, so nothing else would notice a core
 module that imports an optional package at module level, or a default that needs one.
@@ -54,6 +55,10 @@ def test_bare_install_validates_trains_and_predicts(tmp_path: Path) -> None:
     assert "MLflow is not installed" in trained.stderr
     summary = (work / "run" / "summary.json").read_text()
     assert '"status": "finished"' in summary
+    # Reports are part of the default install: matplotlib, jinja2 and the packaged templates.
+    _run([trainspec, "report", "run", "--out", "report.html"], work)
+    page = (work / "report.html").read_text()
+    assert "confusion matrix (val" in page and page.count('<svg class="plot"') >= 3
 
     _run(
         [

@@ -28,9 +28,10 @@ def assert_self_contained(html: str) -> list[str]:
     assert html.startswith("<!DOCTYPE html>")
     assert not re.search(r"<(script|img|link|iframe)[^>]*\b(src|href)=", html)
     assert "@import" not in html
-    # References only to the page's own ids (SVG clip paths and markers) or sibling pages.
+    # References only to the page's own ids (SVG clip paths), inline data (a colour bar) or
+    # sibling pages.
     assert not re.findall(r"url\((?!#)", html)
-    assert not re.findall(r'href="(?!#)[a-z]+:', html)
+    assert not re.findall(r'href="(?!#|data:)[a-z]+:', html)
     plots = re.findall(r'<svg class="plot".*?</svg>', html, flags=re.S)
     for svg in plots:
         ET.fromstring(svg)  # raises on malformed markup
