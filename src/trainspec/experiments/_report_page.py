@@ -55,9 +55,5 @@ def render_report_page(template: str, *, plots: Any = (), **context: Any) -> str
         return [safe(v) for v in item]
 
     made = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    page = (
-        _environment()
-        .get_template(template)
-        .render_report_plot(made=made, plots=safe(plots), **context)
-    )
+    page = _environment().get_template(template).render(made=made, plots=safe(plots), **context)
     return page.rstrip("\n") + "\n"

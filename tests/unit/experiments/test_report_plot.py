@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from trainspec.experiments._report_page import render_page
+from trainspec.experiments._report_page import render_report_page
 from trainspec.experiments._report_plot import (
     confusion_figure,
     contrast,
     line_chart,
-    render,
+    render_report_plot,
     scatter,
     style,
 )
@@ -83,7 +83,7 @@ def test_text_is_escaped_and_nothing_outside_the_svg_is_referenced() -> None:
 
 
 def _confusion(matrix: list[list[int]], labels: list[str]) -> ET.Element:
-    return parse(render("cm", lambda: confusion_figure("cm", matrix, labels)))
+    return parse(render_report_plot("cm", lambda: confusion_figure("cm", matrix, labels)))
 
 
 def test_confusion_cells_say_count_and_share_of_the_true_class() -> None:
@@ -186,7 +186,7 @@ def test_one_completed_trial_gets_its_history_only() -> None:
 
 def test_pages_escape_values_and_keep_plots_as_markup() -> None:
     svg = scatter("pts", [(0.0, 1.0)], xlabel="x", ylabel="y")
-    page = render_page(
+    page = render_report_page(
         "sweep.html.j2",
         title="<script>alert(1)</script>",
         subtitle="s & t",
