@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from trainspec.engine import fit
+from trainspec.engine import FitSettings, fit
 from trainspec.spec._schema_train import TrainSpec
 
 
@@ -171,12 +171,14 @@ def trainspec_fit(case: Case) -> float:
     start = time.perf_counter()
     fit(
         model,
-        train=TensorSource(case.x, case.y),
-        val=None,
-        config=config,
-        task="classification",
-        num_classes=5,
-        seed=0,
+        TensorSource(case.x, case.y),
+        None,
+        FitSettings(
+            config=config,
+            task="classification",
+            num_classes=5,
+            seed=0,
+        ),
     )
     return time.perf_counter() - start
 
@@ -283,13 +285,15 @@ def trainspec_ddp(x: torch.Tensor, y: torch.Tensor) -> float:
     start = time.perf_counter()
     fit(
         model,
-        train=TensorSource(x, y),
-        val=None,
-        config=config,
-        task="classification",
-        num_classes=5,
-        seed=0,
-        forward=lambda module, batch: module(batch["x"]),
+        TensorSource(x, y),
+        None,
+        FitSettings(
+            config=config,
+            task="classification",
+            num_classes=5,
+            seed=0,
+            forward=lambda module, batch: module(batch["x"]),
+        ),
     )
     return time.perf_counter() - start
 
@@ -354,8 +358,8 @@ def compare_ddp(quick: bool, repeats: int) -> None:
 FIRST_STEP_FIT = """
 import time, numpy as np, torch
 from torch import nn
-from trainspec.engine import fit
-from trainspec.spec._schema_train import TrainSpec
+from trainspec.engine import FitSettings, fit
+from trainspec.spec import TrainSpec
 class S:
     def __len__(self): return 256
     def iter_batches(self, order, bs, *, drop_last=False, generator=None):
@@ -366,8 +370,8 @@ def first():
     print(time.time(), flush=True)
     raise SystemExit(0)
 m = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 5))
-fit(m, train=S(), val=None, config=TrainSpec(batch_size=64, progress="none"),
-    task="classification", num_classes=5, seed=0, stop_flag=first)
+settings = FitSettings(TrainSpec(batch_size=64, progress="none"), "classification", 5)
+fit(m, S(), None, settings, stop_flag=first)
 """
 
 FIRST_STEP_PLAIN = """

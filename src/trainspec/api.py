@@ -10,13 +10,20 @@ from trainspec.spec import JobSpec, load_spec
 
 if TYPE_CHECKING:
     from trainspec.data import DataShapes, FoldData, PreparedData
-    from trainspec.engine import EpochLines
+    from trainspec.engine import EpochLines, FitSettings
     from trainspec.models import Model
 
 # A fraction of (X, y), or a validation set (X_val, y_val) of X's and y's kinds.
 Validation = float | tuple[Any, Any] | None
 
-__all__ = ["build_job_model", "fit_sklearn_scored", "sklearn_scores", "split_arrays", "train_model"]
+__all__ = [
+    "build_job_model",
+    "fit_sklearn_scored",
+    "job_settings",
+    "sklearn_scores",
+    "split_arrays",
+    "train_model",
+]
 
 
 def build_job_model(job: JobSpec, prepared: PreparedData | DataShapes) -> Model:
@@ -32,6 +39,21 @@ def build_job_model(job: JobSpec, prepared: PreparedData | DataShapes) -> Model:
         task=prepared.task,
         fields=prepared.batch_fields,
     )
+
+
+def job_settings(job: JobSpec, prepared: PreparedData, **more: Any) -> FitSettings:
+    """What every fit of the job shares; ``more`` sets other fields of ``FitSettings`` (the
+    callbacks, the resume checks) or replaces these."""
+    from trainspec.engine import FitSettings
+
+    fields: dict[str, Any] = {
+        "config": job.train,
+        "task": prepared.task,
+        "num_classes": prepared.num_classes,
+        "seed": job.seed,
+        "allow_imports": tuple(job.allow_imports),
+    }
+    return FitSettings(**{**fields, **more})
 
 
 def split_arrays(fold: FoldData, name: str) -> tuple[Any, Any]:
@@ -213,18 +235,18 @@ def _fit(
     if isinstance(model, SklearnModel):
         return [_fit_sklearn(model, job, prepared, fold, lines)]
     assert isinstance(model, TorchModel)
-    result = fit(
-        model.module,
-        train=fold.source("train", train=True, device=resolve_device(job.train.device)),
-        val=fold.source("val") if "val" in fold.split_names else None,
-        config=job.train,
-        task=prepared.task,
-        num_classes=prepared.num_classes,
-        seed=job.seed,
+    settings = job_settings(
+        job,
+        prepared,
         forward=model.forward_with,
-        allow_imports=job.allow_imports,
         output_kind=model.output_kind,
         callbacks=[lines] if lines is not None else (),
+    )
+    result = fit(
+        model.module,
+        fold.source("train", train=True, device=resolve_device(job.train.device)),
+        fold.source("val") if "val" in fold.split_names else None,
+        settings,
     )
     return [dict(row) for row in result.history]
 

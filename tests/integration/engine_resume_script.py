@@ -19,7 +19,7 @@ from torch import nn
 
 from tests.unit.engine.helpers import ArraySource, classification_data, mlp
 from trainspec.data._batch import Batch
-from trainspec.engine import Callback, fit
+from trainspec.engine import Callback, FitSettings, fit
 from trainspec.spec._schema_train import TrainSpec
 
 CONFIG = {
@@ -55,17 +55,19 @@ def main(run_dir: Path) -> None:
     val = ArraySource({k: v[96:] for k, v in data.items()})
     result = fit(
         mlp(dropout=0.3),
-        train=train,
-        val=val,
-        config=TrainSpec.model_validate(CONFIG),
-        task="classification",
-        num_classes=3,
-        seed=7,
-        forward=slow_forward,
+        train,
+        val,
+        FitSettings(
+            config=TrainSpec.model_validate(CONFIG),
+            task="classification",
+            num_classes=3,
+            seed=7,
+            forward=slow_forward,
+            compat={"seed": "7"},
+            callbacks=[Announce()],
+        ),
         run_dir=run_dir,
         resume=True,
-        compat={"seed": "7"},
-        callbacks=[Announce()],
         stop_flag=tick,
     )
     print(f"done {result.global_step}", flush=True)

@@ -20,9 +20,9 @@ import pytest
 import torch
 
 from tests.unit.engine.helpers import ArraySource, classification_data, mlp
+from trainspec.engine import FitSettings, fit, load_checkpoint
 from trainspec.engine import _checkpoint as ckpt_module
 from trainspec.engine import _publish as publish_module
-from trainspec.engine import fit, load_checkpoint
 from trainspec.spec._schema_train import TrainSpec
 
 pytestmark = pytest.mark.integration
@@ -89,12 +89,14 @@ def _fit(run_dir: Path, *, resume: bool = False) -> None:
     val = ArraySource({k: v[96:] for k, v in data.items()})
     fit(
         mlp(dropout=0.2),
-        train=train,
-        val=val,
-        config=TrainSpec.model_validate(CONFIG),
-        task="classification",
-        num_classes=3,
-        seed=5,
+        train,
+        val,
+        FitSettings(
+            config=TrainSpec.model_validate(CONFIG),
+            task="classification",
+            num_classes=3,
+            seed=5,
+        ),
         run_dir=run_dir,
         resume=resume,
     )

@@ -1,7 +1,7 @@
 """The training engine: a plain-PyTorch loop that resumes exactly.
 
-``fit`` trains a module on a ``BatchSource`` as a ``TrainSpec`` says, writing ``metrics.jsonl``
-and checkpoints to a run directory; ``evaluate`` scores a module on a split;
+``fit`` trains a module on a ``BatchSource`` as a job's ``FitSettings`` say, writing
+``metrics.jsonl`` and checkpoints to a run directory; ``evaluate`` scores a module on a split;
 ``predict_outputs`` returns its raw outputs; ``prepare_finetune`` applies a ``finetune:``
 section (initial weights, freezing, parameter groups, unfreezing schedule) before ``fit``.
 """
@@ -28,6 +28,7 @@ from trainspec.engine._finetune import (
 from trainspec.engine._fit import METRICS_FILE, fit
 from trainspec.engine._result import FitContext, FitResult
 from trainspec.engine._rng import EpochSampler, seed_everything, seed_worker
+from trainspec.engine._settings import FitSettings
 from trainspec.spec import ParamGroupSpec, UnfreezeSpec
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "FinetunePlan",
     "FitContext",
     "FitResult",
+    "FitSettings",
     "Forward",
     "LogLines",
     "ParamGroupSpec",

@@ -11,7 +11,6 @@ from torch import Tensor, nn
 
 from trainspec.data import TARGET, Batch, BatchSource
 from trainspec.metrics import DEFAULT_METRICS, MetricFn, compute_metrics, get_metric
-from trainspec.spec import TrainSpec
 
 from ._device import (
     AnyForward,
@@ -26,6 +25,7 @@ from ._device import (
 from ._dist import broadcast_object, gather_objects
 from ._losses import build_loss, collect_targets
 from ._lossfn import LossFn
+from ._settings import FitSettings
 
 __all__ = ["Outputs", "evaluate", "predict_outputs", "resolve_metrics", "run_eval"]
 
@@ -165,34 +165,25 @@ def _gathered(
     return broadcast_object(result)
 
 
-def evaluate(
-    module: nn.Module,
-    source: BatchSource,
-    *,
-    config: TrainSpec,
-    task: str,
-    num_classes: int | None,
-    forward: AnyForward | None = None,
-    allow_imports: Sequence[str] = (),
-    output_kind: str = "logits",
-) -> dict[str, float]:
+def evaluate(module: nn.Module, source: BatchSource, settings: FitSettings) -> dict[str, float]:
     """Loss and the configured metrics of ``module`` over ``source``.
 
     ``class_weights: balanced`` weights are computed from ``source``'s own targets here.
     """
+    config, task, allow = settings.config, settings.task, settings.allow_imports
     device = resolve_device(config.device)
     module.to(device)
-    metrics = resolve_metrics(config.metrics, task, allow=allow_imports)
+    metrics = resolve_metrics(config.metrics, task, allow=allow)
     targets = None
     if config.loss.class_weights == "balanced":
         targets = collect_targets(source, config.batch_size)
     loss_fn = build_loss(
         config.loss,
         task=task,
-        num_classes=num_classes,
+        num_classes=settings.num_classes,
         train_targets=targets,
-        allow=allow_imports,
-        output_kind=output_kind,
+        allow=allow,
+        output_kind=settings.output_kind,
     )
     loss_fn.module.to(device)
     return run_eval(
@@ -202,7 +193,7 @@ def evaluate(
         loss_fn=loss_fn,
         metrics=metrics,
         task=task,
-        forward=as_forward(forward),
+        forward=as_forward(settings.forward),
         device=device,
         precision="fp32" if config.precision == "fp16" else config.precision,
     )

@@ -21,7 +21,6 @@ from torch import Tensor, nn
 
 from trainspec.data import Batch, BatchSource
 from trainspec.errors import TrainingError
-from trainspec.spec import ParamGroupSpec, TrainSpec, UnfreezeSpec
 
 from ._callbacks import Callback, Progress, call, make_progress
 from ._checkpoint import Checkpoint, load_checkpoint, load_latest, write_checkpoint
@@ -40,6 +39,7 @@ from ._publish import prune, publish, repair
 from ._result import FitContext, FitResult
 from ._rng import augmentation_generator, capture_global_rng, seed_everything
 from ._serialize import flatten, unflatten
+from ._settings import FitSettings
 from ._setup import Setup, build_setup
 from ._signals import StopRequests
 from ._state import TrainState, check_compat, jsonl_line, pack_state, rewrite_jsonl, unpack_state
@@ -363,12 +363,7 @@ class _Loop:
 
 
 def _start(
-    setup: Setup,
-    run_dir: Path | None,
-    resume: bool,
-    compat: Mapping[str, str],
-    writer: bool,
-    allow_changes: bool = False,
+    setup: Setup, run_dir: Path | None, resume: bool, settings: FitSettings, writer: bool
 ) -> tuple[TrainState, bool]:
     """A fresh state (seeded), or the state of the newest valid checkpoint when resuming."""
     if run_dir is None:
@@ -396,10 +391,10 @@ def _start(
         seed_everything(setup.seed)
         return TrainState(), False
     packed = unflatten(ckpt.state, ckpt.tensors)
-    if allow_changes:
+    if settings.allow_changes:
         log.info("resuming with changed spec fields (allowed): %s", ckpt.path)
     else:
-        check_compat(packed.get("compat", {}), compat)
+        check_compat(packed.get("compat", {}), dict(settings.compat))
     try:
         setup.module.load_state_dict(ckpt.model)
     except RuntimeError as exc:
@@ -485,68 +480,33 @@ def _reporting(
 
 def fit(
     module: nn.Module,
-    *,
     train: BatchSource,
     val: BatchSource | None,
-    config: TrainSpec,
-    task: Literal["classification", "regression"],
-    num_classes: int | None,
-    seed: int,
-    forward: AnyForward | None = None,
+    settings: FitSettings,
+    *,
     run_dir: Path | None = None,
     resume: bool = False,
-    compat: Mapping[str, str] | None = None,
-    callbacks: Sequence[Callback] = (),
-    param_groups: Sequence[ParamGroupSpec] | None = None,
-    unfreeze: Sequence[UnfreezeSpec] = (),
-    allow_imports: Sequence[str] = (),
     stop_flag: Callable[[], bool] | None = None,
-    output_kind: str = "logits",
-    allow_changes: bool = False,
 ) -> FitResult:
-    """Train ``module`` on ``train`` as ``config`` says; evaluate on ``val`` every epoch.
+    """Train ``module`` on ``train`` as ``settings`` say; evaluate on ``val`` every epoch.
 
     With ``run_dir``: ``metrics.jsonl`` and ``checkpoints/`` are written there, and ``resume``
-    (or ``config.resume``) continues from the newest valid checkpoint, mid-epoch included.
-    ``compat`` holds hashes of the spec fields a resume must not change. ``stop_flag`` is
-    polled after every step: when it returns True (or on SIGINT/SIGTERM) the run saves a
-    checkpoint and returns with ``interrupted=True``. ``forward`` is ``forward(module, batch)``
-    or a bound ``forward(batch)`` (default: ``module(batch["x"])``). ``output_kind`` is what
-    the model's module returns (``logits``, ``probabilities``...): the form a user's loss gets.
+    (or ``settings.config.resume``) continues from the newest valid checkpoint, mid-epoch
+    included. ``stop_flag`` is polled after every step: when it returns True (or on
+    SIGINT/SIGTERM) the run saves a checkpoint and returns with ``interrupted=True``.
 
-    ``allow_changes`` resumes even when ``compat`` differs from the checkpoint's (the caller
-    has recorded the change); the new values are stored from then on.
-
-    ``param_groups`` set the learning rate and weight decay of the trainable parameters
-    matching their patterns (first match wins). ``unfreeze`` entries make frozen parameters
-    learn from the start of epoch ``at_epoch``; they are in the optimiser from the start
-    (without gradients until then), so resuming across the unfreeze point is exact.
+    ``settings.unfreeze`` parameters are in the optimiser from the start (without gradients
+    until their epoch), so resuming across the unfreeze point is exact.
     """
-    compat = dict(compat or {})
+    config = settings.config
     # Under a launcher (torchrun, --nproc) this joins the process group, unless the caller
     # already has; with one process it does nothing.
     group = process_group(config.distributed, config.device)
     with group, deterministic(config.deterministic):
         writer = rank() == 0
-        callbacks = _reporting(callbacks, forward, writer)
-        setup = build_setup(
-            module,
-            train=train,
-            has_val=val is not None,
-            config=config,
-            task=task,
-            num_classes=num_classes,
-            seed=seed,
-            forward=forward,
-            param_groups=param_groups,
-            allow_imports=allow_imports,
-            rank=rank(),
-            unfreeze=unfreeze,
-            output_kind=output_kind,
-        )
-        state, resumed = _start(
-            setup, run_dir, resume or config.resume, compat, writer, allow_changes
-        )
+        callbacks = _reporting(settings.callbacks, settings.forward, writer)
+        setup = build_setup(module, train, has_val=val is not None, settings=settings, rank=rank())
+        state, resumed = _start(setup, run_dir, resume or config.resume, settings, writer)
         state.world_size, state.global_batch = setup.world, setup.batch_size * setup.world
         context = FitContext(
             run_dir,
@@ -560,7 +520,7 @@ def fit(
         )
         call(callbacks, "on_fit_start", context)
         state.tracker_run_id = context.tracker_run_id
-        saver = _Saver(run_dir, setup, compat, callbacks, writer)
+        saver = _Saver(run_dir, setup, dict(settings.compat), callbacks, writer)
         progress = make_progress(config.progress, rank=rank(), monitor=setup.monitor)
         metrics_file = run_dir / METRICS_FILE if run_dir is not None and writer else None
         loop = _Loop(setup, state, train, val, saver, progress, callbacks, metrics_file)

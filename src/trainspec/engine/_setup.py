@@ -17,16 +17,17 @@ from torch import nn
 from trainspec.data import BatchSource
 from trainspec.errors import DataError, SpecError, closest
 from trainspec.metrics import MetricFn, metric_mode
-from trainspec.spec import ParamGroupSpec, TrainSpec, UnfreezeSpec
+from trainspec.spec import TrainSpec
 
 from ._compile import compile_module
-from ._device import AnyForward, Forward, as_forward, check_precision, resolve_device, world_size
+from ._device import Forward, as_forward, check_precision, resolve_device, world_size
 from ._dist import process_batch_size, sync_batchnorm, wrap_ddp
 from ._evaluate import resolve_metrics
 from ._losses import build_loss, collect_targets
 from ._lossfn import LossFn
 from ._optim import build_optimizer, build_scheduler, is_plateau, unfreeze_members
 from ._rng import EpochSampler
+from ._settings import FitSettings
 
 __all__ = ["Setup", "Unfreeze", "build_setup"]
 
@@ -127,21 +128,10 @@ def _grad_scaler() -> Any:
 
 
 def build_setup(
-    module: nn.Module,
-    *,
-    train: BatchSource,
-    has_val: bool,
-    config: TrainSpec,
-    task: Literal["classification", "regression"],
-    num_classes: int | None,
-    seed: int,
-    forward: AnyForward | None,
-    param_groups: Sequence[ParamGroupSpec] | None,
-    allow_imports: Sequence[str],
-    rank: int,
-    unfreeze: Sequence[UnfreezeSpec] = (),
-    output_kind: str = "logits",
+    module: nn.Module, train: BatchSource, *, has_val: bool, settings: FitSettings, rank: int
 ) -> Setup:
+    config, task, num_classes = settings.config, settings.task, settings.num_classes
+    allow_imports, unfreeze = settings.allow_imports, settings.unfreeze
     if len(train) == 0:
         raise DataError("the training split is empty; check the data source and the split")
     device = resolve_device(config.device)
@@ -157,7 +147,7 @@ def build_setup(
         num_classes=num_classes,
         train_targets=targets,
         allow=allow_imports,
-        output_kind=output_kind,
+        output_kind=settings.output_kind,
     )
     world = world_size()
     bs = process_batch_size(config, world)
@@ -165,7 +155,11 @@ def build_setup(
     sync_batchnorm(module, config, device, world)
     loss_fn.module.to(device)
     optimizer = build_optimizer(
-        module, config.optimizer, param_groups or (), unfreeze=unfreeze, allow=allow_imports
+        module,
+        config.optimizer,
+        settings.param_groups or (),
+        unfreeze=unfreeze,
+        allow=allow_imports,
     )
     schedule = [
         Unfreeze(
@@ -176,7 +170,7 @@ def build_setup(
         )
         for _, entry, members in unfreeze_members(module, unfreeze)
     ]
-    sampler = EpochSampler(len(train), seed, config.shuffle, rank, world)
+    sampler = EpochSampler(len(train), settings.seed, config.shuffle, rank, world)
     batches = _batches(len(sampler.order(0)), config, bs)
     scheduler = None
     if config.scheduler is not None:
@@ -193,9 +187,9 @@ def build_setup(
         config=config,
         task=task,
         num_classes=num_classes,
-        seed=seed,
+        seed=settings.seed,
         module=module,
-        forward=as_forward(forward),
+        forward=as_forward(settings.forward),
         device=device,
         optimizer=optimizer,
         scheduler=scheduler,

@@ -86,6 +86,7 @@ def _fit_torch(
     writer: bool,
     allow_changes: bool = False,
 ) -> dict[str, Any]:
+    from trainspec.api import job_settings
     from trainspec.engine import evaluate, fit, prepare_finetune, resolve_device
 
     job = loaded.job
@@ -104,25 +105,26 @@ def _fit_torch(
             allow_imports=job.allow_imports,
             seed=job.seed,
         )
-    has_val = "val" in fold.split_names
-    result = fit(
-        model.module,
-        train=fold.source("train", train=True, device=resolve_device(job.train.device)),
-        val=fold.source("val") if has_val else None,
+    settings = job_settings(
+        job,
+        prepared,
         config=config,
-        task=prepared.task,
-        num_classes=prepared.num_classes,
-        seed=job.seed,
         forward=model.forward_with,
-        run_dir=fold_dir,
-        resume=resume,
+        output_kind=model.output_kind,
         compat=compat_fields(loaded.data),
         allow_changes=allow_changes,
-        allow_imports=job.allow_imports,
         callbacks=callbacks,
         param_groups=plan.param_groups if plan is not None else None,
         unfreeze=plan.unfreeze if plan is not None else (),
-        output_kind=model.output_kind,
+    )
+    has_val = "val" in fold.split_names
+    result = fit(
+        model.module,
+        fold.source("train", train=True, device=resolve_device(job.train.device)),
+        fold.source("val") if has_val else None,
+        settings,
+        run_dir=fold_dir,
+        resume=resume,
     )
     out: dict[str, Any] = {
         "status": "interrupted" if result.interrupted else "finished",
@@ -137,16 +139,7 @@ def _fit_torch(
     if not result.interrupted:
         _restore_best(model.module, fold_dir)
     if "test" in fold.split_names and not result.interrupted:
-        out["test"] = evaluate(
-            model.module,
-            fold.source("test"),
-            config=config,
-            task=prepared.task,
-            num_classes=prepared.num_classes,
-            forward=model.forward_batch,
-            allow_imports=job.allow_imports,
-            output_kind=model.output_kind,
-        )
+        out["test"] = evaluate(model.module, fold.source("test"), settings)
     model.save(fold_dir / "model")
     return out
 

@@ -14,7 +14,15 @@ import torch
 from torch import nn
 
 from trainspec.data._batch import Batch
-from trainspec.engine import Callback, FitContext, FitResult, evaluate, fit, predict_outputs
+from trainspec.engine import (
+    Callback,
+    FitContext,
+    FitResult,
+    FitSettings,
+    evaluate,
+    fit,
+    predict_outputs,
+)
 from trainspec.errors import SpecError, TrainingError
 from trainspec.spec._schema_train import TrainSpec
 
@@ -34,18 +42,17 @@ def _sources(n: int = 96, noise: float = 0.0) -> tuple[ArraySource, ArraySource]
 
 
 def _fit(module: nn.Module | None = None, **kw: Any) -> FitResult:
+    """``fit`` with this file's defaults; ``kw`` are fields of the settings or the run's
+    ``run_dir`` / ``resume`` / ``stop_flag``."""
     train, val = kw.pop("sources", None) or _sources()
-    config = kw.pop("config", None) or _config()
-    return fit(
-        module or mlp(),
-        train=train,
-        val=val,
-        config=config,
+    run = {k: kw.pop(k) for k in ("run_dir", "resume", "stop_flag") if k in kw}
+    settings = FitSettings(
+        config=kw.pop("config", None) or _config(),
         task=kw.pop("task", "classification"),
         num_classes=kw.pop("num_classes", 3),
-        seed=kw.pop("seed", 0),
         **kw,
     )
+    return fit(module or mlp(), train, val, settings, **run)
 
 
 def test_classification_learns_and_reports_history(tmp_path: Path) -> None:
@@ -82,17 +89,18 @@ def test_regression_defaults_to_rmse_and_mse() -> None:
     model = nn.Linear(8, 1)
     result = fit(
         model,
-        train=src,
-        val=src,
-        config=_config(epochs=3),
-        task="regression",
-        num_classes=None,
-        seed=0,
+        src,
+        src,
+        FitSettings(
+            config=_config(epochs=3),
+            task="regression",
+            num_classes=None,
+            seed=0,
+        ),
     )
     assert "val/rmse" in result.history[-1]
-    scores = evaluate(
-        model, src, config=_config(metrics=["mae", "r2"]), task="regression", num_classes=None
-    )
+    settings = FitSettings(config=_config(metrics=["mae", "r2"]), task="regression")
+    scores = evaluate(model, src, settings)
     assert set(scores) == {"loss", "mae", "r2"}
 
 
@@ -106,12 +114,14 @@ def test_accumulation_gives_the_gradients_of_the_larger_batch() -> None:
         )
         fit(
             model,
-            train=ArraySource(data),
-            val=None,
-            config=config,
-            task="classification",
-            num_classes=3,
-            seed=0,
+            ArraySource(data),
+            None,
+            FitSettings(
+                config=config,
+                task="classification",
+                num_classes=3,
+                seed=0,
+            ),
         )
         weights.append([p.detach().clone() for p in model.parameters()])
     changed = [
@@ -182,12 +192,14 @@ def test_monitored_metric_never_computed_fails_before_the_first_step() -> None:
     with pytest.raises(SpecError, match="no validation data"):
         fit(
             model,
-            train=_sources()[0],
-            val=None,
-            config=_config(monitor={"metric": "val/loss"}),
-            task="classification",
-            num_classes=3,
-            seed=0,
+            _sources()[0],
+            None,
+            FitSettings(
+                config=_config(monitor={"metric": "val/loss"}),
+                task="classification",
+                num_classes=3,
+                seed=0,
+            ),
         )
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
@@ -208,12 +220,14 @@ def test_loss_incompatible_with_target_fails_before_the_first_step() -> None:
     with pytest.raises(SpecError, match=r"train\.loss\.name.*integer class targets"):
         fit(
             model,
-            train=ArraySource(data),
-            val=None,
-            config=_config(),
-            task="classification",
-            num_classes=1,
-            seed=0,
+            ArraySource(data),
+            None,
+            FitSettings(
+                config=_config(),
+                task="classification",
+                num_classes=1,
+                seed=0,
+            ),
         )
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     with pytest.raises(SpecError, match=r"outputs 3 classes.*data has 4"):
@@ -400,12 +414,14 @@ def test_sequence_outputs_train_and_score_only_real_positions() -> None:
     model = SeqModel()
     result = fit(
         model,
-        train=src,
-        val=src,
-        config=_config(epochs=2, batch_size=4),
-        task="classification",
-        num_classes=3,
-        seed=0,
+        src,
+        src,
+        FitSettings(
+            config=_config(epochs=2, batch_size=4),
+            task="classification",
+            num_classes=3,
+            seed=0,
+        ),
     )
     assert 0 <= result.history[-1]["val/accuracy"] <= 1
     out = predict_outputs(model, src, batch_size=5)

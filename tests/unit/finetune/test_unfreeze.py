@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from tests.unit.engine.helpers import ArraySource, classification_data
-from trainspec.engine import Callback, FitResult, fit, prepare_finetune
+from trainspec.engine import Callback, FitResult, FitSettings, fit, prepare_finetune
 from trainspec.errors import TrainingError
 from trainspec.spec import FinetuneSpec
 from trainspec.spec._schema_train import TrainSpec
@@ -79,15 +79,17 @@ def _train(
     train, val = _sources()
     result = fit(
         net,
-        train=train,
-        val=val,
-        config=TrainSpec.model_validate(kw.pop("config", CONFIG)),
-        task="classification",
-        num_classes=3,
-        seed=0,
+        train,
+        val,
+        FitSettings(
+            config=TrainSpec.model_validate(kw.pop("config", CONFIG)),
+            task="classification",
+            num_classes=3,
+            seed=0,
+            param_groups=plan.param_groups,
+            unfreeze=plan.unfreeze,
+        ),
         run_dir=run_dir,
-        param_groups=plan.param_groups,
-        unfreeze=plan.unfreeze,
         **kw,
     )
     return result, net
@@ -101,15 +103,17 @@ def test_frozen_stay_bitwise_equal_and_unfrozen_learn_from_their_epoch() -> None
     train, val = _sources()
     fit(
         net,
-        train=train,
-        val=val,
-        config=TrainSpec.model_validate(CONFIG),
-        task="classification",
-        num_classes=3,
-        seed=0,
-        param_groups=plan.param_groups,
-        unfreeze=plan.unfreeze,
-        callbacks=[snaps],
+        train,
+        val,
+        FitSettings(
+            config=TrainSpec.model_validate(CONFIG),
+            task="classification",
+            num_classes=3,
+            seed=0,
+            param_groups=plan.param_groups,
+            unfreeze=plan.unfreeze,
+            callbacks=[snaps],
+        ),
     )
     for epoch, state in enumerate(snaps.states, start=1):
         for key in ("body.0.weight", "body.1.weight", "body.1.running_mean", "body.1.running_var"):
