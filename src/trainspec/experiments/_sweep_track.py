@@ -10,11 +10,14 @@ COMPLETE, PRUNED or FAIL. The best trial's MLflow model is logged when the sweep
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from trainspec.tracking import TRIAL_STATE_TAG
 
 if TYPE_CHECKING:
     from trainspec.experiments._sweep_plan import SweepPlan
@@ -26,13 +29,13 @@ __all__ = [
     "log_best_models",
     "mark_trial",
     "parent_params",
+    "trial_pruned",
     "trial_run_name",
     "trial_tags",
 ]
 
 log = logging.getLogger(__name__)
 
-TRIAL_STATE_TAG = "trainspec.trial_state"
 TrialState = Literal["COMPLETE", "PRUNED", "FAIL"]
 
 
@@ -79,6 +82,25 @@ def tracker_run_id(run_dir: str | Path | None) -> str | None:
 # -- trials ---------------------------------------------------------------------------------
 
 
+@functools.cache
+def _pruned_class() -> type[Exception]:
+    import optuna
+
+    from trainspec.tracking import StopRun
+
+    class TrialPrunedRun(optuna.TrialPruned, StopRun):
+        """optuna's ``TrialPruned`` that ends the trial's tracker run on purpose."""
+
+    return TrialPrunedRun
+
+
+def trial_pruned(message: str) -> Exception:
+    """The exception a pruner raises to stop a trial: optuna's ``TrialPruned``, and a
+    ``StopRun`` that ends the trial's tracker run FINISHED with the state PRUNED set before it
+    ends (wandb cannot change an offline run afterwards)."""
+    return _pruned_class()(message, tags={TRIAL_STATE_TAG: "PRUNED"})  # type: ignore[call-arg]
+
+
 def mark_trial(
     plan: SweepPlan,
     run_dir: Path,
@@ -90,8 +112,10 @@ def mark_trial(
     error: str | None = None,
 ) -> None:
     """Set the trial's final state on its tracker run. A pruned run ends FINISHED (it was
-    stopped on purpose); a trial that failed before its run started (a spec its values made
-    invalid) gets a FAILED run of its own, so that every trial shows under the sweep."""
+    stopped on purpose). Backends whose ended runs cannot change (wandb) set the state as the
+    run ends instead (``StopRun``, ``WandbTracker``). A trial that failed before its run
+    started (a spec its values made invalid) gets a FAILED run of its own, so that every trial
+    shows under the sweep."""
     try:
         run_id = tracker_run_id(run_dir)
         if run_id is not None:

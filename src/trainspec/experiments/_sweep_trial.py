@@ -20,6 +20,7 @@ from trainspec.experiments._sweep_study import RUN_DIR_ATTR
 from trainspec.experiments._sweep_track import (
     TrialState,
     mark_trial,
+    trial_pruned,
     trial_run_name,
     trial_tags,
 )
@@ -58,15 +59,13 @@ class PruneCallback(Callback):
         self.step = 0
 
     def on_epoch_end(self, row: Mapping[str, float]) -> None:
-        import optuna
-
         self.step += 1
         value = row.get(self.metric)
         if value is None or not math.isfinite(value):
             return
         self.trial.report(float(value), self.step)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned at step {self.step}: {self.metric}={value:.6g}")
+            raise trial_pruned(f"pruned at step {self.step}: {self.metric}={value:.6g}")
 
 
 def _histories(result: RunResult) -> list[list[dict[str, Any]]]:

@@ -6,7 +6,15 @@ store under the runs root by default, or a server), none, or wandb offline. ``ml
 """
 
 from trainspec.spec import TrackingSpec
-from trainspec.tracking._base import RUN_STATUSES, RunStatus, Tracker, TrackerBase, TrackingError
+from trainspec.tracking._base import (
+    RUN_STATUSES,
+    TRIAL_STATE_TAG,
+    RunStatus,
+    StopRun,
+    Tracker,
+    TrackerBase,
+    TrackingError,
+)
 from trainspec.tracking._factory import DEFAULT_EXPERIMENT, create_tracker
 from trainspec.tracking._mlflow import MlflowTracker
 from trainspec.tracking._mlflow_store import resolve_uri
@@ -20,9 +28,11 @@ __all__ = [
     "DEFAULT_EXPERIMENT",
     "RECONCILED_TAG",
     "RUN_STATUSES",
+    "TRIAL_STATE_TAG",
     "MlflowTracker",
     "NullTracker",
     "RunStatus",
+    "StopRun",
     "Tracker",
     "TrackerBase",
     "TrackingError",

@@ -17,12 +17,23 @@ from trainspec.errors import TrainspecError
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["RUN_STATUSES", "RunStatus", "Tracker", "TrackerBase", "TrackingError"]
+__all__ = [
+    "RUN_STATUSES",
+    "TRIAL_STATE_TAG",
+    "RunStatus",
+    "StopRun",
+    "Tracker",
+    "TrackerBase",
+    "TrackingError",
+]
 
 log = logging.getLogger(__name__)
 
 RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+
+# A sweep trial's state: RUNNING from its start, then COMPLETE, PRUNED or FAIL.
+TRIAL_STATE_TAG = "trainspec.trial_state"
 
 # Longest error text kept in the ``trainspec.error`` tag of a failed run.
 _ERROR_TAG_LENGTH = 1000
@@ -30,6 +41,20 @@ _ERROR_TAG_LENGTH = 1000
 
 class TrackingError(TrainspecError):
     """A tracking store that cannot be reached or refuses a write, or a tracker misused."""
+
+
+class StopRun(Exception):
+    """Raised through a tracked run (``with tracker:``) to end it on purpose, not as a failure:
+    the run ends with ``status`` after ``tags`` are set (a sweep's pruned trial ends FINISHED
+    with ``trainspec.trial_state`` PRUNED). Set before the run ends, as some backends (wandb
+    offline) cannot change a run once it has ended."""
+
+    def __init__(
+        self, message: str, *, tags: Mapping[str, str], status: RunStatus = "FINISHED"
+    ) -> None:
+        super().__init__(message)
+        self.tags = dict(tags)
+        self.status = status
 
 
 @runtime_checkable
@@ -148,6 +173,9 @@ class TrackerBase:
         if exc is None:
             self.finish("FINISHED")
             return
+        if isinstance(exc, StopRun):
+            self._stop(exc)
+            return
         # Never let a tracking problem hide the exception that ended the run.
         status: RunStatus = "FAILED" if isinstance(exc, Exception) else "KILLED"
         try:
@@ -156,3 +184,10 @@ class TrackerBase:
             self.finish(status)
         except Exception as problem:
             log.warning("could not mark run %s as %s: %s", self._run_id, status, problem)
+
+    def _stop(self, stop: StopRun) -> None:
+        try:
+            self.set_tags(stop.tags)
+            self.finish(stop.status)
+        except Exception as problem:
+            log.warning("could not mark run %s as %s: %s", self._run_id, stop.status, problem)

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from trainspec.files import safe_relpath
-from trainspec.tracking._base import RunStatus, TrackerBase, TrackingError, check_status
+from trainspec.tracking._base import (
+    TRIAL_STATE_TAG,
+    RunStatus,
+    TrackerBase,
+    TrackingError,
+    check_status,
+)
 from trainspec.tracking._buffer import MetricBuffer
 from trainspec.tracking._params import flatten_params
 from trainspec.tracking._process import host_name
@@ -40,6 +46,15 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.-]", "_", name)
 
 
+_TRIAL_STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAIL")
+
+
+def _job_type(tags: Mapping[str, str]) -> str | None:
+    if TRIAL_STATE_TAG in tags:
+        return "trial"
+    return "sweep" if tags.get("trainspec.kind") == "sweep" else None
+
+
 def _import_wandb() -> Any:
     require_wandb()
     return importlib.import_module("wandb")
@@ -48,8 +63,12 @@ def _import_wandb() -> Any:
 class WandbTracker(TrackerBase):
     """Records a run with wandb (offline by default); tags go into the run's config under ``tags.``.
 
-    Nested runs share the parent's id as their wandb ``group``. Resume continues the wandb run
-    id; values at steps at or below the last step logged in this process are skipped by wandb.
+    wandb has no nested runs: a sweep's parent run and its trials share the sweep's name as
+    their wandb ``group`` (job types ``sweep`` and ``trial``), and a child run keeps its
+    parent's id in ``tags.trainspec.parent_run_id``. A trial's final state (COMPLETE, PRUNED,
+    FAIL) is set as it finishes, in the summary, the config and the run's wandb tags: an offline
+    run cannot be changed after ``finish``. Resume continues the wandb run id; values at steps
+    at or below the last step logged in this process are skipped by wandb.
     """
 
     def __init__(
@@ -71,6 +90,7 @@ class WandbTracker(TrackerBase):
         self.tags = dict(tags or {})
         self._buffer = MetricBuffer(flush_every=flush_every, flush_seconds=flush_seconds)
         self._run: Any = None
+        self._trial_state: str | None = None  # a sweep trial's state, None for other runs
 
     def start(
         self,
@@ -87,17 +107,15 @@ class WandbTracker(TrackerBase):
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = dict(flatten_params(params)) if self.log_params else {}
-        config.update(
-            self._tag_config(
-                {
-                    **self.tags,
-                    **tags,
-                    "trainspec.run_dir": str(run_dir.resolve()),
-                    "trainspec.pid": str(os.getpid()),
-                    "trainspec.host": host_name(),
-                }
-            )
-        )
+        own = {
+            "trainspec.run_dir": str(run_dir.resolve()),
+            "trainspec.pid": str(os.getpid()),
+            "trainspec.host": host_name(),
+        }
+        if parent_run_id:
+            own["trainspec.parent_run_id"] = parent_run_id
+        config.update(self._tag_config({**self.tags, **tags, **own}))
+        self._trial_state = tags.get(TRIAL_STATE_TAG)
         try:
             self._run = wandb.init(
                 project=self.project,
@@ -107,7 +125,8 @@ class WandbTracker(TrackerBase):
                 config=config,
                 id=resume_run_id,
                 resume="allow" if resume_run_id else None,
-                group=parent_run_id,
+                group=tags.get("trainspec.sweep") or parent_run_id,
+                job_type=_job_type(tags),
                 reinit="create_new",
             )
         except Exception as exc:
@@ -156,7 +175,21 @@ class WandbTracker(TrackerBase):
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         self._require_active("set tags")
+        if self._trial_state is not None:
+            self._trial_state = tags.get(TRIAL_STATE_TAG, self._trial_state)
         self._run.config.update(self._tag_config(tags), allow_val_change=True)
+
+    def _end_trial(self, status: RunStatus) -> None:
+        """A trial still RUNNING ends COMPLETE when its run finished, FAIL otherwise (a
+        pruned trial was set PRUNED before, by ``StopRun``)."""
+        state = self._trial_state
+        if state is None:
+            return
+        if state == "RUNNING":
+            state = "COMPLETE" if status == "FINISHED" else "FAIL"
+        self._run.config.update(self._tag_config({TRIAL_STATE_TAG: state}), allow_val_change=True)
+        self._run.summary[TRIAL_STATE_TAG] = state
+        self._run.tags = (*(t for t in self._run.tags if t not in _TRIAL_STATES), state)
 
     def finish(self, status: RunStatus = "FINISHED") -> None:
         status = check_status(status)
@@ -165,5 +198,6 @@ class WandbTracker(TrackerBase):
         self._require_active("finish")
         self.flush()
         self._finished = True
+        self._end_trial(status)
         self._run.summary["trainspec.status"] = status
         self._run.finish(exit_code=0 if status == "FINISHED" else 1)

@@ -11,7 +11,7 @@ import pytest
 
 from tests.unit.tracking.wandb_files import read_offline_run
 from trainspec.errors import TrainspecError
-from trainspec.tracking import Tracker, TrackingError, TrackingSpec, create_tracker
+from trainspec.tracking import StopRun, Tracker, TrackingError, TrackingSpec, create_tracker
 
 
 @dataclass
@@ -124,6 +124,23 @@ def test_leaving_the_with_block_sets_the_status(
     assert backend.status(run_id) in (None, status)
     with pytest.raises(TrackingError, match="already finished"):
         tracker.log_metrics({"x": 1.0}, step=0)
+
+
+def test_a_run_stopped_on_purpose_ends_finished_with_its_tags(
+    backend: Backend, tmp_path: Path
+) -> None:
+    tracker = backend.make()
+    with pytest.raises(StopRun), tracker:
+        run_id = _start(tracker, tmp_path)
+        raise StopRun("pruned at step 1", tags={"trainspec.stopped": "pruner"})
+    assert backend.status(run_id) in (None, "FINISHED")
+    if backend.name == "mlflow":
+        tags = backend.make().connect().get_run(run_id).data.tags  # type: ignore[attr-defined]
+        assert tags["trainspec.stopped"] == "pruner" and "trainspec.error" not in tags
+    if backend.name == "wandb":
+        config = read_offline_run(tmp_path, run_id).config
+        assert config["tags.trainspec.stopped"] == "pruner"
+        assert "tags.trainspec.error" not in config
 
 
 def test_misuse_is_a_clear_trainspec_error(backend: Backend, tmp_path: Path) -> None:

@@ -54,6 +54,10 @@ class OfflineRun:
     history: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     exit_code: int | None = None
+    name: str = ""
+    group: str = ""
+    job_type: str = ""
+    tags: list[str] = field(default_factory=list)
 
 
 def _key(item: Any) -> str:
@@ -78,6 +82,14 @@ def read_offline_run(root: Path, run_id: str, timeout: float = 60.0) -> OfflineR
         time.sleep(0.2)
 
 
+def _run_fields(run: OfflineRun, record: Any) -> None:
+    """The run's name, group, job type and tags, as its latest run record has them."""
+    run.name = record.display_name or run.name
+    run.group = record.run_group or run.group
+    run.job_type = record.job_type or run.job_type
+    run.tags = list(record.tags) or run.tags
+
+
 def _read(root: Path, run_id: str) -> tuple[OfflineRun, bool]:
     from wandb.proto import wandb_internal_pb2 as pb
 
@@ -97,6 +109,7 @@ def _read(root: Path, run_id: str) -> tuple[OfflineRun, bool]:
                 run.config.update(
                     {_key(i): json.loads(i.value_json) for i in record.run.config.update}
                 )
+                _run_fields(run, record.run)
             elif kind == "config":
                 run.config.update(_items(record.config.update))
             elif kind == "history":
