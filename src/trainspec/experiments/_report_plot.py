@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["confusion_figure", "contrast", "line_chart", "render_report_plot", "scatter", "style"]
+__all__ = [
+    "confusion_figure",
+    "contrast",
+    "line_chart",
+    "load_matplotlib",
+    "render_report_plot",
+    "scatter",
+    "style",
+]
 
 Point = tuple[float, float]
 RGB = tuple[float, float, float]
@@ -68,7 +76,8 @@ def _config_dir() -> None:
     os.environ["MPLCONFIGDIR"] = str(fallback)
 
 
-def _matplotlib() -> Any:
+def load_matplotlib() -> Any:
+    """matplotlib, on the Agg backend unless pyplot is already in use (a notebook, say)."""
     if "matplotlib" not in sys.modules:
         _config_dir()
     import matplotlib
@@ -82,7 +91,7 @@ def _matplotlib() -> Any:
 def style(salt: str) -> Iterator[None]:
     """The report's style for figures made inside; ``salt`` keeps SVG ids apart between plots
     on one page (and the same from one run to the next)."""
-    mpl = _matplotlib()
+    mpl = load_matplotlib()
     with mpl.rc_context({**_RC, "svg.hashsalt": f"trainspec:{salt}"}):
         yield
 
@@ -201,6 +210,8 @@ def contrast(a: RGB, b: RGB) -> float:
 # Black, not a dark grey: whichever of white and black contrasts more with a colour reaches
 # at least 4.58:1 (WCAG AA asks 4.5:1) on every colour; a grey would fall short mid-range.
 _BLACK, _WHITE = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+# More classes than this: the confusion matrix is one image, without text or titles per cell.
+_MAX_CLASSES = 40
 
 
 def text_on(fill: RGB) -> RGB:
@@ -217,32 +228,59 @@ def confusion_figure(
     """A confusion matrix: each cell's count and its share of the row (the true class), shaded
     by that share, so a rare class reads as clearly as a common one; text in black or white,
     whichever contrasts more with the cell. Cells are ``cell-i-j``, counts ``count-i-j`` and
-    shares ``share-i-j`` (true class i, predicted j)."""
+    shares ``share-i-j`` (true class i, predicted j). Past ``_MAX_CLASSES`` classes the matrix
+    is one image of the shares (thousands of titled cells would make a slow, large page)."""
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
-    from matplotlib.patches import Rectangle
 
     n = len(matrix)
     cell = min(0.6, max(0.2, 5.5 / max(n, 1)))  # inches
     fig = _figure(cell * n + 2.4, cell * n + 1.6, fit=True)
     ax = fig.subplots()
-    cmap, tips = colormaps["Blues"], {}
-    points = cell * 72
+    cmap = colormaps["Blues"]
+    shares = [[v / sum(row) if sum(row) else 0.0 for v in row] for row in matrix]
+    if n > _MAX_CLASSES:
+        ax.imshow(shares, cmap=cmap, vmin=0, vmax=1, extent=(0, n, n, 0), interpolation="none")
+        tips: Tips = {}
+    else:
+        tips = _cells(ax, matrix, shares, labels, cell * 72)
+    step = max(1, n // 30)
+    ticks = [k + 0.5 for k in range(0, n, step)]
+    ax.set(xlim=(0, n), ylim=(n, 0), title=title, xlabel="predicted", ylabel="true")
+    ax.set_xticks(ticks, [x[:8] for x in labels[::step]], rotation=90 if n > 6 else 0)
+    ax.set_yticks(ticks, [x[:14] for x in labels[::step]])
+    ax.grid(False)
+    ax.set_aspect("equal")
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 100), cmap), ax=ax, shrink=0.8)
+    bar.set_label("% of the true class (row)")
+    return fig, tips
+
+
+def _cells(
+    ax: Any,
+    matrix: Sequence[Sequence[int]],
+    shares: Sequence[Sequence[float]],
+    labels: Sequence[str],
+    points: float,
+) -> Tips:
+    """Draw a titled square per cell with its count (and share where two lines fit)."""
+    from matplotlib import colormaps
+    from matplotlib.patches import Rectangle
+
+    tips = {}
     for i, row in enumerate(matrix):
-        total = sum(row)
         for j, value in enumerate(row):
-            share = value / total if total else 0.0
-            fill = cmap(share)[:3]
+            share = shares[i][j]
+            fill = colormaps["Blues"](share)[:3]
             gid = f"cell-{i}-{j}"
             ax.add_patch(Rectangle((j, i), 1, 1, facecolor=fill, edgecolor="white", gid=gid))
             tips[gid] = (
                 f"true {labels[i]}, predicted {labels[j]}: {value:g} "
                 f"({100 * share:.1f}% of true {labels[i]})"
             )
-            ink = text_on(fill)
+            text: dict[str, Any] = {"ha": "center", "va": "center", "color": text_on(fill)}
             if points >= 30:  # two lines fit: the count and the row share
-                text: dict[str, Any] = {"ha": "center", "va": "center", "color": ink}
                 ax.text(
                     j + 0.5,
                     i + 0.42,
@@ -260,22 +298,13 @@ def confusion_figure(
                     gid=f"share-{i}-{j}",
                     **text,
                 )
-            elif points >= 14:
+            elif points >= 18:  # the count alone; smaller cells keep it in their title
                 ax.text(
                     j + 0.5,
                     i + 0.5,
                     f"{value:g}",
-                    ha="center",
-                    va="center",
-                    color=ink,
                     fontsize=points / 2.6,
                     gid=f"count-{i}-{j}",
+                    **text,
                 )
-    ax.set(xlim=(0, n), ylim=(n, 0), title=title, xlabel="predicted", ylabel="true")
-    ax.set_xticks([k + 0.5 for k in range(n)], [x[:8] for x in labels], rotation=90 if n > 6 else 0)
-    ax.set_yticks([k + 0.5 for k in range(n)], [x[:14] for x in labels])
-    ax.grid(False)
-    ax.set_aspect("equal")
-    bar = fig.colorbar(ScalarMappable(Normalize(0, 100), cmap), ax=ax, shrink=0.8)
-    bar.set_label("% of the true class (row)")
-    return fig, tips
+    return tips

@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from trainspec.experiments._report_plot import Tips, render_report_plot
+from trainspec.experiments._report_plot import Tips, load_matplotlib, render_report_plot
 
 if TYPE_CHECKING:
     import optuna
@@ -103,6 +103,7 @@ def sweep_plots(
     """The plots of a sweep with ``n_complete`` completed trials, and a note on any left out."""
     if not n_complete:
         return [], None
+    load_matplotlib()  # the Agg backend before Optuna's plots import pyplot
     plots = [_history(study, goals)]
     if n_complete < 2:
         return plots, None

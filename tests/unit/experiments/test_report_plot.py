@@ -125,6 +125,39 @@ def test_confusion_counts_contrast_with_their_cells_and_rows_show_percentages(n:
         assert min(fills, key=sum) == fills[i]
 
 
+def test_many_classes_keep_legible_counts_or_say_them_on_hover() -> None:
+    """14 classes: each cell holds its count alone (legible); 23: cells are too small for
+    text, and every cell's title still has its count and share."""
+    for n, written in ((14, True), (23, False)):
+        matrix = [[5 if i == j else 1 for j in range(n)] for i in range(n)]
+        root = _confusion(matrix, [f"class {k}" for k in range(n)])
+        found = groups(root)
+        assert not any(i.startswith("share-") for i in found)
+        assert sum(i.startswith("count-") for i in found) == (n * n if written else 0)
+        if written:
+            cell = _rgb(found["cell-3-3"].find(f"{NS}path").get("style", ""))  # type: ignore[union-attr]
+            text = found["count-3-3"].find(f"{NS}text")
+            assert text is not None and text.text == "5"
+            assert contrast(_rgb(text.get("style", "")), cell) >= 4.5
+        share = 100 / (5 + n - 1)
+        assert (
+            tips(root, "cell-")[1]
+            == f"true class 0, predicted class 1: 1 ({share:.1f}% of true class 0)"
+        )
+
+
+def test_a_hundred_classes_make_one_shaded_image() -> None:
+    n = 100
+    svg = render_report_plot(
+        "cm",
+        lambda: confusion_figure("cm", [[1] * n for _ in range(n)], [str(k) for k in range(n)]),
+    )
+    root = parse(svg)
+    assert not any(i.startswith("cell-") for i in groups(root))
+    assert len(root.findall(f".//{NS}image")) == 2  # the matrix and its colour bar
+    assert len(svg) < 200_000
+
+
 def _study(n: int, *, objectives: int = 1) -> Any:
     """A study of ``n`` finished trials over a log-sampled ``lr`` and a linear ``width``."""
     import optuna
