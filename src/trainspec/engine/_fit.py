@@ -13,8 +13,9 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -57,6 +58,8 @@ class _Saver:
     Every rank takes the same decisions (the step, the epoch and the monitored value are the
     same everywhere) and joins the gather of the generators, so a process whose random draws
     differ from rank 0's (dropout in a model whose draws depend on its data) resumes exactly.
+    With ``best_at_end`` a new best that is not otherwise due is held in memory (a CPU copy)
+    and written before the next checkpoint, or by ``flush`` when training fails.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class _Saver:
         self.setup = setup
         self.compat = compat
         self.callbacks = callbacks
+        self.pending: _Snapshot | None = None
 
     def due_step(self, step: int) -> bool:
         every = self.spec.every_steps
@@ -83,24 +87,69 @@ class _Saver:
         every = self.spec.every_epochs
         return self.active and every is not None and epoch % every == 0
 
-    def save(self, state: TrainState, *, best: bool = False) -> None:
+    def save(self, state: TrainState, *, best: bool = False, due: bool = True) -> bool:
+        """Checkpoint ``state``: ``due`` when a checkpoint is due now, else for a new best
+        alone. True when one was written (the same answer on every rank)."""
         if not self.active:
-            return
+            return False
         rank_rng = None
         if self.setup.world > 1:
             rank_rng = gather_objects(capture_global_rng())
+        hold = self.spec.best_at_end and not due
         if not self.writer:
+            return not hold
+        snapshot = self._snapshot(state, rank_rng, copy=hold)
+        if hold:
+            self.pending = snapshot
+            return False
+        if self.pending is not None and not best:
+            self._write(self.pending, last=False, best=True)
+        self.pending = None
+        self._write(snapshot, last=True, best=best)
+        return True
+
+    def flush(self) -> None:
+        """Write the best checkpoint held in memory (training ended by an error, or a
+        callback such as a sweep's pruner); a failure to write it is logged, not raised."""
+        if self.pending is None:
             return
+        pending, self.pending = self.pending, None
+        try:
+            self._write(pending, last=True, best=True)
+        except Exception as exc:  # the error that ended training is the one to report
+            log.warning("the best checkpoint held in memory could not be written: %s", exc)
+
+    def _snapshot(
+        self, state: TrainState, rank_rng: list[dict[str, Any]] | None, *, copy: bool
+    ) -> _Snapshot:
         tensors: dict[str, Tensor] = {}
         packed = pack_state(state, self.setup.components(), self.compat, rank_rng)
         tree = flatten(packed, tensors)
         model = self.setup.module.state_dict()
-        path = write_checkpoint(self.root, state.global_step, model, tensors, tree)
-        publish(path, "last")
+        if copy:  # later steps change the weights and optimiser state in place
+            model = {k: v.detach().to("cpu", copy=True) for k, v in model.items()}
+            tensors = {k: v.clone() for k, v in tensors.items()}
+        return _Snapshot(state.global_step, model, tensors, tree)
+
+    def _write(self, snap: _Snapshot, *, last: bool, best: bool) -> None:
+        path = write_checkpoint(self.root, snap.step, snap.model, snap.tensors, snap.tree)
+        if last:
+            publish(path, "last")
         if best:
             publish(path, "best")
         prune(self.root, self.spec.keep_last)
         call(self.callbacks, "on_checkpoint", path, best=best)
+
+
+@dataclass
+class _Snapshot:
+    """What one checkpoint holds, ready to write: the step it is named by, the weights, the
+    training state's tensors and its JSON tree (``flatten``)."""
+
+    step: int
+    model: dict[str, Tensor]
+    tensors: dict[str, Tensor]
+    tree: Any
 
 
 class _Loop:
@@ -333,9 +382,9 @@ class _Loop:
         st.loss_total, st.loss_count, st.skipped = 0.0, 0, 0
         best = improved and cfg.checkpoint.save_best
         final = st.epoch >= cfg.epochs or st.stopped_early or self._max_hit()
-        if best or final or self.saver.due_epoch(st.epoch):
-            self.saver.save(st, best=best)
-            return True
+        due = final or self.saver.due_epoch(st.epoch)
+        if best or due:
+            return self.saver.save(st, best=best, due=due)
         return False
 
     def _monitor(self, value: float) -> bool:
@@ -527,6 +576,9 @@ def fit(
         try:
             with StopRequests(stop_flag) as stop:
                 interrupted = loop.run(stop)
+        except BaseException:
+            saver.flush()  # a best checkpoint held in memory (best_at_end) is not lost
+            raise
         finally:
             progress.close()
     result = FitResult(

@@ -24,8 +24,28 @@ _NDARRAY = "__ndarray__"
 _TAGS = (_TENSOR, _ITEMS, _TUPLE, _NDARRAY)
 
 
+# JSON scalars, by exact type (a NumPy float64 subclasses float but is converted by .item()).
+_SCALARS = frozenset({bool, int, float, str, type(None)})
+
+
+def _scalars(values: Any) -> bool:
+    return all(type(v) in _SCALARS for v in values)
+
+
+def _plain_keys(obj: dict[Any, Any]) -> bool:
+    """String keys that are not our tags: the dict is written as a JSON object as it is."""
+    return all(type(k) is str and k not in _TAGS for k in obj)
+
+
 def flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "") -> Any:
     """``obj`` as a JSON-able tree; its tensors are added to ``tensors`` under new names."""
+    # Shortcuts for the common leaves: Python's RNG state (a tuple of 625 ints), history rows.
+    if type(obj) is tuple and _scalars(obj):
+        return {_TUPLE: list(obj)}
+    if type(obj) is list and _scalars(obj):
+        return list(obj)
+    if type(obj) is dict and _scalars(obj.values()) and _plain_keys(obj):
+        return dict(obj)
     if isinstance(obj, torch.Tensor):
         key = f"{prefix}#{len(tensors)}"
         tensors[key] = obj.detach().cpu().contiguous()
@@ -35,8 +55,7 @@ def flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "") -> Any
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, dict):
-        plain = all(isinstance(k, str) and k not in _TAGS for k in obj)
-        if plain:
+        if _plain_keys(obj):
             return {k: flatten(v, tensors, f"{prefix}.{k}") for k, v in obj.items()}
         return {
             _ITEMS: [

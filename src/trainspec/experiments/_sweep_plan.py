@@ -78,6 +78,22 @@ class SweepPlan:
         """The complete job spec of a trial, from decoded (spec) values."""
         return self.space.apply(self.base.data, values)
 
+    def trial_run_data(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The job spec a trial runs: ``trial_data`` with the sweep's checkpoint policy.
+
+        ``sweep.checkpoint: end`` checkpoints a trial once, when it ends (its best epoch held
+        in memory until then): a retried trial starts afresh in a new folder, so checkpoints
+        taken along the way would only cost time. The exported spec (``sweep best
+        --export``) keeps the job's own ``train.checkpoint``.
+        """
+        data = self.trial_data(values)
+        if self.sweep.checkpoint == "end":
+            train = dict(data.get("train") or {})
+            policy = {"every_epochs": None, "every_steps": None, "best_at_end": True}
+            train["checkpoint"] = {**(train.get("checkpoint") or {}), **policy}
+            data = {**data, "train": train}
+        return data
+
 
 def _without_sweep(data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k != "sweep"}

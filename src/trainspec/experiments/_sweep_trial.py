@@ -194,7 +194,7 @@ def _run(
     import optuna
 
     try:
-        loaded = load_spec(plan.trial_data(values))
+        loaded = load_spec(plan.trial_run_data(values))
     except TrainspecError as exc:
         return TrialOutcome("failed", run_dir=run_dir, error=str(exc))
     callbacks = [PruneCallback(trial, plan.goals[0].metric)] if plan.prunes else []

@@ -215,6 +215,13 @@ class SweepSpec(Section):
         "journal:PATH for a journal file. Default: sqlite:///<sweep folder>/study.db.",
     )
     heartbeat: HeartbeatSpec = Field(default_factory=HeartbeatSpec)
+    checkpoint: Literal["end", "train"] = Field(
+        default="end",
+        description="A trial's checkpoints: 'end' writes them once, when the trial ends, is "
+        "interrupted or pruned (train.checkpoint every_epochs and every_steps null, "
+        "best_at_end true), since a retried trial starts afresh; 'train' keeps the job's "
+        "train.checkpoint (every epoch by default).",
+    )
     log_models: Literal["best", "all", "none"] = Field(
         default="best",
         description="Which trials log an MLflow model (runs:/<id>/model): the best trial's "

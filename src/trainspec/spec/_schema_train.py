@@ -120,6 +120,13 @@ class CheckpointSpec(Section):
     every_steps: int | None = Field(default=None, ge=1)
     keep_last: int = Field(default=2, ge=1)
     save_best: bool = True
+    best_at_end: bool = Field(
+        default=False,
+        description="Hold a new best epoch's checkpoint in memory (a copy of the weights and "
+        "training state) and write it when training ends, is interrupted or fails, instead of "
+        "at every improvement. With every_epochs and every_steps null a run writes one or two "
+        "checkpoints in all (the default of sweep trials, sweep.checkpoint: end).",
+    )
 
 
 class DistributedSpec(Section):
