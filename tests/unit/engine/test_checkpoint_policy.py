@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from trainspec.engine import Callback, fit
+from trainspec.engine import Callback, FitSettings, fit
 from trainspec.engine._serialize import flatten, unflatten
 from trainspec.spec._schema_train import TrainSpec
 
@@ -39,16 +39,15 @@ def _run(run_dir: Path, checkpoint: dict[str, Any], callbacks: list[Callback] | 
             "checkpoint": checkpoint,
         }
     )
+    settings = FitSettings(
+        config=config, task="classification", num_classes=3, seed=0, callbacks=callbacks or []
+    )
     return fit(
         mlp(),
-        train=ArraySource({k: v[:96] for k, v in data.items()}),
-        val=ArraySource({k: v[96:] for k, v in data.items()}),
-        config=config,
-        task="classification",
-        num_classes=3,
-        seed=0,
+        ArraySource({k: v[:96] for k, v in data.items()}),
+        ArraySource({k: v[96:] for k, v in data.items()}),
+        settings,
         run_dir=run_dir,
-        callbacks=callbacks or [],
     )
 
 
