@@ -70,10 +70,16 @@ def _config_dir() -> None:
             return
     except (OSError, RuntimeError):  # no home folder, a read-only one
         pass
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    fallback = Path(tempfile.gettempdir()) / f"trainspec-matplotlib-{uid}"
-    fallback.mkdir(parents=True, exist_ok=True)
-    os.environ["MPLCONFIGDIR"] = str(fallback)
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    fallback = Path(tempfile.gettempdir()) / f"trainspec-matplotlib-{uid or 0}"
+    try:
+        fallback.mkdir(mode=0o700, exist_ok=True)
+        info = fallback.lstat()
+    except OSError:
+        return  # matplotlib then makes its own temporary folder
+    # Only a folder of ours that nobody else can write: matplotlib reads its settings there.
+    if uid is None or (info.st_uid == uid and not info.st_mode & 0o022 and fallback.is_dir()):
+        os.environ["MPLCONFIGDIR"] = str(fallback)
 
 
 def load_matplotlib() -> Any:

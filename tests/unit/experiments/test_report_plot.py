@@ -276,3 +276,10 @@ def test_matplotlib_gets_a_stable_cache_folder_where_home_is_not_writable(tmp_pa
     assert folder.parent == tmp_path / "tmp" and folder.name.startswith("trainspec-matplotlib")
     assert any(folder.glob("fontlist-*.json"))  # the font cache is kept for the next run
     assert "temporary cache directory" not in out.stderr
+    # A folder of that name that others can write is not trusted (matplotlib reads its
+    # settings there): matplotlib is left to make its own.
+    folder.chmod(0o777)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert Path(out.stdout.strip()).name.startswith("matplotlib-")  # its own, made afresh
