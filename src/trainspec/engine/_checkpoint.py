@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -32,15 +31,22 @@ from typing import Any
 import torch
 
 from trainspec.errors import FormatError, TrainingError, TrainspecError
-from trainspec.files import check_format, fsync_dir, storage_errors, verify_manifest, write_manifest
+from trainspec.files import (
+    RunDir,
+    check_format,
+    checkpoint_step,
+    find_checkpoints,
+    fsync_dir,
+    storage_errors,
+    verify_manifest,
+    write_manifest,
+)
 
 from ._state import STATE_FORMAT
 
 __all__ = [
     "MODEL_FILE",
     "Checkpoint",
-    "checkpoint_step",
-    "find_checkpoints",
     "load_checkpoint",
     "load_latest",
     "verify_checkpoint",
@@ -49,11 +55,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.safetensors"
+MODEL_FILE = RunDir.WEIGHTS
 STATE_TENSORS = "state.safetensors"
 STATE_JSON = "state.json"
 _PREFIX = "ckpt-"
-_NAME = re.compile(r"^ckpt-(\d{8})(?:-(\d+))?$")
 
 
 @dataclass
@@ -116,26 +121,6 @@ def write_checkpoint(
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return final
-
-
-def checkpoint_step(path: Path) -> tuple[int, int] | None:
-    """``(global step, save number)`` of a ``ckpt-*`` folder name; None for other names."""
-    match = _NAME.match(path.name)
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2) or 1)
-
-
-def find_checkpoints(root: Path) -> list[Path]:
-    """The ``ckpt-*`` directories under ``root``, newest (highest step, latest save) first."""
-    if not root.is_dir():
-        return []
-    found = [
-        p
-        for p in root.iterdir()
-        if checkpoint_step(p) is not None and p.is_dir() and not p.is_symlink()
-    ]
-    return sorted(found, key=lambda p: checkpoint_step(p) or (0, 0), reverse=True)
 
 
 def verify_checkpoint(path: Path) -> None:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from trainspec.errors import ModelError
+from trainspec.files import RunDir, find_checkpoints
 from trainspec.models import (
     FreezeReport,
     LoadReport,
@@ -97,9 +98,10 @@ def resolve_init_path(source: str | Path, checkpoint: str = "best") -> Path:
         return path
     if (path / MODEL_FILE).is_file():
         return path / MODEL_FILE
-    checkpoints = path / "checkpoints"
+    run = RunDir(path)
+    checkpoints = run.checkpoints
     if checkpoints.is_dir():
-        chosen = checkpoints / checkpoint / MODEL_FILE
+        chosen = run.checkpoint(checkpoint) / MODEL_FILE
         if chosen.is_file():
             return chosen
         others = sorted(p.parent.name for p in checkpoints.glob(f"*/{MODEL_FILE}"))
@@ -108,7 +110,7 @@ def resolve_init_path(source: str | Path, checkpoint: str = "best") -> Path:
             f"has {others or 'none'}. Set finetune.init.checkpoint to best or last, or name a "
             "checkpoint folder"
         )
-    folds = path / "folds"
+    folds = run.folds_dir
     if folds.is_dir():
         names = sorted((p.name for p in folds.iterdir() if p.is_dir()), key=_fold_order)
         first = names[0] if names else "0"
@@ -127,7 +129,7 @@ def _fold_order(name: str) -> tuple[int, str]:
 
 
 def _has_checkpoints(run_dir: Path | None) -> bool:
-    return run_dir is not None and any((run_dir / "checkpoints").glob("ckpt-*"))
+    return run_dir is not None and bool(find_checkpoints(RunDir(run_dir).checkpoints))
 
 
 def _write_report(run_dir: Path | None, report: LoadReport, status: str) -> None:

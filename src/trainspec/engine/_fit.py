@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from trainspec.data import Batch, BatchSource
 from trainspec.errors import TrainingError
+from trainspec.files import RunDir, find_checkpoints
 
 from ._callbacks import Callback, Progress, call, make_progress
 from ._checkpoint import Checkpoint, load_checkpoint, load_latest, write_checkpoint
@@ -49,7 +50,7 @@ __all__ = ["fit"]
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
+METRICS_FILE = RunDir.METRICS
 
 
 class _Saver:
@@ -72,7 +73,7 @@ class _Saver:
     ) -> None:
         self.active = run_dir is not None
         self.writer = writer
-        self.root = (run_dir or Path()) / "checkpoints"
+        self.root = RunDir(run_dir or Path()).checkpoints
         self.spec = setup.config.checkpoint
         self.setup = setup
         self.compat = compat
@@ -420,14 +421,14 @@ def _start(
             raise TrainingError("resume needs a run directory (run_dir) to read checkpoints from")
         seed_everything(setup.seed)
         return TrainState(), False
-    root = run_dir / "checkpoints"
+    root = RunDir(run_dir).checkpoints
     if resume and writer:
         repair(root, best=setup.config.checkpoint.save_best)
     ckpt = _load_for_resume(root, writer) if resume else None
     if ckpt is not None and writer:
         repair(root, best=setup.config.checkpoint.save_best)  # a corrupt one set aside
     if ckpt is None:
-        if not resume and any(root.glob("ckpt-*")):
+        if not resume and find_checkpoints(root):
             raise TrainingError(
                 f"{run_dir} already holds checkpoints of a run; resume it (--resume) or use a "
                 "new run directory"

@@ -21,9 +21,9 @@ import shutil
 import uuid
 from pathlib import Path
 
-from trainspec.files import MANIFEST, fsync_dir, storage_errors
+from trainspec.files import MANIFEST, checkpoint_step, find_checkpoints, fsync_dir, storage_errors
 
-from ._checkpoint import STATE_JSON, checkpoint_step, find_checkpoints
+from ._checkpoint import STATE_JSON
 
 __all__ = ["prune", "publish", "repair"]
 

@@ -12,14 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from trainspec.experiments._rundir import write_json
-from trainspec.files import is_storage_error
+from trainspec.files import RunDir, is_storage_error, write_json
 
 __all__ = ["RESERVED_BYTES", "record_failure", "reserve_summary"]
 
 log = logging.getLogger(__name__)
 
-SUMMARY = "summary.json"
+
 RESERVED_BYTES = 8192
 
 
@@ -30,7 +29,7 @@ def _padded(data: Mapping[str, Any], size: int) -> bytes:
 
 def reserve_summary(run_dir: Path, base: Mapping[str, Any]) -> None:
     """Write a ``running`` summary of ``RESERVED_BYTES`` unless a summary is there already."""
-    path = run_dir / SUMMARY
+    path = RunDir(run_dir).summary
     if path.is_file() and path.stat().st_size >= RESERVED_BYTES:
         return
     path.write_bytes(_padded({**base, "status": "running"}, RESERVED_BYTES))
@@ -38,16 +37,17 @@ def reserve_summary(run_dir: Path, base: Mapping[str, Any]) -> None:
 
 def record_failure(run_dir: Path, base: Mapping[str, Any], exc: BaseException) -> None:
     """Write ``status: failed`` and the reason into ``summary.json``; never raises."""
+    path = RunDir(run_dir).summary
     reason = str(exc) or type(exc).__name__
     data = {**base, "status": "failed", "reason": reason, "error": type(exc).__name__}
     try:
-        write_json(run_dir / SUMMARY, data)
+        write_json(path, data)
         return
     except OSError as write_error:
         if not is_storage_error(write_error):
-            log.warning("could not record the failure in %s: %s", run_dir / SUMMARY, write_error)
+            log.warning("could not record the failure in %s: %s", path, write_error)
             return
-    _overwrite_reserved(run_dir / SUMMARY, data)
+    _overwrite_reserved(path, data)
 
 
 def _overwrite_reserved(path: Path, data: dict[str, Any]) -> None:

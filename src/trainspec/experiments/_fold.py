@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainspec.experiments._ranks import refuse_sklearn_ranks
-from trainspec.experiments._rundir import atomic_write_text
+from trainspec.files import RunDir, atomic_write_text
 from trainspec.spec import JobSpec, LoadedSpec, spec_hash
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def train_fold(
     assert job is not None
     if writer:
         fold_dir.mkdir(parents=True, exist_ok=True)
-        fold.transforms.save(fold_dir / "transforms")
+        fold.transforms.save(RunDir(fold_dir).transforms)
     model = build_job_model(job, prepared)
     if isinstance(model, SklearnModel):
         refuse_sklearn_ranks()
@@ -140,15 +140,15 @@ def _fit_torch(
         _restore_best(model.module, fold_dir)
     if "test" in fold.split_names and not result.interrupted:
         out["test"] = evaluate(model.module, fold.source("test"), settings)
-    model.save(fold_dir / "model")
+    model.save(RunDir(fold_dir).model)
     return out
 
 
 def _restore_best(module: Any, fold_dir: Path) -> None:
     """Put the best checkpoint's weights (by the monitored metric) back into the module: the
     test split is scored with them and ``model/`` is saved with them."""
-    best = fold_dir / "checkpoints" / "best"
-    if best.is_dir():
+    best = RunDir(fold_dir).best_checkpoint()
+    if best is not None:
         from trainspec.engine import load_checkpoint
 
         module.load_state_dict(load_checkpoint(best).model)
@@ -170,11 +170,11 @@ def _fit_sklearn(
     scores = fit_sklearn_scored(model, job, prepared, fold, ("train", "val", "test"))
     row: dict[str, Any] = {"epoch": 1, "step": 1, **scores["train"], **scores.get("val", {})}
     test = scores.get("test")
-    atomic_write_text(fold_dir / "metrics.jsonl", json.dumps(row) + "\n")
+    atomic_write_text(RunDir(fold_dir).metrics, json.dumps(row) + "\n")
     for callback in callbacks:
         callback.on_epoch_end(row)
     row["time"] = time.perf_counter() - start
-    model.save(fold_dir / "model")
+    model.save(RunDir(fold_dir).model)
     out: dict[str, Any] = {
         "status": "finished",
         "history": [row],

@@ -22,26 +22,11 @@ import yaml
 from trainspec.errors import TrainspecError
 from trainspec.experiments._report_page import render_report_page
 from trainspec.experiments._report_run import curves, history_of, prediction_plots
-from trainspec.experiments._runs import is_run_dir
+from trainspec.files import RunDir
 
 __all__ = ["write_report"]
 
 log = logging.getLogger(__name__)
-
-
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _config(run: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 # -- a run --------------------------------------------------------------------------------
@@ -67,16 +52,13 @@ def _summary(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _run_page(run: Path, title: str, subtitle: str) -> str:
-    summary = _read(run / "summary.json") or {}
-    config = _config(run)
-    folds = (
-        sorted((p for p in (run / "folds").iterdir() if p.is_dir()), key=lambda p: int(p.name))
-        if (run / "folds").is_dir()
-        else []
-    )
+    rd = RunDir(run)
+    summary = rd.read_or(rd.SUMMARY) or {}
+    config = rd.read_config()
+    folds = [f.path for f in rd.folds()]
     histories = {f"fold {p.name}": history_of(p) for p in folds} or {"": history_of(run)}
     predict_dir = folds[0] if folds else run
-    plots, note = prediction_plots(predict_dir, config, model_dir=predict_dir / "model")
+    plots, note = prediction_plots(predict_dir, config, model_dir=RunDir(predict_dir).model)
     caption = "the saved (final) model on the validation split" + (" of fold 0" if folds else "")
     return render_report_page(
         "run.html.j2",
@@ -87,7 +69,7 @@ def _run_page(run: Path, title: str, subtitle: str) -> str:
         caption=caption,
         note=note,
         spec=yaml.safe_dump(config, sort_keys=False),
-        environment=json.dumps(_read(run / "environment.json"), indent=2),
+        environment=json.dumps(rd.read_or(rd.ENVIRONMENT), indent=2),
     )
 
 
@@ -141,8 +123,8 @@ def write_report(target: str | Path, out: str | Path) -> Path:
     folder = Path(target)
     if (folder / "sweep.json").is_file():
         page = _sweep_page(folder, f"trainspec sweep report: {folder.name}")
-    elif folder.is_dir() and is_run_dir(folder):
-        status = (_read(folder / "summary.json") or {}).get("status", "incomplete")
+    elif folder.is_dir() and RunDir(folder).is_run():
+        status = (RunDir(folder).read_or(RunDir.SUMMARY) or {}).get("status", "incomplete")
         page = _run_page(
             folder, f"trainspec run report: {folder.name}", f"{folder} · status {status}"
         )

@@ -3,7 +3,6 @@ predictions (a confusion matrix, or predicted-against-true and residual plots)."
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from trainspec.experiments._report_plot import (
     render_report_plot,
     scatter,
 )
+from trainspec.files import RunDir
 
 __all__ = ["curves", "history_of", "prediction_plots"]
 
@@ -25,10 +25,7 @@ _MAX_POINTS = 2000
 
 
 def history_of(run: Path) -> list[dict[str, Any]]:
-    path = run / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return RunDir(run).read_metrics()
 
 
 def _families(history: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -99,7 +96,7 @@ def _split_source(run: Path, config: Mapping[str, Any], fold: int) -> tuple[Any,
         seed=job.seed,
         task=job.task,
         allow_imports=job.allow_imports,
-        cache_dir=Path(job.run.root) / ".cache",
+        cache_dir=RunDir(run).top.shared_cache,
     )
     data = prepared.fold(fold)
     split = "val" if "val" in data.split_names else "test" if "test" in data.split_names else ""
@@ -119,7 +116,7 @@ def prediction_plots(
         from trainspec.models import load_model
 
         source, split, job = _split_source(run, config, fold)
-        model = load_model(model_dir or run / "model", allow_imports=job.allow_imports)
+        model = load_model(model_dir or RunDir(run).model, allow_imports=job.allow_imports)
         outputs, targets = _outputs(model, source), _targets(source)
     except Exception as exc:  # a report is still worth having without this section
         log.warning("no predictions for %s: %s", run, exc)
@@ -151,11 +148,8 @@ def prediction_plots(
 
 
 def _data_info(run: Path) -> dict[str, Any]:
-    for candidate in (run / "data.json", run.parent.parent / "data.json"):
-        if candidate.is_file():
-            info: dict[str, Any] = json.loads(candidate.read_text(encoding="utf-8"))
-            return info
-    return {}
+    info: dict[str, Any] = RunDir(run).top.read_or(RunDir.DATA) or {}
+    return info
 
 
 def _confusion(outputs: Any, targets: Any, info: Mapping[str, Any], split: str) -> str:

@@ -12,11 +12,10 @@ from typing import Any
 import yaml
 
 from trainspec.errors import TrainspecError
-from trainspec.experiments._rundir import read_json, write_json
+from trainspec.files import RunDir, read_json, write_json
 
-__all__ = ["CHANGES_FILE", "FREE_KEYS", "check_resume_changes", "spec_changes"]
+__all__ = ["FREE_KEYS", "check_resume_changes", "spec_changes"]
 
-CHANGES_FILE = "resume_changes.json"
 # Keys (and everything under them) that do not change what a run computes.
 FREE_KEYS = (
     "name",
@@ -79,10 +78,10 @@ def check_resume_changes(
 ) -> dict[str, tuple[Any, Any]]:
     """Compare ``new`` with the run's ``config.yaml``; refuse a changed training key unless
     ``allow_changes``, in which case the change is appended to ``resume_changes.json``."""
-    config = run_dir / "config.yaml"
+    config = RunDir(run_dir).config
     if not config.is_file():
         return {}
-    path = run_dir / CHANGES_FILE
+    path = RunDir(run_dir).resume_changes
     record = read_json(path) if path.is_file() else []
     # The spec in force: config.yaml, or the spec of the last change allowed.
     old = record[-1]["spec"] if record else yaml.safe_load(config.read_text(encoding="utf-8"))
@@ -93,7 +92,7 @@ def check_resume_changes(
         raise TrainspecError(
             f"cannot resume {run_dir}: the spec changed in keys that affect training: "
             f"{_render(changes)}. Restore them to resume, or pass --allow-changes to go on with "
-            f"the new values (recorded in {run_dir / CHANGES_FILE}; config.yaml keeps the "
+            f"the new values (recorded in {path}; config.yaml keeps the "
             "spec the run started with)"
         )
     record.append(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import statistics
@@ -17,24 +16,21 @@ from trainspec.experiments._fold import train_fold
 from trainspec.experiments._preflight import check_spec, deep_check
 from trainspec.experiments._ranks import joined_group
 from trainspec.experiments._refit import refit_run, refit_summary
-from trainspec.experiments._resume import CHANGES_FILE, check_resume_changes
+from trainspec.experiments._resume import check_resume_changes
 from trainspec.experiments._rundir import (
-    atomic_write_text,
     collect_environment,
     new_run_dir,
     require_fresh,
-    strict_json,
     summarize_history,
-    write_json,
 )
 from trainspec.experiments._runlog import run_log
 from trainspec.files import (
-    FORMAT_KEY,
-    RUN_FORMAT_VERSION,
-    check_run_format,
+    RunDir,
+    atomic_write_text,
     is_storage_error,
     storage_error,
     storage_errors,
+    strict_json,
 )
 from trainspec.spec import JobSpec, LoadedSpec, dump_yaml, load_spec
 
@@ -76,6 +72,14 @@ def _resolve_spec(spec: LoadedSpec | JobSpec | str | Path | Mapping[str, Any]) -
     return loaded
 
 
+def _cache_dir(job: JobSpec, run_dir: str | Path | None) -> Path:
+    """The data cache: shared by the runs in the folder that holds the run (``run.root``,
+    or ``--run-dir``'s parent), resolved, so never wherever the process happens to run."""
+    if run_dir is not None:
+        return RunDir(Path(run_dir)).shared_cache
+    return RunDir.cache_under(job.run.root)
+
+
 def _choose_run_dir(loaded: LoadedSpec, run_dir: Path | None, resume: bool) -> Path:
     job = loaded.job
     assert job is not None
@@ -89,7 +93,7 @@ def _choose_run_dir(loaded: LoadedSpec, run_dir: Path | None, resume: bool) -> P
     if resume:
         if not run_dir.is_dir():
             raise TrainspecError(f"cannot resume: run directory {run_dir} does not exist")
-        check_run_format(run_dir)
+        RunDir(run_dir).format_version()
         return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     require_fresh(run_dir)
@@ -103,11 +107,9 @@ def _write_spec_files(
     assert job is not None
     if not keep_config:
         header = f"# trainspec resolved spec\n# spec hash: {loaded.hash}\n"
-        atomic_write_text(run_dir / "config.yaml", header + dump_yaml(loaded.data))
+        atomic_write_text(RunDir(run_dir).config, header + dump_yaml(loaded.data))
     env = collect_environment(seed=job.seed, device=job.train.device, spec_files=loaded.files)
-    env.update(distributed)
-    env[FORMAT_KEY] = RUN_FORMAT_VERSION
-    write_json(run_dir / "environment.json", env)
+    RunDir(run_dir).write_environment({**env, **distributed})
 
 
 def run_experiment(
@@ -145,7 +147,7 @@ def run_experiment(
     # for a spec that cannot run.
     check_spec(loaded)
     resume = job.train.resume if resume is None else resume
-    prepared = deep_check(loaded, cache_dir=Path(job.run.root) / ".cache")
+    prepared = deep_check(loaded, cache_dir=_cache_dir(job, run_dir))
     assert prepared is not None
     with joined_group(job.train) as group:
         # Rank 0 names the run directory and writes the run; the other ranks train beside it.
@@ -239,13 +241,12 @@ def _open_run_dir(
             if changes:
                 log.warning(
                     "resuming with changed training keys (recorded in %s): %s",
-                    target_dir / CHANGES_FILE,
+                    RunDir(target_dir).resume_changes,
                     ", ".join(changes),
                 )
         # After an allowed change config.yaml keeps the spec the run started with.
-        keep = (target_dir / "config.yaml").is_file() and (
-            bool(changes) or (resume and (target_dir / CHANGES_FILE).is_file())
-        )
+        run = RunDir(target_dir)
+        keep = run.config.is_file() and (bool(changes) or (resume and run.resume_changes.is_file()))
         _write_spec_files(loaded, target_dir, distributed, keep_config=keep)
         reserve_summary(target_dir, {"spec_hash": loaded.hash})
     return target_dir
@@ -275,7 +276,7 @@ def _run_tracked(
     folds = [job.data.split.fold] if job.data.split.fold is not None else list(range(n_folds))
     results = []
     for k in folds:
-        fold_dir = target_dir if len(folds) == 1 else target_dir / "folds" / str(k)
+        fold_dir = target_dir if len(folds) == 1 else RunDir(target_dir).fold(k).path
         prefix = "" if len(folds) == 1 else f"fold{k}/"
         # The tracker first: a callback that stops the run (a pruner) must not hide the epoch.
         fold_callbacks = [TrackerCallback(tracker, prefix=prefix), *callbacks]
@@ -317,7 +318,7 @@ def _run_tracked(
     summary = strict_json(summary, found)
     if found:
         summary["non_finite"] = found  # the keys whose NaN or infinity is written as null
-    write_json(target_dir / "summary.json", summary)
+    RunDir(target_dir).write(RunDir.SUMMARY, summary)
     final = {f"test/{k}": v for k, v in summary.get("test", {}).items()}
     final.update(
         {f"refit/test/{k}": v for k, v in summary.get("refit", {}).get("test", {}).items()}
@@ -377,9 +378,10 @@ def _maybe_refit(
 
 
 def _write_data_files(prepared: PreparedData, target_dir: Path) -> None:
-    write_json(target_dir / "splits.json", prepared.splits.to_json())
-    write_json(
-        target_dir / "data.json",
+    run = RunDir(target_dir)
+    run.write(run.SPLITS, prepared.splits.to_json())
+    run.write(
+        run.DATA,
         {
             "fingerprint": prepared.fingerprint,
             "task": prepared.task,
@@ -390,9 +392,9 @@ def _write_data_files(prepared: PreparedData, target_dir: Path) -> None:
         },
     )
     if prepared.example is not None:  # stored with the run's MLflow model
-        write_json(target_dir / "input_example.json", prepared.example)
+        run.write(run.INPUT_EXAMPLE, prepared.example)
     if prepared.bad_files:  # files left out under data.on_bad: skip
-        write_json(target_dir / "bad_files.json", prepared.bad_files)
+        run.write(run.BAD_FILES, prepared.bad_files)
 
 
 def _record_code(run_dir: Path, allow_imports: Sequence[str]) -> None:
@@ -401,10 +403,8 @@ def _record_code(run_dir: Path, allow_imports: Sequence[str]) -> None:
     from trainspec.registry import save_run_code
 
     entries = save_run_code(run_dir, allow_imports)
-    env_path = run_dir / "environment.json"
-    env = json.loads(env_path.read_text(encoding="utf-8")) if env_path.is_file() else {}
-    env["code"] = entries
-    write_json(env_path, env)
+    run = RunDir(run_dir)
+    run.write(run.ENVIRONMENT, {**run.read_or(run.ENVIRONMENT, {}), "code": entries})
 
 
 def _monitor_mode(job: JobSpec) -> str:

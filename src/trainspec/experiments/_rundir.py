@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import math
 import platform
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from trainspec.errors import TrainspecError
-from trainspec.files import atomic_write_text, path_under, safe_name
+from trainspec.files import RunDir, atomic_write_text, path_under, read_json, safe_name, write_json
 
 __all__ = [
     "atomic_write_text",
@@ -26,32 +24,6 @@ __all__ = [
 ]
 
 _PACKAGES = ("trainspec", "torch", "numpy", "pandas", "scikit-learn", "pydantic", "safetensors")
-
-
-def strict_json(data: Any, found: list[str] | None = None, where: str = "") -> Any:
-    """``data`` with every NaN or infinity replaced by None (JSON has neither); the key path
-    of each is appended to ``found``."""
-    if isinstance(data, float) and not math.isfinite(data):
-        if found is not None:
-            found.append(where or "<value>")
-        return None
-    if isinstance(data, Mapping):
-        return {
-            k: strict_json(v, found, f"{where}.{k}" if where else str(k)) for k, v in data.items()
-        }
-    if isinstance(data, list | tuple):
-        return [strict_json(v, found, f"{where}[{i}]") for i, v in enumerate(data)]
-    return data
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Strict JSON (non-finite numbers as null), written atomically."""
-    text = json.dumps(strict_json(data), indent=2, sort_keys=False, default=str, allow_nan=False)
-    atomic_write_text(path, text + "\n")
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def new_run_dir(root: Path, name: str, spec_hash: str, *, what: str = "run name") -> Path:
@@ -128,27 +100,9 @@ def collect_environment(
     }
 
 
-# What a run writes at the top of its directory: never over a file that is already there.
-RUN_FILES = (
-    "config.yaml",
-    "environment.json",
-    "splits.json",
-    "data.json",
-    "input_example.json",
-    "summary.json",
-    "metrics.jsonl",
-    "tracking.json",
-    "train.log",
-    "checkpoints",
-    "model",
-    "transforms",
-    "folds",
-)
-
-
 def _written_by_trainspec(run_dir: Path) -> bool:
     try:
-        with (run_dir / "config.yaml").open(encoding="utf-8") as fh:
+        with RunDir(run_dir).config.open(encoding="utf-8") as fh:
             return fh.readline().startswith("# trainspec resolved spec")
     except OSError:
         return False
@@ -163,7 +117,7 @@ def _holds_something(path: Path) -> bool:
 def require_fresh(run_dir: Path) -> None:
     """Refuse to start a new run where it would overwrite files: an old run's (its checkpoints
     would be lost) or the user's own (a config.yaml or data.json of theirs)."""
-    taken = [name for name in RUN_FILES if _holds_something(run_dir / name)]
+    taken = [name for name in (*RunDir.FILES, *RunDir.FOLDERS) if _holds_something(run_dir / name)]
     if not taken:
         return
     if _written_by_trainspec(run_dir):
@@ -179,7 +133,7 @@ def require_fresh(run_dir: Path) -> None:
 
 
 def summarize_history(
-    history: list[Mapping[str, Any]], *, monitor: str, mode: str
+    history: Sequence[Mapping[str, Any]], *, monitor: str, mode: str
 ) -> dict[str, Any]:
     """Final and best value of every metric in the history, keyed like ``val/accuracy``."""
     final: dict[str, float] = {}

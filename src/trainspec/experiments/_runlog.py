@@ -10,9 +10,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["LOG_FILE", "run_log"]
+from trainspec.files import RunDir
 
-LOG_FILE = "train.log"
+__all__ = ["run_log"]
 
 # Loggers of libraries a run touches that write to the terminal themselves (MLflow installs
 # its own stderr handler on these) and ``py.warnings``, where ``logging.captureWarnings`` sends
@@ -30,7 +30,7 @@ def run_log(run_dir: Path, *, mlflow: bool = False) -> Iterator[Path]:
         with contextlib.suppress(ImportError):
             import mlflow as _mlflow  # noqa: F401
 
-    path = run_dir / LOG_FILE
+    path = RunDir(run_dir).log
     to_file = logging.FileHandler(path, encoding="utf-8")
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     errors = logging.StreamHandler(sys.stderr)

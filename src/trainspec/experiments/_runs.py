@@ -7,7 +7,6 @@ alike. Nothing here imports torch.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -15,10 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from trainspec.errors import TrainspecError, closest
-from trainspec.files import verify_manifest
+from trainspec.files import RunDir, verify_manifest
 
 __all__ = [
     "RunInfo",
@@ -31,8 +28,7 @@ __all__ = [
     "ui_command",
 ]
 
-_SKIP = {"checkpoints", "model", "transforms", "folds", "mlartifacts", ".cache", "__pycache__"}
-_MARKERS = ("summary.json", "metrics.jsonl", "environment.json")
+_SKIP = {*RunDir.FOLDERS, "mlartifacts", RunDir.CACHE, "__pycache__"}
 
 
 @dataclass
@@ -55,21 +51,10 @@ class RunInfo:
         return asdict(self)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def is_run_dir(path: Path) -> bool:
-    return (path / "config.yaml").is_file() and any((path / m).is_file() for m in _MARKERS)
-
-
 def _walk(root: Path) -> Iterator[Path]:
     for here, dirs, _ in os.walk(root):
         path = Path(here)
-        if is_run_dir(path):
+        if RunDir(path).is_run():
             dirs.clear()  # a run's folds and checkpoints are part of it
             yield path
             continue
@@ -78,12 +63,9 @@ def _walk(root: Path) -> Iterator[Path]:
 
 def _epochs(run: Path) -> int:
     """Epochs trained: a k-fold run's are its folds' (the most any fold trained)."""
-    metrics = run / "metrics.jsonl"
+    metrics = RunDir(run).metrics
     if not metrics.is_file():
-        folds = run / "folds"
-        if folds.is_dir():
-            return max((_epochs(f) for f in folds.iterdir() if f.is_dir()), default=0)
-        return 0
+        return max((_epochs(f.path) for f in RunDir(run).folds()), default=0)
     with metrics.open(encoding="utf-8") as fh:
         return sum(1 for line in fh if line.strip())
 
@@ -97,9 +79,10 @@ def _status(run: Path, summary: Mapping[str, Any] | None) -> str:
 
 
 def run_info(run: Path, root: Path | None = None) -> RunInfo:
-    summary = _read_json(run / "summary.json") or {}
-    env = _read_json(run / "environment.json") or {}
-    tracking = _read_json(run / "tracking.json") or {}
+    rd = RunDir(run)
+    summary = rd.read_or(rd.SUMMARY) or {}
+    env = rd.read_or(rd.ENVIRONMENT) or {}
+    tracking = rd.read_or(rd.TRACKING) or {}
     monitor = (summary.get("monitor") or {}).get("metric")
     best: float | None = None
     if monitor and "cv" in summary and monitor in summary["cv"]:
@@ -141,7 +124,7 @@ def resolve_run(ref: str | Path, root: str | Path = "runs") -> Path:
     """A run directory from a path, a name under ``root``, or a tracker run id."""
     path = Path(ref)
     if path.is_dir():
-        if not is_run_dir(path):
+        if not RunDir(path).is_run():
             raise TrainspecError(
                 f"{path} is not a run directory: it has no config.yaml with summary.json, "
                 "metrics.jsonl or environment.json"
@@ -160,25 +143,18 @@ def resolve_run(ref: str | Path, root: str | Path = "runs") -> Path:
     )
 
 
-def _config(run: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def run_details(run: str | Path) -> dict[str, Any]:
     """Everything ``runs show`` prints: the summary, resolved spec, environment, data, files."""
     path = Path(run)
+    rd = RunDir(path)
     return {
         "path": str(path),
         "info": run_info(path).to_json(),
-        "summary": _read_json(path / "summary.json"),
-        "config": _config(path),
-        "environment": _read_json(path / "environment.json"),
-        "data": _read_json(path / "data.json"),
-        "tracking": _read_json(path / "tracking.json"),
+        "summary": rd.read_or(rd.SUMMARY),
+        "config": rd.read_config(),
+        "environment": rd.read_or(rd.ENVIRONMENT),
+        "data": rd.read_or(rd.DATA),
+        "tracking": rd.read_or(rd.TRACKING),
         "files": sorted(p.name for p in path.iterdir()),
     }
 
@@ -224,14 +200,14 @@ def compare_runs(runs: Sequence[str | Path], *, all_keys: bool = False) -> dict[
     if len(runs) < 2:
         raise TrainspecError(f"compare needs two runs or more; got {len(runs)}")
     paths = [Path(r) for r in runs]
-    flat = [flatten(_config(p)) for p in paths]
+    flat = [flatten(RunDir(p).read_config()) for p in paths]
     keys = sorted(set().union(*flat))
     spec: dict[str, list[Any]] = {}
     for key in keys:
         values = [f.get(key, _MISSING) for f in flat]
         if all_keys or any(v != values[0] for v in values[1:]):
             spec[key] = values
-    summaries = [_read_json(p / "summary.json") or {} for p in paths]
+    summaries = [RunDir(p).read_or(RunDir.SUMMARY) or {} for p in paths]
     return {
         "runs": [str(p) for p in paths],
         "status": [_status(p, s) for p, s in zip(paths, summaries, strict=True)],
@@ -241,7 +217,7 @@ def compare_runs(runs: Sequence[str | Path], *, all_keys: bool = False) -> dict[
 
 
 def _model_dir(run: Path) -> Path:
-    for candidate in (run / "model", run / "folds" / "0" / "model"):
+    for candidate in (RunDir(run).model, RunDir(run).fold(0).model):
         if candidate.is_dir():
             return candidate
     raise TrainspecError(f"run {run} has no saved model (model/): did it finish?")
@@ -266,8 +242,8 @@ def promote_run(run: str | Path, *, alias: str, name: str | None = None) -> dict
     path = Path(run)
     # The folder registered is the one verified: a damaged model is never promoted.
     verify_manifest(_model_dir(path), what="saved model")
-    config = _config(path)
-    tracking = _read_json(path / "tracking.json") or {}
+    config = RunDir(path).read_config()
+    tracking = RunDir(path).read_or(RunDir.TRACKING) or {}
     spec = TrackingSpec.model_validate(config.get("tracking") or {})
     if spec.backend != "mlflow" or not tracking.get("run_id"):
         raise TrainspecError(

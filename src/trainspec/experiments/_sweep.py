@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainspec.experiments._preflight import check_spec, deep_check
-from trainspec.experiments._rundir import write_json
 from trainspec.experiments._sweep_parent import claim_parent, record_parent, wait_for_parent
 from trainspec.experiments._sweep_plan import SweepPlan, plan_sweep
 from trainspec.experiments._sweep_study import (
@@ -37,6 +36,7 @@ from trainspec.experiments._sweep_study import (
 )
 from trainspec.experiments._sweep_track import log_best, log_best_models, parent_params
 from trainspec.experiments._sweep_worker import MANIFEST, connect_study, read_manifest, work
+from trainspec.files import RunDir, write_json
 from trainspec.spec import LoadedSpec
 
 if TYPE_CHECKING:
@@ -414,7 +414,7 @@ def _join(plan: SweepPlan, workers: int | None, on_trial: TrialHook | None) -> S
     deadline = time.time() + plan.sweep.timeout if plan.sweep.timeout else None
     finished = _run_trials(plan, study, storage, n_workers, deadline, parent_run_id, on_trial)
     result = summarize_study(plan, study, "finished" if finished else "interrupted")
-    write_json(plan.sweep_dir / "summary.json", result.to_json())
+    write_json(plan.sweep_dir / RunDir.SUMMARY, result.to_json())
     return result
 
 
@@ -457,7 +457,7 @@ def run_sweep(
         hook = _tracking_best(plan, study, tracker, on_trial)
         finished = _run_trials(plan, study, storage, n_workers, deadline, parent_run_id, hook)
         result = summarize_study(plan, study, "finished" if finished else "interrupted")
-        write_json(plan.sweep_dir / "summary.json", result.to_json())
+        write_json(plan.sweep_dir / RunDir.SUMMARY, result.to_json())
         _log_parent(tracker, plan, result, step=_finished(study))
         if not finished:
             tracker.finish("KILLED")

@@ -11,12 +11,12 @@ COMPLETE, PRUNED or FAIL. The best trial's MLflow model is logged when the sweep
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from trainspec.files import RunDir
 from trainspec.tracking import TRIAL_STATE_TAG
 
 if TYPE_CHECKING:
@@ -67,14 +67,9 @@ def trial_tags(plan: SweepPlan, number: int) -> dict[str, str]:
 
 def tracker_run_id(run_dir: str | Path | None) -> str | None:
     """The tracker run id a run directory recorded, or None."""
-    from trainspec.experiments._tracked import TRACKING_FILE  # imports torch: not before
-
     if run_dir is None:
         return None
-    try:
-        record = json.loads((Path(run_dir) / TRACKING_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    record = RunDir(Path(run_dir)).read_or(RunDir.TRACKING)
     run_id = record.get("run_id") if isinstance(record, dict) else None
     return str(run_id) if run_id else None
 

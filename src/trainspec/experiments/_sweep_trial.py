@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import statistics
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from trainspec.engine import Callback
 from trainspec.errors import TrainspecError
 from trainspec.experiments._run import RunResult, run_experiment
-from trainspec.experiments._rundir import summarize_history, write_json
+from trainspec.experiments._rundir import summarize_history
 from trainspec.experiments._sweep_plan import PARAMS_METRIC, Goal, SweepPlan, direction_of
 from trainspec.experiments._sweep_study import RUN_DIR_ATTR
 from trainspec.experiments._sweep_track import (
@@ -24,6 +23,7 @@ from trainspec.experiments._sweep_track import (
     trial_run_name,
     trial_tags,
 )
+from trainspec.files import RunDir
 from trainspec.spec import LoadedSpec, load_spec
 
 if TYPE_CHECKING:
@@ -100,9 +100,9 @@ def count_parameters(run_dir: Path) -> int:
     """Parameters of the trained model saved in the run (fold 0's for a cross-validation)."""
     from trainspec.models import TorchModel, load_model
 
-    model_dir = run_dir / "model"
+    model_dir = RunDir(run_dir).model
     if not model_dir.is_dir():
-        model_dir = run_dir / "folds" / "0" / "model"
+        model_dir = RunDir(run_dir).fold(0).model
     model = load_model(model_dir)
     if not isinstance(model, TorchModel):
         raise TrainspecError(
@@ -128,10 +128,7 @@ def objective_values(result: RunResult, goals: Sequence[Goal], mode: str) -> lis
 def _finish_pruned(loaded: LoadedSpec, run_dir: Path, reason: str) -> None:
     """A pruned trial keeps a summary (status pruned); its tracker run ends FINISHED with
     ``trainspec.trial_state`` PRUNED (``mark_trial``), not FAILED."""
-    rows = []
-    metrics = run_dir / "metrics.jsonl"
-    if metrics.is_file():
-        rows = [json.loads(x) for x in metrics.read_text(encoding="utf-8").splitlines() if x]
+    rows = RunDir(run_dir).read_metrics()
     job = loaded.job
     assert job is not None
     monitor = job.train.monitor.metric
@@ -140,7 +137,7 @@ def _finish_pruned(loaded: LoadedSpec, run_dir: Path, reason: str) -> None:
         mode = "min" if direction_of(monitor, None, loaded) == "minimize" else "max"
     summary = summarize_history(rows, monitor=monitor, mode=mode)
     summary.update({"status": "pruned", "spec_hash": loaded.hash, "reason": reason})
-    write_json(run_dir / "summary.json", summary)
+    RunDir(run_dir).write(RunDir.SUMMARY, summary)
 
 
 _TRACKED_STATES: dict[State, TrialState] = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from trainspec.engine import Callback, FitContext
+from trainspec.files import RunDir
 from trainspec.spec import LoadedSpec
 from trainspec.tracking import Tracker, create_tracker, spec_params
 
 __all__ = [
-    "TRACKING_FILE",
     "TrackedAs",
     "TrackerCallback",
     "log_mlflow_model",
@@ -22,7 +21,6 @@ __all__ = [
     "start_tracking",
 ]
 
-TRACKING_FILE = "tracking.json"
 _NOT_METRICS = ("epoch", "step")
 
 
@@ -70,10 +68,7 @@ class TrackerCallback(Callback):
 
 
 def _git_commit(run_dir: Path) -> str:
-    try:
-        env = json.loads((run_dir / "environment.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ""
+    env = RunDir(run_dir).read_or(RunDir.ENVIRONMENT) or {}
     return str(env.get("git", {}).get("commit") or "")
 
 
@@ -93,10 +88,10 @@ def start_tracking(
     assert job is not None
     tracked = tracked or TrackedAs()
     tracker = create_tracker(job.tracking, runs_root=Path(job.run.root), job_name=job.name)
-    record = run_dir / TRACKING_FILE
+    run = RunDir(run_dir)
     resume_id = None
-    if resume and record.is_file():
-        resume_id = json.loads(record.read_text(encoding="utf-8")).get("run_id")
+    if resume and run.tracking.is_file():
+        resume_id = run.read(run.TRACKING).get("run_id")
     all_tags: dict[str, Any] = {
         "trainspec.spec_hash": loaded.hash,
         "trainspec.git_commit": _git_commit(run_dir),
@@ -111,10 +106,7 @@ def start_tracking(
         resume_run_id=resume_id,
     )
     if run_id:
-        record.write_text(
-            json.dumps({"backend": job.tracking.backend, "run_id": run_id}) + "\n",
-            encoding="utf-8",
-        )
+        run.write(run.TRACKING, {"backend": job.tracking.backend, "run_id": run_id})
     return tracker
 
 
@@ -123,15 +115,14 @@ def log_run_files(tracker: Tracker, run_dir: Path, *, enabled: bool) -> None:
     artifacts."""
     if not enabled:
         return
-    for name in ("config.yaml", "environment.json", "splits.json", "summary.json", "metrics.jsonl"):
-        if (run_dir / name).is_file():
-            tracker.log_artifact(run_dir / name)
-    best = run_dir / "checkpoints" / "best"
-    if best.is_dir():
-        tracker.log_artifact(best, artifact_path="checkpoints/best")
-    code = run_dir / "code"
-    if code.is_dir():
-        tracker.log_artifact(code, artifact_path="code")
+    run = RunDir(run_dir)
+    for path in (run.config, run.environment, run.splits, run.summary, run.metrics):
+        if path.is_file():
+            tracker.log_artifact(path)
+    if run.checkpoint("best").is_dir():
+        tracker.log_artifact(run.checkpoint("best"), artifact_path=f"{run.CHECKPOINTS}/best")
+    if run.code.is_dir():
+        tracker.log_artifact(run.code, artifact_path=run.CODE)
 
 
 def log_mlflow_model(tracker: Tracker, run_dir: Path, *, run_id: str | None = None) -> str | None:
@@ -147,7 +138,7 @@ def log_mlflow_model(tracker: Tracker, run_dir: Path, *, run_id: str | None = No
     run_id = run_id or tracker.run_id
     if not isinstance(tracker, MlflowTracker) or run_id is None:
         return None
-    if not (run_dir / "model").is_dir():
+    if not RunDir(run_dir).model.is_dir():
         return None
     from trainspec.inference import log_mlflow_model as log_model
 

@@ -1,10 +1,11 @@
-"""Files a run writes and reads: safe names, atomic writes, checksummed directories.
+"""Files a run writes and reads: the run directory (``RunDir``), safe names, atomic writes,
+checksummed directories.
 
 This package sits with ``errors`` and ``spec`` at the bottom of the layers and imports nothing
 heavy, so every layer (pipelines included) cleans names and verifies manifests the same way.
 """
 
-from trainspec.files._format import FORMAT_KEY, RUN_FORMAT_VERSION, check_format, check_run_format
+from trainspec.files._format import FORMAT_KEY, RUN_FORMAT_VERSION, check_format
 from trainspec.files._manifest import (
     MANIFEST,
     fsync_dir,
@@ -13,6 +14,15 @@ from trainspec.files._manifest import (
     write_manifest,
 )
 from trainspec.files._names import MAX_NAME_LENGTH, path_under, safe_name, safe_relpath
+from trainspec.files._rundir import (
+    RunDir,
+    check_run_format,
+    checkpoint_step,
+    find_checkpoints,
+    read_json,
+    strict_json,
+    write_json,
+)
 from trainspec.files._write import (
     atomic_write_bytes,
     atomic_write_text,
@@ -27,19 +37,25 @@ __all__ = [
     "MANIFEST",
     "MAX_NAME_LENGTH",
     "RUN_FORMAT_VERSION",
+    "RunDir",
     "atomic_write_bytes",
     "atomic_write_text",
     "check_format",
     "check_run_format",
+    "checkpoint_step",
+    "find_checkpoints",
     "free_space",
     "fsync_dir",
     "is_storage_error",
     "path_under",
+    "read_json",
     "safe_name",
     "safe_relpath",
     "sha256_file",
     "storage_error",
     "storage_errors",
+    "strict_json",
     "verify_manifest",
+    "write_json",
     "write_manifest",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 
 from trainspec.errors import FormatError
 
-__all__ = ["FORMAT_KEY", "RUN_FORMAT_VERSION", "check_format", "check_run_format"]
+__all__ = ["FORMAT_KEY", "RUN_FORMAT_VERSION", "check_format"]
 
 FORMAT_KEY = "format_version"
 # The run directory's layout (docs/architecture.md, "A run on disk"), recorded in its
@@ -42,18 +42,3 @@ def check_format(doc: Mapping[str, Any], current: int, *, what: str, where: Path
             "Upgrade trainspec (pip install --upgrade trainspec) to open it"
         )
     return found
-
-
-def check_run_format(run_dir: Path) -> int:
-    """The format version of the run directory ``run_dir`` (from its ``environment.json``;
-    0 for a run written before versions were recorded, or one without the file yet)."""
-    import json
-
-    path = Path(run_dir) / "environment.json"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return 0  # not there yet (a run cut short before it), or unreadable: nothing to refuse
-    if not isinstance(doc, Mapping):
-        return 0
-    return check_format(doc, RUN_FORMAT_VERSION, what="run directory", where=path)

@@ -10,7 +10,6 @@ is the most probable one under the mean.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from trainspec.data import KeyTable
+from trainspec.files import RunDir
 from trainspec.inference._predictor import Predictor, Scores, make_predictor
 from trainspec.inference._prepare import PreparedChunk, prepare_chunk
-from trainspec.inference._run import CHECKPOINTS, InferenceError, LoadedRun, load_run
+from trainspec.inference._run import CHECKPOINTS, InferenceError, LoadedRun, load_run, require_run
 
 __all__ = ["Ensemble", "ensemble_folds", "load_ensemble", "load_models"]
 
@@ -95,9 +95,9 @@ def _mean(parts: Sequence[Scores], folds: Sequence[int]) -> Scores:
 
 
 def _has_weights(fold_dir: Path, checkpoint: str) -> bool:
-    if (fold_dir / "model" / "model.json").is_file():
+    if (RunDir(fold_dir).model / "model.json").is_file():
         return True
-    return checkpoint != "final" and (fold_dir / "checkpoints" / checkpoint).is_dir()
+    return checkpoint != "final" and RunDir(fold_dir).checkpoint(checkpoint).is_dir()
 
 
 def ensemble_folds(run: str | Path, *, checkpoint: str = "best") -> tuple[Path, list[Path]]:
@@ -105,33 +105,24 @@ def ensemble_folds(run: str | Path, *, checkpoint: str = "best") -> tuple[Path, 
     root = Path(run).expanduser()
     if not root.is_dir():
         raise InferenceError(f"run {str(root)!r} is not a directory; pass a run directory")
-    if root.parent.name == "folds" or root.parent.name == "checkpoints":
+    if root.parent.name in (RunDir.FOLDS, RunDir.CHECKPOINTS):
         raise InferenceError(
             f"--ensemble averages every fold of a run: pass the run directory, not {root}"
         )
-    if not (root / "config.yaml").is_file():
-        raise InferenceError(
-            f"{root} is not a trainspec run: config.yaml is missing (a run directory is what "
-            "'trainspec train --run-dir DIR' writes)"
-        )
+    run_dir = require_run(root)
     if checkpoint not in CHECKPOINTS:
         raise InferenceError(
             f"checkpoint must be one of {', '.join(CHECKPOINTS)}; got {checkpoint!r}"
         )
-    plan = root / "splits.json"
-    n = (
-        len(json.loads(plan.read_text(encoding="utf-8")).get("folds") or [])
-        if plan.is_file()
-        else 0
-    )
-    if n < 2 or not (root / "folds").is_dir():
+    n = len((run_dir.read(run_dir.SPLITS) if run_dir.splits.is_file() else {}).get("folds") or [])
+    if n < 2 or not run_dir.folds_dir.is_dir():
         raise InferenceError(
             f"--ensemble: run {root} is not a cross-validation run (it trained one model, "
             "not one per fold under folds/); --ensemble averages the fold models of a run "
             "whose data.split.method is kfold, stratified_kfold or group_kfold. Predict "
             "this run without --ensemble"
         )
-    dirs = [root / "folds" / str(k) for k in range(n)]
+    dirs = [run_dir.fold(k).path for k in range(n)]
     for k, fold_dir in enumerate(dirs):
         if not fold_dir.is_dir() or not _has_weights(fold_dir, checkpoint):
             what = "is missing" if not fold_dir.is_dir() else "has no weights"

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from trainspec.files import RunDir
 from trainspec.inference._ensemble import Ensemble, load_models
 from trainspec.inference._predict import _target
 from trainspec.inference._prepare import PreparedChunk
@@ -109,19 +109,16 @@ class _Scored:
 
 
 def _config(root: Path) -> dict[str, Any]:
-    data = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8")) or {}
-    return dict(data.get("data") or {})
+    return dict(RunDir(root).read_config().get("data") or {})
 
 
 def _plan(root: Path) -> dict[str, Any]:
-    import json
-
-    path = root / "splits.json"
-    if not path.is_file():
+    run = RunDir(root)
+    if not run.splits.is_file():
         raise InferenceError(
-            f"{path} is missing: --split and --splits-from need the run's splits.json"
+            f"{run.splits} is missing: --split and --splits-from need the run's {run.SPLITS}"
         )
-    plan: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    plan: dict[str, Any] = run.read(run.SPLITS)
     return plan
 
 

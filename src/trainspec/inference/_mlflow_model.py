@@ -8,30 +8,28 @@ artifact ``run``. Only the files inference needs are copied, not checkpoints' tr
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from trainspec.files import verify_manifest
+from trainspec.files import RunDir, verify_manifest
 from trainspec.inference._run import InferenceError, resolve_run_dir
 from trainspec.inference._schema import describe_inputs
 
 __all__ = ["MLFLOW_MODEL_PATH", "bundle_run", "log_mlflow_model", "save_mlflow_model"]
 
 MLFLOW_MODEL_PATH = "model"
-# A few raw training rows the run wrote; stored with the MLflow model as its input example.
-EXAMPLE_FILE = "input_example.json"
-# What ``load_run(..., checkpoint="final")`` reads; ``model/`` holds the best weights.
+# What ``load_run(..., checkpoint="final")`` reads; ``model/`` holds the best weights. The
+# input example (a few raw training rows) is stored with the MLflow model.
 _BUNDLE = (
-    "config.yaml",
-    "data.json",
-    "environment.json",
-    "input_example.json",
-    "transforms",
-    "model",
-    "code",
+    RunDir.CONFIG,
+    RunDir.DATA,
+    RunDir.ENVIRONMENT,
+    RunDir.INPUT_EXAMPLE,
+    RunDir.TRANSFORMS,
+    RunDir.MODEL,
+    RunDir.CODE,
 )
 
 
@@ -42,10 +40,11 @@ def bundle_run(run: str | Path, dest: Path) -> Path:
         raise InferenceError(
             f"{root} is a cross-validation run: log one fold's run directory, or refit it"
         )
-    if not (root / "model").is_dir():
-        raise InferenceError(f"{root / 'model'} is missing: the run has not finished")
+    model = RunDir(root).model
+    if not model.is_dir():
+        raise InferenceError(f"{model} is missing: the run has not finished")
     # A damaged model is never bundled; MLflow's loader (load_run) checks the copy again.
-    verify_manifest(root / "model", what="saved model")
+    verify_manifest(model, what="saved model")
     dest.mkdir(parents=True, exist_ok=True)
     for name in _BUNDLE:
         source = root / name
@@ -86,10 +85,10 @@ def _input_example(run: Path, signature: Any) -> Any:
     DataFrame of its columns, or arrays by input name. None when the run has none."""
     import numpy as np
 
-    path = run / EXAMPLE_FILE
-    if signature is None or not path.is_file():
+    rd = RunDir(run)
+    if signature is None or not rd.input_example.is_file():
         return None
-    inputs = json.loads(path.read_text(encoding="utf-8")).get("inputs") or {}
+    inputs = rd.read(rd.INPUT_EXAMPLE).get("inputs") or {}
     spec = describe_inputs(run)
     if not spec.named_rows:
         arrays = {

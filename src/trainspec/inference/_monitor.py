@@ -39,11 +39,11 @@ def _columns(run: LoadedRun) -> dict[str, Any]:
 
 
 def _train_indices(run: LoadedRun, n_samples: int) -> np.ndarray:
-    import json
+    from trainspec.files import RunDir
 
-    path = run.root / "splits.json"
-    if path.is_file():
-        plan = json.loads(path.read_text(encoding="utf-8"))
+    root = RunDir(run.root)
+    if root.splits.is_file():
+        plan = root.read(root.SPLITS)
         folds = plan.get("folds") or []
         if plan.get("n_samples") == n_samples and run.fold < len(folds):
             return np.asarray(folds[run.fold].get("train", []), dtype=np.int64)

@@ -8,7 +8,6 @@ chosen checkpoint: ``best`` by default (the model at the best monitored value), 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainspec.errors import TrainspecError
-from trainspec.files import check_run_format
+from trainspec.files import MANIFEST, RunDir
 
 if TYPE_CHECKING:
     from trainspec.data import FittedTransforms
@@ -73,11 +72,15 @@ class LoadedRun:
         return any(len(s) > 0 and s[0] is None for s in self.input_shapes.values())
 
 
-def _fold_dirs(root: Path) -> list[Path]:
-    folds = root / "folds"
-    if not folds.is_dir():
-        return []
-    return sorted((p for p in folds.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+def require_run(root: Path) -> RunDir:
+    """``root`` as a ``RunDir``, once it holds a run's ``config.yaml``."""
+    run = RunDir(root)
+    if not run.config.is_file():
+        raise InferenceError(
+            f"{root} is not a trainspec run: {run.CONFIG} is missing (a run directory is what "
+            "'trainspec train --run-dir DIR' writes)"
+        )
+    return run
 
 
 def resolve_run_dir(
@@ -88,22 +91,18 @@ def resolve_run_dir(
     if not p.is_dir():
         raise InferenceError(f"run {str(p)!r} is not a directory; pass a run directory")
     checkpoint = None
-    if (p / "manifest.json").is_file() and p.parent.name == "checkpoints":
+    if (p / MANIFEST).is_file() and p.parent.name == RunDir.CHECKPOINTS:
         checkpoint, p = p, p.parent.parent
-    root, k = p, fold or 0
-    if p.parent.name == "folds" and p.name.isdigit():
-        root, k = p.parent.parent, int(p.name)
+    root, k = RunDir(p).top.path, fold or 0
+    if root != p:
+        k = int(p.name)
         if fold is not None and fold != k:
             raise InferenceError(f"{p} is fold {k}, but fold {fold} was asked for")
-    if not (root / "config.yaml").is_file():
-        raise InferenceError(
-            f"{root} is not a trainspec run: config.yaml is missing (a run directory is what "
-            "'trainspec train --run-dir DIR' writes)"
-        )
+    require_run(root)
     if p is root:
-        folds = _fold_dirs(root)
+        folds = [f.path for f in RunDir(root).folds()]
         # A refit run (train.refit) has its own model beside its folds: --fold picks a fold.
-        if folds and (fold is not None or not (root / "transforms").is_dir()):
+        if folds and (fold is not None or not RunDir(root).transforms.is_dir()):
             if fold is None and len(folds) > 1:
                 names = ", ".join(f.name for f in folds)
                 raise InferenceError(
@@ -111,33 +110,27 @@ def resolve_run_dir(
                     f"(fold=K) or pass its directory, e.g. {folds[0]}; or average them all "
                     "with --ensemble (ensemble=True)"
                 )
-            chosen = root / "folds" / str(k)
+            chosen = RunDir(root).fold(k).path
             if not chosen.is_dir():
                 raise InferenceError(f"run {root} has no fold {k}; it has {len(folds)} folds")
             p = chosen
     return p, root, k, checkpoint
 
 
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise InferenceError(f"{path} is missing: the run directory is incomplete")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def _load_job(root: Path) -> JobSpec:
     from trainspec.spec import load_spec
 
-    loaded = load_spec(root / "config.yaml")
+    loaded = load_spec(RunDir(root).config)
     if loaded.job is None:
-        raise InferenceError(f"{root / 'config.yaml'} is not a job spec")
+        raise InferenceError(f"{RunDir(root).config} is not a job spec")
     return loaded.job
 
 
 def _build_model(fold_dir: Path, job: JobSpec, info: dict[str, Any], allow: Sequence[str]) -> Model:
     from trainspec.models import build_model, load_model
 
-    if (fold_dir / "model" / "model.json").is_file():
-        return load_model(fold_dir / "model", allow_imports=allow)
+    if (RunDir(fold_dir).model / "model.json").is_file():
+        return load_model(RunDir(fold_dir).model, allow_imports=allow)
     shapes = info.get("input_shapes") or {}
     regression = info.get("task") == "regression"
     return build_model(
@@ -158,11 +151,12 @@ def _checkpoint_dir(fold_dir: Path, checkpoint: str, given: Path | None) -> Path
         raise InferenceError(
             f"checkpoint must be one of {', '.join(CHECKPOINTS)}; got {checkpoint!r}"
         )
-    path = fold_dir / "checkpoints" / checkpoint
+    run = RunDir(fold_dir)
+    path = run.checkpoint(checkpoint)
     if path.is_dir():
         return path
-    if (fold_dir / "model" / "model.json").is_file():
-        log.warning("%s does not exist; using the final weights in %s", path, fold_dir / "model")
+    if (run.model / "model.json").is_file():
+        log.warning("%s does not exist; using the final weights in %s", path, run.model)
         return None
     raise InferenceError(
         f"{path} does not exist and the run has no model/ directory: the run has no weights"
@@ -210,14 +204,19 @@ def load_run(
     from trainspec.data import FittedTransforms
 
     fold_dir, root, k, given = resolve_run_dir(run, fold=fold)
-    check_run_format(root)
+    run_dir = RunDir(root)
+    run_dir.format_version()
     use_code(root)
     job = _load_job(root)
     allow = tuple(dict.fromkeys([*job.allow_imports, *allow_imports]))
-    info = _read_json(root / "data.json")
-    if not (fold_dir / "transforms").is_dir():
-        raise InferenceError(f"{fold_dir / 'transforms'} is missing: the run did not finish setup")
-    transforms = FittedTransforms.load(fold_dir / "transforms", allow_imports=allow)
+    try:
+        info = run_dir.read(run_dir.DATA)
+    except TrainspecError as exc:
+        raise InferenceError(str(exc)) from None
+    transforms_dir = RunDir(fold_dir).transforms
+    if not transforms_dir.is_dir():
+        raise InferenceError(f"{transforms_dir} is missing: the run did not finish setup")
+    transforms = FittedTransforms.load(transforms_dir, allow_imports=allow)
     model = _build_model(fold_dir, job, info, allow)
     from trainspec.models import TorchModel
 

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from trainspec.files import RunDir
 from trainspec.inference._run import InferenceError, resolve_run_dir
 
 __all__ = [
@@ -75,11 +76,11 @@ class RunInputs:
 
 def describe_inputs(run: str | Path, *, fold: int | None = None) -> RunInputs:
     fold_dir, root, _, _ = resolve_run_dir(run, fold=fold)
-    path = fold_dir / "transforms" / "transforms.json"
+    path = RunDir(fold_dir).transforms / "transforms.json"
     if not path.is_file():
         raise InferenceError(f"{path} is missing: the run did not finish setup")
     doc = json.loads(path.read_text(encoding="utf-8"))
-    data = json.loads((root / "data.json").read_text(encoding="utf-8"))
+    data = RunDir(root).read(RunDir.DATA)
     info = doc.get("info") or {}
     shapes = {k: tuple(v) for k, v in (data.get("input_shapes") or {}).items()}
     records = any(len(s) > 0 and s[0] is None for s in shapes.values())

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from trainspec.errors import ModelError
+from trainspec.files import RunDir
 from trainspec.models._arch import dump_arch
 from trainspec.models._fields import complete_fields
 from trainspec.models._graph import pick_output
@@ -25,7 +26,7 @@ from trainspec.models._outputs import to_scores
 
 __all__ = ["WEIGHTS_FILE", "FitFn", "TorchModel"]
 
-WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_FILE = RunDir.WEIGHTS
 # Injected by a higher layer (the engine): fit_fn(model, X, y, **kwargs).
 FitFn = Callable[..., object]
 Shape = tuple[int | None, ...]

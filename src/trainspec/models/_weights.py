@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from trainspec.errors import ModelError
-from trainspec.files import MANIFEST, verify_manifest
+from trainspec.files import MANIFEST, RunDir, verify_manifest
 
 if TYPE_CHECKING:
     import torch
@@ -135,7 +135,7 @@ def _unpickling_reason(exc: BaseException) -> str:
 def _verify_folder(folder: Path) -> None:
     """A file inside a trainspec checkpoint or saved model is read only when every file of
     its folder matches the manifest (a bare weights file of one's own has none to check)."""
-    checkpoint = folder.parent.name == "checkpoints"
+    checkpoint = folder.parent.name == RunDir.CHECKPOINTS
     if checkpoint or (folder / MANIFEST).is_file() or (folder / "model.json").is_file():
         verify_manifest(folder, what="checkpoint" if checkpoint else "saved model")
 
@@ -145,9 +145,9 @@ def _weights_file(path: str | Path) -> Path:
     against its folder's manifest when it has one; its format is known by its suffix."""
     path = Path(path)
     if path.is_dir():
-        candidate = path / "model.safetensors"
+        candidate = path / RunDir.WEIGHTS
         if not candidate.is_file():
-            raise ModelError(f"{path} is a folder without model.safetensors")
+            raise ModelError(f"{path} is a folder without {RunDir.WEIGHTS}")
         path = candidate
     if not path.is_file():
         raise ModelError(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainspec.experiments import render_report_page, render_report_plot
+from trainspec.files import RunDir
 from trainspec.pipelines._state import PIPELINE_FILE, RunRecord, evaluations
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def _run_reports(steps: dict[str, Any], out: Path) -> dict[str, str]:
         folder = step.get("dir")
         if step.get("state") not in ("finished", "cached") or not folder:
             continue
-        if not (Path(folder) / "config.yaml").is_file():
+        if not RunDir(Path(folder)).config.is_file():
             continue
         target = out.with_name(f"{out.stem}-{name}.html")
         write_report(folder, target)

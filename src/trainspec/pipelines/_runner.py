@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trainspec.errors import TrainspecError, closest
+from trainspec.files import RunDir
 from trainspec.pipelines._fingerprint import code_files, digest, fingerprint, module_files
 from trainspec.pipelines._state import DONE, Cache, RunRecord, now, outputs_intact
 from trainspec.pipelines._steps import (
@@ -174,7 +175,7 @@ def _folder(ctx: _Context, name: str, key: str) -> tuple[Path, bool]:
     folder = Path(rec["dir"]) if rec.get("dir") else base
     resumable = rec.get("key") == key and rec.get("state") not in DONE
     step = ctx.pipeline.spec.steps[name]
-    if resumable and isinstance(step, TrainStep) and (folder / "checkpoints" / "last").is_dir():
+    if resumable and isinstance(step, TrainStep) and RunDir(folder).checkpoint("last").is_dir():
         return folder, True
     if not folder.exists() or not any(folder.iterdir()):
         return folder, False

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from trainspec.errors import Problem, SpecError
+from trainspec.files import RunDir
 from trainspec.spec import (
     OWN,
     REF,
@@ -70,8 +71,8 @@ def step_outputs(
     if isinstance(step, TrainStep):
         out |= {
             "run_dir": folder,
-            "checkpoint.best": f"{folder}/checkpoints/best",
-            "checkpoint.last": f"{folder}/checkpoints/last",
+            "checkpoint.best": f"{folder}/{RunDir.CHECKPOINTS}/best",
+            "checkpoint.last": f"{folder}/{RunDir.CHECKPOINTS}/last",
         }
     elif isinstance(step, SweepStep):
         name = sweep_folder(job or {}, step.spec[0])

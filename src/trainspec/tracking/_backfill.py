@@ -15,26 +15,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trainspec.files import RunDir
+
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 __all__ = ["backfill_mlflow", "metrics_files", "read_metric_rows"]
 
-METRICS_FILE = "metrics.jsonl"
 _NOT_METRICS = ("epoch", "step")
 _MAX_PER_BATCH = 1000
 
 
 def metrics_files(run_dir: Path) -> list[tuple[Path, str]]:
     """``(metrics.jsonl, key prefix)`` of a run: its own file, or one per fold (``fold0/``)."""
-    own = run_dir / METRICS_FILE
-    if own.is_file():
-        return [(own, "")]
-    folds = run_dir / "folds"
-    if not folds.is_dir():
-        return []
-    found = [p for p in folds.iterdir() if p.name.isdigit() and (p / METRICS_FILE).is_file()]
-    return [(p / METRICS_FILE, f"fold{p.name}/") for p in sorted(found, key=lambda p: int(p.name))]
+    run = RunDir(run_dir)
+    if run.metrics.is_file():
+        return [(run.metrics, "")]
+    return [(f.metrics, f"fold{f.path.name}/") for f in run.folds() if f.metrics.is_file()]
 
 
 def read_metric_rows(path: Path, prefix: str = "") -> Iterator[tuple[int, str, float]]:
