@@ -129,7 +129,7 @@ def evaluate(
     )
     report = result.to_dict()
     if out_file is not None:
-        from trainspec.experiments import write_json
+        from trainspec.files import write_json
 
         write_json(out_file, report)
     if as_json:

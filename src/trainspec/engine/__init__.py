@@ -7,7 +7,7 @@ section (initial weights, freezing, parameter groups, unfreezing schedule) befor
 """
 
 from trainspec.engine._callbacks import Callback, EpochLines, LogLines
-from trainspec.engine._checkpoint import MODEL_FILE, Checkpoint, load_checkpoint, load_latest
+from trainspec.engine._checkpoint import Checkpoint, load_checkpoint, load_latest
 from trainspec.engine._device import (
     AnyForward,
     Forward,
@@ -25,7 +25,7 @@ from trainspec.engine._finetune import (
     prepare_finetune,
     resolve_init_path,
 )
-from trainspec.engine._fit import METRICS_FILE, fit
+from trainspec.engine._fit import fit
 from trainspec.engine._result import FitContext, FitResult
 from trainspec.engine._rng import EpochSampler, seed_everything, seed_worker
 from trainspec.engine._settings import FitSettings
@@ -33,8 +33,6 @@ from trainspec.spec import ParamGroupSpec, UnfreezeSpec
 
 __all__ = [
     "LOAD_REPORT_FILE",
-    "METRICS_FILE",
-    "MODEL_FILE",
     "AnyForward",
     "Callback",
     "Checkpoint",

@@ -45,7 +45,6 @@ from trainspec.files import (
 from ._state import STATE_FORMAT
 
 __all__ = [
-    "MODEL_FILE",
     "Checkpoint",
     "load_checkpoint",
     "load_latest",
@@ -55,7 +54,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = RunDir.WEIGHTS
 STATE_TENSORS = "state.safetensors"
 STATE_JSON = "state.json"
 _PREFIX = "ckpt-"
@@ -110,10 +108,10 @@ def write_checkpoint(
         tmp = root / f".tmp-{uuid.uuid4().hex}"
         os.mkdir(tmp)
         try:
-            _write_file(tmp / MODEL_FILE, _tensor_bytes(model))
+            _write_file(tmp / RunDir.WEIGHTS, _tensor_bytes(model))
             _write_file(tmp / STATE_TENSORS, _tensor_bytes(tensors))
             _write_file(tmp / STATE_JSON, json.dumps(state).encode("utf-8"))
-            write_manifest(tmp, (MODEL_FILE, STATE_TENSORS, STATE_JSON), {"global_step": step})
+            write_manifest(tmp, (RunDir.WEIGHTS, STATE_TENSORS, STATE_JSON), {"global_step": step})
             final = _final_name(root, step)
             os.rename(tmp, final)
             fsync_dir(root)
@@ -134,7 +132,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
 
     verify_checkpoint(path)
     try:
-        model = load_file(path / MODEL_FILE)
+        model = load_file(path / RunDir.WEIGHTS)
         tensors = load_file(path / STATE_TENSORS)
         state = json.loads((path / STATE_JSON).read_text(encoding="utf-8"))
     except Exception as exc:  # a file that passed its checksum but cannot be parsed

@@ -38,7 +38,6 @@ from trainspec.models import (
 )
 from trainspec.spec import FinetuneSpec, InitSpec, ParamGroupSpec, UnfreezeSpec
 
-from ._checkpoint import MODEL_FILE
 from ._optim import param_groups, unfreeze_members
 
 __all__ = [
@@ -96,15 +95,15 @@ def resolve_init_path(source: str | Path, checkpoint: str = "best") -> Path:
         )
     if path.is_file():
         return path
-    if (path / MODEL_FILE).is_file():
-        return path / MODEL_FILE
+    if (path / RunDir.WEIGHTS).is_file():
+        return path / RunDir.WEIGHTS
     run = RunDir(path)
     checkpoints = run.checkpoints
     if checkpoints.is_dir():
-        chosen = run.checkpoint(checkpoint) / MODEL_FILE
+        chosen = run.checkpoint(checkpoint) / RunDir.WEIGHTS
         if chosen.is_file():
             return chosen
-        others = sorted(p.parent.name for p in checkpoints.glob(f"*/{MODEL_FILE}"))
+        others = sorted(p.parent.name for p in checkpoints.glob(f"*/{RunDir.WEIGHTS}"))
         raise ModelError(
             f"{where}: run {path} has no {checkpoint!r} checkpoint ({chosen} is missing); it "
             f"has {others or 'none'}. Set finetune.init.checkpoint to best or last, or name a "
@@ -119,7 +118,7 @@ def resolve_init_path(source: str | Path, checkpoint: str = "best") -> Path:
             f"{', '.join(names)}); name the fold to start from, e.g. from: {folds / first}"
         )
     raise ModelError(
-        f"{where}: the folder {path} holds neither {MODEL_FILE} nor checkpoints/ (a trainspec "
+        f"{where}: the folder {path} holds neither {RunDir.WEIGHTS} nor checkpoints/ (a trainspec "
         "run); name a run directory, a checkpoint folder or a weights file"
     )
 

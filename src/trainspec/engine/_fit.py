@@ -50,8 +50,6 @@ __all__ = ["fit"]
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = RunDir.METRICS
-
 
 class _Saver:
     """Checkpoints of the run, when due: rank 0 writes them, holding every rank's generators.
@@ -437,7 +435,7 @@ def _start(
             log.warning("no checkpoint in %s: starting from the beginning", root)
         if writer:
             run_dir.mkdir(parents=True, exist_ok=True)
-            rewrite_jsonl(run_dir / METRICS_FILE, [])
+            rewrite_jsonl(RunDir(run_dir).metrics, [])
         seed_everything(setup.seed)
         return TrainState(), False
     packed = unflatten(ckpt.state, ckpt.tensors)
@@ -456,7 +454,7 @@ def _start(
     _check_world(state, setup, ckpt.path)
     _check_order(state, setup)
     if writer:
-        rewrite_jsonl(run_dir / METRICS_FILE, state.history)
+        rewrite_jsonl(RunDir(run_dir).metrics, state.history)
     log.info(
         "resuming from %s: epoch %d, batch %d, step %d",
         ckpt.path,
@@ -572,7 +570,7 @@ def fit(
         state.tracker_run_id = context.tracker_run_id
         saver = _Saver(run_dir, setup, dict(settings.compat), callbacks, writer)
         progress = make_progress(config.progress, rank=rank(), monitor=setup.monitor)
-        metrics_file = run_dir / METRICS_FILE if run_dir is not None and writer else None
+        metrics_file = RunDir(run_dir).metrics if run_dir is not None and writer else None
         loop = _Loop(setup, state, train, val, saver, progress, callbacks, metrics_file)
         try:
             with StopRequests(stop_flag) as stop:

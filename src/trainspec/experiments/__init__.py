@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from trainspec.experiments._report_page import render_report_page
     from trainspec.experiments._report_plot import render_report_plot
     from trainspec.experiments._run import RunResult, run_experiment
-    from trainspec.experiments._rundir import atomic_write_text, read_json, write_json
     from trainspec.experiments._runs import (
         RunInfo,
         compare_runs,
@@ -44,7 +43,6 @@ __all__ = [
     "RunResult",
     "SweepError",
     "SweepResult",
-    "atomic_write_text",
     "best_trial_spec",
     "check_spec",
     "compare_runs",
@@ -54,7 +52,6 @@ __all__ = [
     "find_runs",
     "plan_sweep",
     "promote_run",
-    "read_json",
     "render_report_page",
     "render_report_plot",
     "resolve_run",
@@ -64,7 +61,6 @@ __all__ = [
     "run_ui",
     "spec_problems",
     "sweep_result",
-    "write_json",
     "write_report",
 ]
 
@@ -77,7 +73,6 @@ _LAZY = {
     "RunResult": "trainspec.experiments._run",
     "SweepError": "trainspec.experiments._sweep_study",
     "SweepResult": "trainspec.experiments._sweep",
-    "atomic_write_text": "trainspec.experiments._rundir",
     "best_trial_spec": "trainspec.experiments._sweep_best",
     "check_spec": "trainspec.experiments._preflight",
     "compare_runs": "trainspec.experiments._runs",
@@ -87,7 +82,6 @@ _LAZY = {
     "find_runs": "trainspec.experiments._runs",
     "plan_sweep": "trainspec.experiments._sweep_plan",
     "promote_run": "trainspec.experiments._runs",
-    "read_json": "trainspec.experiments._rundir",
     "render_report_page": "trainspec.experiments._report_page",
     "render_report_plot": "trainspec.experiments._report_plot",
     "resolve_run": "trainspec.experiments._runs",
@@ -97,7 +91,6 @@ _LAZY = {
     "run_ui": "trainspec.experiments._ui",
     "spec_problems": "trainspec.experiments._preflight",
     "sweep_result": "trainspec.experiments._sweep_best",
-    "write_json": "trainspec.experiments._rundir",
     "write_report": "trainspec.experiments._report",
 }
 

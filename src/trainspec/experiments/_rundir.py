@@ -1,4 +1,5 @@
-"""The run directory: the unit of reproducibility (see docs/architecture.md, "A run on disk")."""
+"""Starting a run directory: its fresh name, the environment it records, the summary of its
+history. The layout itself is `trainspec.files.RunDir`'s (docs/architecture.md, "A run on disk")."""
 
 from __future__ import annotations
 
@@ -13,15 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from trainspec.errors import TrainspecError
-from trainspec.files import RunDir, atomic_write_text, path_under, read_json, safe_name, write_json
+from trainspec.files import RunDir, path_under, safe_name
 
-__all__ = [
-    "atomic_write_text",
-    "collect_environment",
-    "new_run_dir",
-    "read_json",
-    "write_json",
-]
+__all__ = ["collect_environment", "new_run_dir", "require_fresh", "summarize_history"]
 
 _PACKAGES = ("trainspec", "torch", "numpy", "pandas", "scikit-learn", "pydantic", "safetensors")
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainspec.experiments._rundir import atomic_write_text
 from trainspec.experiments._sweep import best_trials, summarize_study, trial_record
 from trainspec.experiments._sweep_plan import SweepPlan, plan_from_data, plan_sweep
 from trainspec.experiments._sweep_study import SweepError
 from trainspec.experiments._sweep_worker import MANIFEST, connect_study, read_manifest
+from trainspec.files import atomic_write_text
 from trainspec.spec import dump_yaml
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ from trainspec.files._manifest import (
 )
 from trainspec.files._names import MAX_NAME_LENGTH, path_under, safe_name, safe_relpath
 from trainspec.files._rundir import (
+    WEIGHTS_FILE,
     RunDir,
     check_run_format,
     checkpoint_step,
@@ -37,6 +38,7 @@ __all__ = [
     "MANIFEST",
     "MAX_NAME_LENGTH",
     "RUN_FORMAT_VERSION",
+    "WEIGHTS_FILE",
     "RunDir",
     "atomic_write_bytes",
     "atomic_write_text",

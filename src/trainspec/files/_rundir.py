@@ -7,7 +7,7 @@ on disk"); other modules ask a ``RunDir`` for a path or a document. The layout::
       config.yaml  environment.json  splits.json  data.json  input_example.json
       metrics.jsonl  summary.json  resume_changes.json  tracking.json  train.log
       checkpoints/ckpt-NNNNNNNN/  checkpoints/last  checkpoints/best
-      model/model.safetensors  transforms/  code/
+      model/model.safetensors  transforms/  code/  export/<format>/  reference/
       folds/<k>/   a cross-validated run: each fold is a RunDir of its own
 
 Nothing here imports torch: the checkpoint *locator* (newest valid, best) checks manifests
@@ -31,6 +31,7 @@ from trainspec.files._manifest import MANIFEST, verify_manifest
 from trainspec.files._write import atomic_write_text
 
 __all__ = [
+    "WEIGHTS_FILE",
     "RunDir",
     "check_run_format",
     "checkpoint_step",
@@ -42,6 +43,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# The weights of a saved model or a checkpoint (safetensors): a file format, not a run's name.
+WEIGHTS_FILE = "model.safetensors"
 _CKPT = re.compile(r"^ckpt-(\d{8})(?:-(\d+))?$")
 
 
@@ -137,8 +140,10 @@ class RunDir:
     TRANSFORMS = "transforms"
     FOLDS = "folds"
     CODE = "code"
+    EXPORT = "export"
+    REFERENCE = "reference"
     CACHE = ".cache"
-    WEIGHTS = "model.safetensors"
+    WEIGHTS = WEIGHTS_FILE
     # What a run writes at its top: a new run never starts over one of these.
     FILES = (CONFIG, ENVIRONMENT, SPLITS, DATA, INPUT_EXAMPLE, SUMMARY, METRICS, TRACKING, LOG)
     FOLDERS = (CHECKPOINTS, MODEL, TRANSFORMS, FOLDS)
@@ -164,6 +169,8 @@ class RunDir:
     model = _Entry(MODEL)
     folds_dir = _Entry(FOLDS)
     code = _Entry(CODE)
+    export = _Entry(EXPORT)  # export/<format>/: ONNX, TorchScript (trainspec export)
+    reference = _Entry(REFERENCE)  # the drift statistics of the training split
     transforms = _Entry(TRANSFORMS)
 
     @property

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from trainspec.files import RunDir
 from trainspec.inference._run import InferenceError, LoadedRun, load_run
 
 if TYPE_CHECKING:
@@ -291,7 +292,7 @@ def export_run(
     )
     module = _wrapper(loaded)
     shapes = _shapes(loaded)
-    folder = Path(out) if out is not None else loaded.run_dir / "export" / format
+    folder = Path(out) if out is not None else RunDir(loaded.run_dir).export / format
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / EXPORT_FORMATS[format]
     args = _sample(shapes, *TRACE_SIZES, seed=0)
@@ -331,7 +332,7 @@ def export_run(
 
 def ensure_onnx(run: LoadedRun) -> Path:
     """The run's ONNX export for its loaded checkpoint, exported now if missing or stale."""
-    folder = run.run_dir / "export" / "onnx"
+    folder = RunDir(run.run_dir).export / "onnx"
     info_path = folder / EXPORT_JSON
     if info_path.is_file() and (folder / EXPORT_FORMATS["onnx"]).is_file():
         info = json.loads(info_path.read_text(encoding="utf-8"))

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from trainspec.files import RunDir
 from trainspec.inference._drift import (
     DEFAULT_KS,
     DEFAULT_PSI,
@@ -31,7 +32,7 @@ __all__ = ["REFERENCE_DIR", "build_reference", "load_reference", "monitor_run"]
 
 log = logging.getLogger(__name__)
 
-REFERENCE_DIR = "reference"
+REFERENCE_DIR = RunDir.REFERENCE
 
 
 def _columns(run: LoadedRun) -> dict[str, Any]:
@@ -39,8 +40,6 @@ def _columns(run: LoadedRun) -> dict[str, Any]:
 
 
 def _train_indices(run: LoadedRun, n_samples: int) -> np.ndarray:
-    from trainspec.files import RunDir
-
     root = RunDir(run.root)
     if root.splits.is_file():
         plan = root.read(root.SPLITS)

@@ -99,7 +99,7 @@ def resolve_run_dir(
         if fold is not None and fold != k:
             raise InferenceError(f"{p} is fold {k}, but fold {fold} was asked for")
     require_run(root)
-    if p is root:
+    if p == root:
         folds = [f.path for f in RunDir(root).folds()]
         # A refit run (train.refit) has its own model beside its folds: --fold picks a fold.
         if folds and (fold is not None or not RunDir(root).transforms.is_dir()):

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from trainspec.errors import ModelError
+from trainspec.files import WEIGHTS_FILE
 from trainspec.models._build import build_model
 from trainspec.models._model import MODEL_JSON, Model, read_model_json
 from trainspec.models._sklearn import ESTIMATOR_FILE, SklearnModel
-from trainspec.models._torch_model import WEIGHTS_FILE, TorchModel
+from trainspec.models._torch_model import TorchModel
 from trainspec.registry import untrusted_types
 
 __all__ = ["load_model"]

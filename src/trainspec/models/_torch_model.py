@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from trainspec.errors import ModelError
-from trainspec.files import RunDir
+from trainspec.files import WEIGHTS_FILE
 from trainspec.models._arch import dump_arch
 from trainspec.models._fields import complete_fields
 from trainspec.models._graph import pick_output
@@ -24,9 +24,8 @@ from trainspec.models._model import (
 )
 from trainspec.models._outputs import to_scores
 
-__all__ = ["WEIGHTS_FILE", "FitFn", "TorchModel"]
+__all__ = ["FitFn", "TorchModel"]
 
-WEIGHTS_FILE = RunDir.WEIGHTS
 # Injected by a higher layer (the engine): fit_fn(model, X, y, **kwargs).
 FitFn = Callable[..., object]
 Shape = tuple[int | None, ...]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from trainspec.errors import ModelError
-from trainspec.files import MANIFEST, RunDir, verify_manifest
+from trainspec.files import MANIFEST, WEIGHTS_FILE, RunDir, verify_manifest
 
 if TYPE_CHECKING:
     import torch
@@ -145,9 +145,9 @@ def _weights_file(path: str | Path) -> Path:
     against its folder's manifest when it has one; its format is known by its suffix."""
     path = Path(path)
     if path.is_dir():
-        candidate = path / RunDir.WEIGHTS
+        candidate = path / WEIGHTS_FILE
         if not candidate.is_file():
-            raise ModelError(f"{path} is a folder without {RunDir.WEIGHTS}")
+            raise ModelError(f"{path} is a folder without {WEIGHTS_FILE}")
         path = candidate
     if not path.is_file():
         raise ModelError(

@@ -29,13 +29,13 @@ from types import ModuleType
 from typing import Any
 
 from trainspec.errors import IntegrityError, TrainspecError
-from trainspec.files import atomic_write_text, sha256_file
+from trainspec.files import RunDir, atomic_write_text, sha256_file
 
 __all__ = ["CODE_DIR", "CODE_MANIFEST", "RunCode", "save_run_code", "use_run_code"]
 
 log = logging.getLogger(__name__)
 
-CODE_DIR = "code"
+CODE_DIR = RunDir.CODE
 CODE_MANIFEST = "manifest.json"
 
 
