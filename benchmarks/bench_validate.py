@@ -67,6 +67,8 @@ def _timed(argv: list[str], repeat: int) -> tuple[float, float, int]:
 
 _IN_PROCESS = """
 import sys, time
+from pathlib import Path
+sys.path.append(str(Path(sys.argv[1]).resolve().parent))  # users' modules, as the CLI does
 start = time.perf_counter()
 from trainspec.experiments import check_spec
 from trainspec.spec import load_spec
