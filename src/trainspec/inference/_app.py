@@ -169,26 +169,36 @@ def _predict_route(
                 detail=f"the model is not loaded yet ({service.status})",
                 headers={"Retry-After": "1"},
             )
+        with runner.receiving():  # a batch the model is free to run waits for this one
+            try:
+                raw = await http.body()
+            except ClientDisconnect:  # gone, or cut off by Guard's 413: nobody reads an answer
+                return Response(status_code=400)
+            try:
+                body = schema.model_validate_json(raw)
+            except ValidationError as exc:
+                return _unprocessable_fields(exc.errors(include_input=False), ("body",))
+            instances = list(body.instances)  # type: ignore[attr-defined]
+            try:
+                inputs, offsets = to_inputs(service.inputs, instances)
+            except (RequestShapeError, TrainspecError) as exc:
+                return _refused(exc)
+            pending = runner.submit(Request(inputs, offsets, len(instances)))
         try:
-            raw = await http.body()
-        except ClientDisconnect:  # gone, or cut off by Guard's 413: nobody reads an answer
-            return Response(status_code=400)
-        try:
-            body = schema.model_validate_json(raw)
-        except ValidationError as exc:
-            return _unprocessable_fields(exc.errors(include_input=False), ("body",))
-        instances = list(body.instances)  # type: ignore[attr-defined]
-        try:
-            inputs, offsets = to_inputs(service.inputs, instances)
-            result = await runner.predict(Request(inputs, offsets, len(instances)))
-        except RequestShapeError as exc:
-            return _unprocessable(list(exc.loc), exc.message, "shape")
-        except TrainspecError as exc:  # the data layer refused the values
-            return _unprocessable(["body", "instances"], str(exc), "value")
+            result = await pending
+        except (RequestShapeError, TrainspecError) as exc:
+            return _refused(exc)
         metrics.add_predictions(len(instances))
         return _json(result)
 
     return predict
+
+
+def _refused(exc: RequestShapeError | TrainspecError) -> Any:
+    """The 422 of instances the schema let through but the arrays or transforms refuse."""
+    if isinstance(exc, RequestShapeError):
+        return _unprocessable(list(exc.loc), exc.message, "shape")
+    return _unprocessable(["body", "instances"], str(exc), "value")  # the data layer's refusal
 
 
 async def _invalid_request(_request: Any, exc: Exception) -> Any:

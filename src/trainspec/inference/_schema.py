@@ -11,8 +11,11 @@ exist before the model is loaded.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -218,16 +221,29 @@ def check_finite(ready: dict[str, np.ndarray], offsets: np.ndarray | None) -> No
             )
 
 
+@functools.cache
+def _row_getter(n: int) -> Callable[[Any], Any]:
+    """An instance's ``n`` column values in one C-level call rather than a getattr per value
+    (one column: the value itself, which ``to_inputs`` reshapes into a row)."""
+    return operator.attrgetter(*(f"c{j}" for j in range(n)))
+
+
+def _frame(values: np.ndarray, columns: list[str]) -> Any:
+    import pandas as pd  # here: rows by column name never need it, and it takes seconds to load
+
+    return pd.DataFrame(values, columns=columns)
+
+
 def to_inputs(
     spec: RunInputs, instances: list[BaseModel]
 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """Raw inputs by name for ``FittedTransforms.apply``, and the record offsets."""
-    import pandas as pd
-
     if spec.named_rows:
         columns = spec.inputs[0].columns or []
-        names = [f"c{j}" for j in range(len(columns))]
-        rows = [[getattr(inst, n) for n in names] for inst in instances]
+        rows: list[Any] = [() for _ in instances]
+        if columns:
+            row = _row_getter(len(columns))
+            rows = [row(inst) for inst in instances]
         plain = not spec.categorical and not spec.nullable
         table = np.asarray(rows, dtype=np.float64 if plain else object)
         return {spec.inputs[0].name: table.reshape(len(rows), len(columns))}, None
@@ -255,6 +271,6 @@ def to_inputs(
             lengths = sizes
         empty = np.zeros((0, *(d or 0 for d in f.row_shape)), dtype=np.float32)
         values = np.concatenate(parts) if parts else empty
-        out[f.name] = pd.DataFrame(values, columns=f.columns) if f.columns else values
+        out[f.name] = _frame(values, f.columns) if f.columns else values
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64) if spec.records else None
     return out, offsets

@@ -114,6 +114,16 @@ def _join_offsets(parts: list[np.ndarray | None]) -> np.ndarray | None:
     return np.concatenate(joined)
 
 
+def _concat(parts: list[Any]) -> Any:
+    """Raw inputs of several requests as one: arrays, or DataFrames (array inputs with
+    columns)."""
+    if hasattr(parts[0], "iloc"):
+        import pandas as pd
+
+        return pd.concat(parts, ignore_index=True)
+    return np.concatenate(parts)
+
+
 def _slice(scores: Scores, lo: int, hi: int, first: int) -> Scores:
     """The predictions of samples ``first``... (positions ``lo:hi``), renumbered from 0."""
 
@@ -239,12 +249,14 @@ class ModelService:
         the transforms refuse, a non-finite row). The others run in one forward pass; should
         that pass fail, each runs alone, so one request cannot fail the rest."""
         answers: dict[int, dict[str, Any] | Exception] = {}
-        ready: list[tuple[int, _Ready]] = []
-        for i, request in enumerate(requests):
-            try:
-                ready.append((i, self._prepare(request)))
-            except Exception as exc:  # this request's own fault: its 422 (or 500)
-                answers[i] = exc
+        ready = self._prepare_together(requests)
+        if ready is None:
+            ready = []
+            for i, request in enumerate(requests):
+                try:
+                    ready.append((i, self._prepare(request)))
+                except Exception as exc:  # this request's own fault: its 422 (or 500)
+                    answers[i] = exc
         try:
             scored = self._score([r for _, r in ready])
         except Exception:
@@ -253,6 +265,33 @@ class ModelService:
             scored = [self._score_alone(r) for _, r in ready]  # type: ignore[misc]
         answers.update((i, answer) for (i, _), answer in zip(ready, scored, strict=True))
         return [answers[i] for i in range(len(requests))]
+
+    def _prepare_together(self, requests: Sequence[Request]) -> list[tuple[int, _Ready]] | None:
+        """Several requests of rows mapped through the fitted transforms in one call, then
+        split back: the transforms map each row on its own, so each request's rows come out
+        as they would alone, for one call's overhead (pandas, per-step checks) per batch.
+        None when that does not apply (records, a single request) or when any request fails:
+        then each is prepared alone, so that the one at fault gets its own error."""
+        if len(requests) < 2 or any(r.offsets is not None or r.n == 0 for r in requests):
+            return None
+        try:
+            joined = {k: _concat([r.inputs[k] for r in requests]) for k in requests[0].inputs}
+            total = sum(r.n for r in requests)
+            ready = self._prepare(Request(joined, None, total))
+        except Exception:
+            return None
+        if any(len(v) != total for v in ready.inputs.values()):
+            return None  # not one row out per row in
+        starts = np.concatenate([[0], np.cumsum([r.n for r in requests])]).tolist()
+        return [
+            (
+                i,
+                _Ready(
+                    {k: v[starts[i] : starts[i + 1]] for k, v in ready.inputs.items()}, None, r.n
+                ),
+            )
+            for i, r in enumerate(requests)
+        ]
 
     def _prepare(self, request: Request) -> _Ready:
         run = self.run

@@ -7,6 +7,7 @@ a request the transforms refuse fails alone."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,108 @@ def test_the_workers_socket_gets_connections_with_nagle_off() -> None:
         return flags[0]
 
     assert asyncio.run(accepted_nodelay()) != 0
+
+
+def test_a_batch_of_good_requests_goes_through_the_transforms_once(
+    service: ModelService, digits_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests = [make_request(service, digits_frame, 8 * k, n) for k, n in enumerate([8, 3, 5])]
+    alone = [service.predict(r.inputs, r.offsets, r.n) for r in requests]
+    assert service.run is not None
+    transforms = service.run.transforms
+    calls: list[int] = []
+    apply = transforms.apply
+
+    def counted(inputs: Any, **kwargs: Any) -> Any:
+        calls.append(len(next(iter(inputs.values()))))
+        return apply(inputs, **kwargs)
+
+    monkeypatch.setattr(transforms, "apply", counted)
+    answers = service.predict_many(requests)
+    assert calls == [16]  # the three requests' rows, mapped together
+    for answer, expected in zip(answers, alone, strict=True):
+        assert not isinstance(answer, Exception), answer
+        assert_same(answer, expected)
+    # one bad request: each is mapped alone, and only the bad one fails
+    calls.clear()
+    bad = make_request(service, digits_frame, 50, 3, bad=1)
+    answers = service.predict_many([requests[0], bad, requests[1]])
+    assert calls == [14, 8, 3, 3]  # together (refused), then each alone
+    assert isinstance(answers[1], RequestShapeError) and answers[1].loc[:3] == (
+        "body",
+        "instances",
+        1,
+    )
+    assert_same(answers[0], alone[0])  # type: ignore[arg-type]
+    assert_same(answers[2], alone[1])  # type: ignore[arg-type]
+
+
+def test_a_free_model_waits_for_requests_still_being_read_but_not_for_long(
+    service: ModelService, digits_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """max_wait_ms 0: a request runs at once, unless other requests are being read (between
+    ``receiving`` and ``submit``): then it waits for them, ARRIVAL_WAIT_S at most."""
+    import trainspec.inference._batching as batching
+
+    requests = [make_request(service, digits_frame, 8 * k, 8) for k in range(3)]
+    passes: list[tuple[int, int]] = []
+
+    async def read_then_submit(runner: InferenceRunner, request: Request, read: Any) -> Any:
+        with runner.receiving():
+            await read.wait()  # the body being read and validated
+            pending = runner.submit(request)
+        return await pending
+
+    async def main(read_in_time: list[bool]) -> list[Any]:
+        """Requests 1 and 2 are being read when request 0 is submitted; those read in time
+        finish reading as soon as the loop is free, the others only after two waits."""
+        runner = InferenceRunner(
+            service, max_rows=1000, max_wait_ms=0, on_pass=lambda r, n: passes.append((r, n))
+        )
+        reads = [asyncio.Event() for _ in read_in_time]
+        try:
+            readers = [
+                asyncio.ensure_future(read_then_submit(runner, r, e))
+                for r, e in zip(requests[1:], reads, strict=True)
+            ]
+            await asyncio.sleep(0)  # both are being read now
+            first = asyncio.ensure_future(runner.predict(requests[0]))
+            await asyncio.sleep(0)
+            for event, in_time in zip(reads, read_in_time, strict=True):
+                if in_time:
+                    event.set()
+            if not all(read_in_time):
+                await asyncio.sleep(2 * batching.ARRIVAL_WAIT_S)
+            for event in reads:
+                event.set()
+            return await asyncio.gather(first, *readers)
+        finally:
+            runner.close()
+
+    monkeypatch.setattr(batching, "ARRIVAL_WAIT_S", 1.0)
+    answers = asyncio.run(main([True, True]))
+    assert passes == [(3, 24)]  # one pass: the first request waited for the other two
+    for request, answer in zip(requests, answers, strict=True):
+        assert_same(answer, service.predict(request.inputs, request.offsets, request.n))
+
+    # A request still being read after the wait: the others run without it.
+    monkeypatch.setattr(batching, "ARRIVAL_WAIT_S", 0.05)
+    passes.clear()
+    asyncio.run(main([True, False]))
+    assert passes == [(2, 16), (1, 8)]
+
+    # Nothing being read: a request runs at once, alone.
+    async def alone() -> list[Any]:
+        runner = InferenceRunner(
+            service, max_rows=1000, max_wait_ms=0, on_pass=lambda r, n: passes.append((r, n))
+        )
+        try:
+            return await asyncio.gather(runner.predict(requests[0]))
+        finally:
+            runner.close()
+
+    passes.clear()
+    monkeypatch.setattr(batching, "ARRIVAL_WAIT_S", 60.0)
+    start = time.monotonic()
+    asyncio.run(alone())
+    assert passes == [(1, 8)] and time.monotonic() - start < 60.0  # no wait at all
