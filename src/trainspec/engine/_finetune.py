@@ -111,7 +111,7 @@ def resolve_init_path(source: str | Path, checkpoint: str = "best") -> Path:
         )
     folds = run.folds_dir
     if folds.is_dir():
-        names = sorted((p.name for p in folds.iterdir() if p.is_dir()), key=_fold_order)
+        names = [f.path.name for f in run.folds()]
         first = names[0] if names else "0"
         raise ModelError(
             f"{where}: {path} is a cross-validated run with one model per fold (folds "
@@ -121,10 +121,6 @@ def resolve_init_path(source: str | Path, checkpoint: str = "best") -> Path:
         f"{where}: the folder {path} holds neither {RunDir.WEIGHTS} nor checkpoints/ (a trainspec "
         "run); name a run directory, a checkpoint folder or a weights file"
     )
-
-
-def _fold_order(name: str) -> tuple[int, str]:
-    return (int(name), "") if name.isdigit() else (1 << 30, name)
 
 
 def _has_checkpoints(run_dir: Path | None) -> bool:

@@ -21,7 +21,7 @@ import yaml
 
 from trainspec.errors import TrainspecError
 from trainspec.experiments._report_page import render_report_page
-from trainspec.experiments._report_run import curves, history_of, prediction_plots
+from trainspec.experiments._report_run import curves, prediction_plots
 from trainspec.files import RunDir
 
 __all__ = ["write_report"]
@@ -56,7 +56,9 @@ def _run_page(run: Path, title: str, subtitle: str) -> str:
     summary = rd.read_or(rd.SUMMARY) or {}
     config = rd.read_config()
     folds = [f.path for f in rd.folds()]
-    histories = {f"fold {p.name}": history_of(p) for p in folds} or {"": history_of(run)}
+    histories = {f"fold {p.name}": RunDir(p).read_metrics() for p in folds} or {
+        "": rd.read_metrics()
+    }
     predict_dir = folds[0] if folds else run
     plots, note = prediction_plots(predict_dir, config, model_dir=RunDir(predict_dir).model)
     caption = "the saved (final) model on the validation split" + (" of fold 0" if folds else "")
@@ -102,7 +104,7 @@ def _sweep_page(folder: Path, title: str) -> str:
     plots, note = sweep_plots(study, goals, names, logs, len(complete))
     best = {t.number for t in best_trials(plan, study)}
     top = [t for t in complete if t.number in best][:8]
-    histories = {f"trial {t.number}": history_of(plan.trial_dir(t.number)) for t in top}
+    histories = {f"trial {t.number}": RunDir(plan.trial_dir(t.number)).read_metrics() for t in top}
     return render_report_page(
         "sweep.html.j2",
         title=title,

@@ -16,16 +16,12 @@ from trainspec.experiments._report_plot import (
 )
 from trainspec.files import RunDir
 
-__all__ = ["curves", "history_of", "prediction_plots"]
+__all__ = ["curves", "prediction_plots"]
 
 log = logging.getLogger(__name__)
 
 # More points than this in a scatter plot only make the file large.
 _MAX_POINTS = 2000
-
-
-def history_of(run: Path) -> list[dict[str, Any]]:
-    return RunDir(run).read_metrics()
 
 
 def _families(history: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:

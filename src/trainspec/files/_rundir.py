@@ -241,8 +241,8 @@ class RunDir:
         return data if isinstance(data, dict) else {}
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """The rows of ``metrics.jsonl``; a line that is not a JSON object (a torn last line of
-        a killed process) is skipped with a warning. Empty when there is no file."""
+        """The rows of ``metrics.jsonl``; a line that is not a JSON object (the torn last line
+        of a killed process) is skipped. Empty when there is no file."""
         try:
             lines = self.metrics.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
@@ -257,8 +257,9 @@ class RunDir:
                 row = None
             if isinstance(row, dict):
                 rows.append(row)
-            else:
-                log.warning("%s:%d is not a JSON object; skipped", self.metrics, n)
+            else:  # the last line is expected torn after a kill; another one is damage
+                level = logging.DEBUG if n == len(lines) else logging.WARNING
+                log.log(level, "%s:%d is not a JSON object; skipped", self.metrics, n)
         return rows
 
     def write_environment(self, env: Mapping[str, Any]) -> None:

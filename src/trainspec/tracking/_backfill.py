@@ -8,7 +8,6 @@ KILLED) logs the values the store lacks from it, and a resumed run replays its h
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterator
@@ -26,23 +25,19 @@ _NOT_METRICS = ("epoch", "step")
 _MAX_PER_BATCH = 1000
 
 
-def metrics_files(run_dir: Path) -> list[tuple[Path, str]]:
-    """``(metrics.jsonl, key prefix)`` of a run: its own file, or one per fold (``fold0/``)."""
+def metrics_files(run_dir: Path) -> list[tuple[RunDir, str]]:
+    """``(run or fold, key prefix)`` of a run's metrics: its own, or one per fold (``fold0/``)."""
     run = RunDir(run_dir)
     if run.metrics.is_file():
-        return [(run.metrics, "")]
-    return [(f.metrics, f"fold{f.path.name}/") for f in run.folds() if f.metrics.is_file()]
+        return [(run, "")]
+    return [(f, f"fold{f.path.name}/") for f in run.folds() if f.metrics.is_file()]
 
 
-def read_metric_rows(path: Path, prefix: str = "") -> Iterator[tuple[int, str, float]]:
-    """``(epoch, key, value)`` of every finite value in ``path``; a torn last line (the
-    process died writing it) is skipped."""
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+def read_metric_rows(run: RunDir, prefix: str = "") -> Iterator[tuple[int, str, float]]:
+    """``(epoch, key, value)`` of every finite value in the run's ``metrics.jsonl``; a torn
+    last line (the process died writing it) is skipped."""
+    for row in run.read_metrics():
+        if not isinstance(row.get("epoch"), int):
             continue
         for key, value in row.items():
             if key in _NOT_METRICS or isinstance(value, bool):
@@ -59,8 +54,8 @@ def backfill_mlflow(client: MlflowClient, run_id: str, run_dir: Path) -> int:
     last: dict[str, int] = {}
     now = int(time.time() * 1000)
     missing: list[Metric] = []
-    for path, prefix in metrics_files(run_dir):
-        for epoch, key, value in read_metric_rows(path, prefix):
+    for run, prefix in metrics_files(run_dir):
+        for epoch, key, value in read_metric_rows(run, prefix):
             if key not in last:
                 history = client.get_metric_history(run_id, key)
                 last[key] = max((m.step for m in history), default=-1)
