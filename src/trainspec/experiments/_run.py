@@ -73,11 +73,13 @@ def _resolve_spec(spec: LoadedSpec | JobSpec | str | Path | Mapping[str, Any]) -
 
 
 def _cache_dir(job: JobSpec, run_dir: str | Path | None) -> Path:
-    """The data cache: shared by the runs in the folder that holds the run (``run.root``,
-    or ``--run-dir``'s parent), resolved, so never wherever the process happens to run."""
-    if run_dir is not None:
-        return RunDir(Path(run_dir)).shared_cache
-    return RunDir.cache_under(job.run.root)
+    """The data cache, shared by the runs in one folder: the runs root (``run.root``) for a
+    run inside it (a sweep's trials too), else the folder that holds ``--run-dir``; resolved,
+    so never wherever the process happens to run."""
+    root = Path(job.run.root).resolve()
+    if run_dir is None or Path(run_dir).resolve().is_relative_to(root):
+        return RunDir.cache_under(root)
+    return RunDir(Path(run_dir)).shared_cache
 
 
 def _choose_run_dir(loaded: LoadedSpec, run_dir: Path | None, resume: bool) -> Path:

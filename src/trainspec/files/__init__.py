@@ -17,7 +17,6 @@ from trainspec.files._names import MAX_NAME_LENGTH, path_under, safe_name, safe_
 from trainspec.files._rundir import (
     WEIGHTS_FILE,
     RunDir,
-    check_run_format,
     checkpoint_step,
     find_checkpoints,
     read_json,
@@ -43,7 +42,6 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_format",
-    "check_run_format",
     "checkpoint_step",
     "find_checkpoints",
     "free_space",

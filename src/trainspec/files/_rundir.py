@@ -33,7 +33,6 @@ from trainspec.files._write import atomic_write_text
 __all__ = [
     "WEIGHTS_FILE",
     "RunDir",
-    "check_run_format",
     "checkpoint_step",
     "find_checkpoints",
     "read_json",
@@ -300,8 +299,3 @@ class RunDir:
         """``checkpoints/best`` when it holds a checkpoint; None otherwise."""
         best = self.checkpoint("best")
         return best if (best / MANIFEST).is_file() else None
-
-
-def check_run_format(run_dir: Path) -> int:
-    """The format version of the run directory ``run_dir`` (``RunDir.format_version``)."""
-    return RunDir(run_dir).format_version()

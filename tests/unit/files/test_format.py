@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trainspec.errors import FormatError
-from trainspec.files import FORMAT_KEY, RUN_FORMAT_VERSION, check_format, check_run_format
+from trainspec.files import FORMAT_KEY, RUN_FORMAT_VERSION, RunDir, check_format
 
 
 def test_current_and_earlier_versions_open() -> None:
@@ -34,11 +34,11 @@ def test_a_version_that_is_not_a_whole_number_is_refused(bad: object) -> None:
 
 
 def test_run_directories(tmp_path: Path) -> None:
-    assert check_run_format(tmp_path) == 0  # no environment.json yet
+    assert RunDir(tmp_path).format_version() == 0  # no environment.json yet
     (tmp_path / "environment.json").write_text(json.dumps({"seed": 0}))
-    assert check_run_format(tmp_path) == 0
+    assert RunDir(tmp_path).format_version() == 0
     (tmp_path / "environment.json").write_text(json.dumps({FORMAT_KEY: RUN_FORMAT_VERSION}))
-    assert check_run_format(tmp_path) == RUN_FORMAT_VERSION
+    assert RunDir(tmp_path).format_version() == RUN_FORMAT_VERSION
     (tmp_path / "environment.json").write_text(json.dumps({FORMAT_KEY: RUN_FORMAT_VERSION + 1}))
     with pytest.raises(FormatError, match="environment.json: the run directory has format"):
-        check_run_format(tmp_path)
+        RunDir(tmp_path).format_version()

@@ -88,6 +88,19 @@ def test_the_data_cache_is_under_the_runs_root_not_the_working_directory(tiny_ru
     assert RunDir.cache_under("runs") == Path("runs").resolve() / ".cache"
 
 
+def test_a_run_inside_the_runs_root_shares_its_cache(tmp_path: Path) -> None:
+    from trainspec.experiments._run import _cache_dir
+    from trainspec.spec import load_spec
+
+    csv = tmp_path / "t.csv"
+    job = load_spec({**_table_job(csv), "run": {"root": str(tmp_path / "runs")}}).job
+    assert job is not None
+    shared = (tmp_path / "runs" / ".cache").resolve()
+    assert _cache_dir(job, None) == shared
+    assert _cache_dir(job, tmp_path / "runs" / "sweeps" / "s" / "trials" / "0003") == shared
+    assert _cache_dir(job, tmp_path / "elsewhere" / "r") == (tmp_path / "elsewhere" / ".cache")
+
+
 def test_missing_and_damaged_documents_name_the_file(tmp_path: Path) -> None:
     run = RunDir(tmp_path)
     with pytest.raises(TrainspecError, match=re.escape(str(run.summary)) + ".*missing"):
