@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from trainspec.errors import TrainspecError
@@ -16,14 +16,7 @@ if TYPE_CHECKING:
 # A fraction of (X, y), or a validation set (X_val, y_val) of X's and y's kinds.
 Validation = float | tuple[Any, Any] | None
 
-__all__ = [
-    "build_job_model",
-    "fit_sklearn_scored",
-    "job_settings",
-    "sklearn_scores",
-    "split_arrays",
-    "train_model",
-]
+__all__ = ["build_job_model", "job_settings", "train_model"]
 
 
 def build_job_model(job: JobSpec, prepared: PreparedData | DataShapes) -> Model:
@@ -52,59 +45,9 @@ def job_settings(job: JobSpec, prepared: PreparedData, **more: Any) -> FitSettin
         "num_classes": prepared.num_classes,
         "seed": job.seed,
         "allow_imports": tuple(job.allow_imports),
+        "finetune": job.finetune,
     }
     return FitSettings(**{**fields, **more})
-
-
-def split_arrays(fold: FoldData, name: str) -> tuple[Any, Any]:
-    """One split as ``(X, y)`` arrays, after the fitted transforms: what an estimator's
-    ``fit`` takes. Only a single tabular input ``x`` can be handed over this way."""
-    import numpy as np
-
-    source = fold.source(name)
-    order = np.arange(len(source))
-    batch = next(iter(source.iter_batches(order, max(len(source), 1))))
-    inputs = sorted(set(batch) - {"target", "weight", "index", "mask"})
-    if inputs != ["x"]:
-        raise TrainspecError(
-            f"scikit-learn models take one tabular input 'x'; this data has inputs {inputs}: "
-            "map the features to one input (data.features) or use a torch model"
-        )
-    return batch["x"].numpy(), batch["target"].numpy()
-
-
-def sklearn_scores(
-    model: Any, x: Any, y: Any, metrics: list[str], inverse: Any
-) -> list[tuple[str, float]]:
-    """An estimator's metrics on ``(x, y)``; with data.target_transform, in the target's own
-    units (``inverse`` maps the scaled values back)."""
-    if inverse is None:
-        return list(model.evaluate(x, y, metrics).items())
-    import numpy as np
-
-    from trainspec.metrics import compute_metrics, get_metric
-
-    resolved = [get_metric(m) for m in metrics]
-    y_pred = inverse(np.asarray(model.predict(x)))
-    return list(compute_metrics(resolved, inverse(np.asarray(y)), y_pred, None).items())
-
-
-def fit_sklearn_scored(
-    model: Any, job: JobSpec, prepared: PreparedData, fold: FoldData, splits: Sequence[str]
-) -> dict[str, dict[str, float]]:
-    """Fit the estimator once on the training split; its scores, ``{"train/<metric>": ...}``
-    style keys, on each of ``splits`` the fold has (the job's metrics, or accuracy / rmse)."""
-    metrics = job.train.metrics or (["accuracy"] if prepared.task == "classification" else ["rmse"])
-    x_train, y_train = split_arrays(fold, "train")
-    model.fit(x_train, y_train)
-    inverse = getattr(fold.source("train"), "target_inverse", None)
-    scores: dict[str, dict[str, float]] = {}
-    for split in splits:
-        if split == "train" or split in fold.split_names:
-            x, y = (x_train, y_train) if split == "train" else split_arrays(fold, split)
-            pairs = sklearn_scores(model, x, y, metrics, inverse)
-            scores[split] = {f"{split}/{k}": v for k, v in pairs}
-    return scores
 
 
 def _check_validation(validation: Validation) -> None:
@@ -229,42 +172,8 @@ def train_model(
 def _fit(
     model: Model, job: JobSpec, prepared: PreparedData, fold: FoldData, lines: EpochLines | None
 ) -> list[dict[str, float]]:
-    from trainspec.engine import fit, resolve_device
-    from trainspec.models import SklearnModel, TorchModel
+    from trainspec.engine import trainer_for
 
-    if isinstance(model, SklearnModel):
-        return [_fit_sklearn(model, job, prepared, fold, lines)]
-    assert isinstance(model, TorchModel)
-    settings = job_settings(
-        job,
-        prepared,
-        forward=model.forward_with,
-        output_kind=model.output_kind,
-        callbacks=[lines] if lines is not None else (),
-    )
-    result = fit(
-        model.module,
-        fold.source("train", train=True, device=resolve_device(job.train.device)),
-        fold.source("val") if "val" in fold.split_names else None,
-        settings,
-    )
+    settings = job_settings(job, prepared, callbacks=[lines] if lines is not None else ())
+    result = trainer_for(model).fit(model, fold, settings)
     return [dict(row) for row in result.history]
-
-
-def _fit_sklearn(
-    model: Any, job: JobSpec, prepared: PreparedData, fold: FoldData, lines: EpochLines | None
-) -> dict[str, float]:
-    """Fit the estimator once on the training split; the row of its scores per split."""
-    import time
-
-    from trainspec.engine import FitContext
-
-    start = time.perf_counter()
-    row: dict[str, float] = {"epoch": 1, "step": 1}
-    for scores in fit_sklearn_scored(model, job, prepared, fold, ("train", "val")).values():
-        row.update(scores)
-    row["time"] = time.perf_counter() - start
-    if lines is not None:
-        lines.on_fit_start(FitContext(None, False, 0, 1, 0, [], None, job.train.monitor.metric))
-        lines.on_epoch_end(row)
-    return row

@@ -4,6 +4,8 @@
 ``metrics.jsonl`` and checkpoints to a run directory; ``evaluate`` scores a module on a split;
 ``predict_outputs`` returns its raw outputs; ``prepare_finetune`` applies a ``finetune:``
 section (initial weights, freezing, parameter groups, unfreezing schedule) before ``fit``.
+``trainer_for(model)`` is the trainer of a ``Model``'s kind (the loop for a network, one fit
+for a scikit-learn estimator), which runs, restores and scores it the same way for both.
 """
 
 from trainspec.engine._callbacks import Callback, EpochLines, LogLines
@@ -29,6 +31,7 @@ from trainspec.engine._fit import fit
 from trainspec.engine._result import FitContext, FitResult
 from trainspec.engine._rng import EpochSampler, seed_everything, seed_worker
 from trainspec.engine._settings import FitSettings
+from trainspec.engine._trainers import Trainer, trainer_for
 from trainspec.spec import ParamGroupSpec, UnfreezeSpec
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "Forward",
     "LogLines",
     "ParamGroupSpec",
+    "Trainer",
     "UnfreezeSpec",
     "broadcast_object",
     "check_init",
@@ -62,5 +66,6 @@ __all__ = [
     "resolve_metrics",
     "seed_everything",
     "seed_worker",
+    "trainer_for",
     "world_size",
 ]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from torch import nn
+from typing import Any
 
 __all__ = ["FitContext", "FitResult"]
 
@@ -34,10 +33,11 @@ class FitResult:
 
     ``history`` holds one row per completed epoch (``epoch``, ``step``, ``train/loss``,
     ``val/...``, ``lr``, ``train/skipped``, ``time``); ``module`` has the weights at the end
-    (the best ones are in ``run_dir/checkpoints/best/``).
+    (the best ones are in ``run_dir/checkpoints/best/``). A scikit-learn model's trainer
+    reports its one fit as one epoch, with the ``Model`` as ``module``.
     """
 
-    module: nn.Module
+    module: Any
     history: list[dict[str, float]] = field(default_factory=list)
     best_metric: float | None = None
     best_epoch: int | None = None

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from trainspec.spec import ParamGroupSpec, TrainSpec, UnfreezeSpec
+from trainspec.spec import FinetuneSpec, ParamGroupSpec, TrainSpec, UnfreezeSpec
 
 from ._callbacks import Callback
 from ._device import AnyForward
@@ -31,6 +31,8 @@ class FitSettings:
     has recorded the change). ``param_groups`` set the learning rate and weight decay of the
     trainable parameters matching their patterns (first match wins); ``unfreeze`` entries make
     frozen parameters learn from the start of epoch ``at_epoch``. ``callbacks`` see every epoch.
+    ``finetune`` is the job's ``finetune:`` section, which a model's trainer applies before
+    ``fit`` (``fit`` itself takes the plan's ``param_groups`` and ``unfreeze``).
     """
 
     config: TrainSpec
@@ -45,6 +47,7 @@ class FitSettings:
     unfreeze: Sequence[UnfreezeSpec] = ()
     compat: Mapping[str, str] = field(default_factory=dict)
     allow_changes: bool = False
+    finetune: FinetuneSpec | None = None
 
     def replace(self, **changes: Any) -> FitSettings:
         """A copy with ``changes`` (a fold's callbacks, a fine-tuning plan's groups)."""

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainspec.errors import TrainspecError
 from trainspec.spec import TrainSpec
 
-__all__ = ["Group", "joined_group", "refuse_sklearn_ranks"]
+__all__ = ["Group", "joined_group"]
 
 
 def _launched() -> int:
@@ -64,10 +63,3 @@ def joined_group(train: TrainSpec) -> Iterator[Group]:
 
     with process_group(train.distributed, train.device) as backend:
         yield Group(rank(), world_size(), backend)
-
-
-def refuse_sklearn_ranks() -> None:
-    if _launched() > 1:
-        raise TrainspecError(
-            "a scikit-learn estimator trains in one process: run it without --nproc or torchrun"
-        )

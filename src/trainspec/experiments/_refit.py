@@ -12,13 +12,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainspec.experiments._fold import train_fold
+from trainspec.experiments._fold import FoldRun, train_fold
 from trainspec.experiments._rundir import summarize_history
 
 if TYPE_CHECKING:
-    from trainspec.data import PreparedData
     from trainspec.engine import Callback
-    from trainspec.spec import LoadedSpec
 
 __all__ = ["REFIT_RULE", "refit_epochs", "refit_run", "refit_summary"]
 
@@ -43,16 +41,7 @@ def refit_epochs(results: Sequence[Mapping[str, Any]]) -> tuple[int, list[int]]:
 
 
 def refit_run(
-    loaded: LoadedSpec,
-    prepared: PreparedData,
-    results: Sequence[Mapping[str, Any]],
-    run_dir: Path,
-    *,
-    resume: bool,
-    progress: str | None,
-    callbacks: Sequence[Callback],
-    writer: bool,
-    allow_changes: bool = False,
+    run: FoldRun, results: Sequence[Mapping[str, Any]], run_dir: Path, callbacks: Sequence[Callback]
 ) -> dict[str, Any]:
     """Train the refit model in ``run_dir`` (the run's own folder, beside ``folds/``).
 
@@ -61,31 +50,20 @@ def refit_run(
     validation data), so ``checkpoints/best`` is the epoch with the lowest training loss."""
     from trainspec.spec import MonitorSpec
 
-    job = loaded.job
-    assert job is not None
+    job = run.job
     epochs, per_fold = refit_epochs(results)
     train = job.train.model_copy(
         update={"epochs": epochs, "early_stopping": None, "monitor": MonitorSpec()}
     )
-    refit_loaded = dataclasses.replace(loaded, job=job.model_copy(update={"train": train}))
+    refit_loaded = dataclasses.replace(run.loaded, job=job.model_copy(update={"train": train}))
     log.info(
         "refit: training on all non-test data for %d epochs (folds' best epochs %s, by %s)",
         epochs,
         per_fold,
         job.train.monitor.metric,
     )
-    fold = prepared.refit_fold()
-    result = train_fold(
-        refit_loaded,
-        prepared,
-        fold,
-        run_dir,
-        resume,
-        progress,
-        callbacks,
-        writer,
-        allow_changes,
-    )
+    fold = run.prepared.refit_fold()
+    result = train_fold(dataclasses.replace(run, loaded=refit_loaded), fold, run_dir, callbacks)
     result["epochs"] = epochs
     result["fold_best_epochs"] = per_fold
     result["fold_monitor"] = job.train.monitor.metric

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainspec.errors import TrainspecError
 from trainspec.experiments._failure import record_failure, reserve_summary
-from trainspec.experiments._fold import train_fold
+from trainspec.experiments._fold import FoldRun, train_fold
 from trainspec.experiments._preflight import check_spec, deep_check
 from trainspec.experiments._ranks import joined_group
 from trainspec.experiments._refit import refit_run, refit_summary
@@ -276,39 +276,19 @@ def _run_tracked(
 
     n_folds = len(prepared.splits.folds)
     folds = [job.data.split.fold] if job.data.split.fold is not None else list(range(n_folds))
+    run = FoldRun(loaded, prepared, resume, progress, writer, allow_changes)
     results = []
     for k in folds:
         fold_dir = target_dir if len(folds) == 1 else RunDir(target_dir).fold(k).path
         prefix = "" if len(folds) == 1 else f"fold{k}/"
         # The tracker first: a callback that stops the run (a pruner) must not hide the epoch.
         fold_callbacks = [TrackerCallback(tracker, prefix=prefix), *callbacks]
-        result = train_fold(
-            loaded,
-            prepared,
-            prepared.fold(k),
-            fold_dir,
-            resume,
-            progress,
-            fold_callbacks,
-            writer,
-            allow_changes,
-        )
+        result = train_fold(run, prepared.fold(k), fold_dir, fold_callbacks)
         results.append(result)
         if result["status"] == "interrupted":
             break
 
-    refit = _maybe_refit(
-        loaded,
-        prepared,
-        results,
-        target_dir,
-        resume,
-        progress,
-        tracker,
-        callbacks,
-        writer,
-        allow_changes,
-    )
+    refit = _maybe_refit(run, results, target_dir, tracker, callbacks)
     everything = [*results, *([refit] if refit is not None else [])]
     status = "interrupted" if any(r["status"] == "interrupted" for r in everything) else "finished"
     summary = _summary(loaded, results, status)
@@ -346,37 +326,21 @@ def _run_tracked(
 
 
 def _maybe_refit(
-    loaded: LoadedSpec,
-    prepared: PreparedData,
+    run: FoldRun,
     results: Sequence[Mapping[str, Any]],
     target_dir: Path,
-    resume: bool,
-    progress: str | None,
     tracker: Tracker,
     callbacks: Sequence[Callback],
-    writer: bool,
-    allow_changes: bool,
 ) -> dict[str, Any] | None:
     """``train.refit`` after every fold finished: the run's own model (see ``_refit``)."""
     from trainspec.experiments._tracked import TrackerCallback
 
-    job = loaded.job
-    assert job is not None
-    if not job.train.refit or len(results) < 2:
+    if not run.job.train.refit or len(results) < 2:
         return None
     if any(r["status"] != "finished" for r in results):
         return None  # an interrupted fold: the refit runs when the run is resumed
-    return refit_run(
-        loaded,
-        prepared,
-        results,
-        target_dir,
-        resume=resume,
-        progress=progress,
-        callbacks=[TrackerCallback(tracker, prefix="refit/"), *callbacks],
-        writer=writer,
-        allow_changes=allow_changes,
-    )
+    refit_callbacks = [TrackerCallback(tracker, prefix="refit/"), *callbacks]
+    return refit_run(run, results, target_dir, refit_callbacks)
 
 
 def _write_data_files(prepared: PreparedData, target_dir: Path) -> None:

@@ -7,7 +7,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -104,8 +104,17 @@ class Model(ABC):
 
     ``input_keys`` are the batch keys it reads; ``X`` is one array when there is one key, or a
     dict of arrays by key. ``task`` is ``"classification"`` or ``"regression"``.
+
+    ``kind`` names the model's family (``torch``, ``sklearn``): what ``model.json`` records and
+    what picks the engine's trainer (``trainspec.engine.trainer_for``). The capabilities say
+    what else a caller may ask of it, so that callers ask rather than test the type:
+    ``supports_finetune`` (a ``finetune:`` section: weights, freezing, parameter groups),
+    ``supports_export`` (ONNX / TorchScript), ``n_parameters`` (None where it means nothing).
     """
 
+    kind: ClassVar[str]
+    supports_finetune: ClassVar[bool] = False
+    supports_export: ClassVar[bool] = False
     task: str
     input_keys: tuple[str, ...]
     transforms: InputTransform | None = None
@@ -127,6 +136,11 @@ class Model(ABC):
         data was mapped at training (None detaches them)."""
         self.transforms = transforms
         return self
+
+    @property
+    def n_parameters(self) -> int | None:
+        """The number of learned parameters, where the model has a count of them."""
+        return None
 
     def _target_units(self, values: np.ndarray) -> np.ndarray:
         """Regression outputs in the target's units when the attached transforms rescaled it
@@ -156,6 +170,12 @@ class Model(ABC):
     def predict_proba(self, X: InputData) -> np.ndarray:
         """Class probabilities, classes on the last axis."""
 
+    def _predictions(self, X: InputData) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(predict(X), predict_proba(X) or None for regression)``; a model whose two come
+        from one pass over the data (a network's outputs) overrides this to make it once."""
+        y_score = self.predict_proba(X) if self.task == "classification" else None
+        return self.predict(X), y_score
+
     @abstractmethod
     def save(self, directory: str | Path) -> Path:
         """Write the model to ``directory`` (created); returns it. ``load_model`` reads it back
@@ -173,8 +193,7 @@ class Model(ABC):
         ``(y_true, y_pred, y_score) -> float``. Sequence outputs (N, T) are scored per step;
         ``mask`` (same shape as ``y``) keeps only the steps where it is True."""
         y_true = np.asarray(y)
-        y_pred = self.predict(X)
-        y_score = self.predict_proba(X) if self.task == "classification" else None
+        y_pred, y_score = self._predictions(X)
         if y_pred.shape != y_true.shape:
             raise ModelError(
                 f"evaluate: y has shape {y_true.shape} but the predictions have {y_pred.shape}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -27,6 +27,8 @@ ESTIMATOR_FILE = "model.skops"
 class SklearnModel(Model):
     """A fitted-on-demand estimator. Inputs are flattened to (N, features) and, when there are
     several keys, concatenated in ``input_keys`` order."""
+
+    kind: ClassVar[str] = "sklearn"
 
     def __init__(
         self,
@@ -74,7 +76,7 @@ class SklearnModel(Model):
         path = begin_model_dir(Path(directory))
         sio.dump(self.estimator, path / ESTIMATOR_FILE)
         info = {
-            "kind": "sklearn",
+            "kind": self.kind,
             "task": self.task,
             "arch": dump_arch(self.arch),
             "input_keys": list(self.input_keys),

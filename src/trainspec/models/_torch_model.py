@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -38,6 +38,15 @@ def _to_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return tensor.to(device)
 
 
+def _probabilities(outputs: np.ndarray) -> np.ndarray:
+    """Class probabilities from logits, classes on the last axis."""
+    logits = torch.from_numpy(outputs)
+    if logits.shape[-1] == 1:  # one binary logit -> [P(0), P(1)]
+        p = torch.sigmoid(logits)
+        return torch.cat([1 - p, p], dim=-1).numpy()
+    return torch.softmax(logits, dim=-1).numpy()
+
+
 class TorchModel(Model):
     """A PyTorch network: ``module`` plus how a batch reaches it.
 
@@ -49,6 +58,10 @@ class TorchModel(Model):
     ``fields`` are the batch fields (``mask``, ``lengths``, ``weight``) among ``input_keys``,
     with their shapes without the batch axis.
     """
+
+    kind: ClassVar[str] = "torch"
+    supports_finetune: ClassVar[bool] = True
+    supports_export: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -137,20 +150,28 @@ class TorchModel(Model):
             self.module.train(was_training)
         return np.concatenate(chunks) if chunks else np.empty((0,), dtype=np.float32)
 
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+
     def predict_proba(self, X: InputData, *, batch_size: int = 256) -> np.ndarray:
         if self.task != "classification":
             raise ModelError("predict_proba is for classification; this model does regression")
-        logits = torch.from_numpy(self.outputs(X, batch_size=batch_size))
-        if logits.shape[-1] == 1:  # one binary logit -> [P(0), P(1)]
-            p = torch.sigmoid(logits)
-            return torch.cat([1 - p, p], dim=-1).numpy()
-        return torch.softmax(logits, dim=-1).numpy()
+        return _probabilities(self.outputs(X, batch_size=batch_size))
 
     def predict(self, X: InputData, *, batch_size: int = 256) -> np.ndarray:
+        return self._from_outputs(self.outputs(X, batch_size=batch_size))[0]
+
+    def _predictions(self, X: InputData) -> tuple[np.ndarray, np.ndarray | None]:
+        return self._from_outputs(self.outputs(X))
+
+    def _from_outputs(self, out: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predictions and (classification) probabilities from one pass's raw outputs."""
         if self.task == "classification":
-            return np.asarray(self.predict_proba(X, batch_size=batch_size).argmax(axis=-1))
-        out = self.outputs(X, batch_size=batch_size)
-        return self._target_units(out[..., 0] if out.ndim > 1 and out.shape[-1] == 1 else out)
+            proba = _probabilities(out)
+            return np.asarray(proba.argmax(axis=-1)), proba
+        values = out[..., 0] if out.ndim > 1 and out.shape[-1] == 1 else out
+        return self._target_units(values), None
 
     def fit(self, X: InputData, y: np.ndarray, **kwargs: Any) -> TorchModel:
         if self.fit_fn is None:
@@ -168,7 +189,7 @@ class TorchModel(Model):
         path = begin_model_dir(Path(directory))
         save_model(self.module, str(path / WEIGHTS_FILE))
         info = {
-            "kind": "torch",
+            "kind": self.kind,
             "task": self.task,
             "arch": dump_arch(self.arch),
             "input_shapes": {k: list(v) for k, v in self.input_shapes.items()},

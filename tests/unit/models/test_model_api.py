@@ -137,6 +137,25 @@ def test_evaluate_with_registered_and_given_metrics(unit_metric: str) -> None:
     assert masked["accuracy"] == float((model.predict(x[:10]) == y[:10]).mean())
 
 
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_evaluate_runs_the_network_once_over_the_data(task: str) -> None:
+    out = 3 if task == "classification" else 1
+    arch = {"inputs": [4], "layers": [{"type": "Linear", "out_features": out}]}
+    model = build_torch(arch, task=task, seed=0)
+    calls: list[int] = []
+    model.module.register_forward_hook(lambda _m, args, _out: calls.append(len(args[0])))
+    x = np.random.default_rng(0).normal(size=(1000, 4)).astype(np.float32)
+    y = np.arange(1000) % 3 if task == "classification" else x.sum(axis=1)
+    metrics = ("accuracy",) if task == "classification" else ("rmse",)
+    scores = model.evaluate(x, y, metrics)
+    assert calls == [256, 256, 256, 232]  # 4 batches of predict's size, each through once
+    calls.clear()
+    if task == "classification":
+        assert scores["accuracy"] == float((model.predict(x) == y).mean())
+    else:
+        assert scores["rmse"] == pytest.approx(float(np.sqrt(((model.predict(x) - y) ** 2).mean())))
+
+
 def test_fit_without_an_engine_says_what_to_call() -> None:
     model = build_torch(MLP)
     x, y = _tabular()
