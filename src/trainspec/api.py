@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from trainspec.errors import TrainspecError
@@ -10,13 +11,13 @@ from trainspec.spec import JobSpec, load_spec
 
 if TYPE_CHECKING:
     from trainspec.data import DataShapes, FoldData, PreparedData
-    from trainspec.engine import EpochLines, FitSettings
+    from trainspec.engine import EpochLines, FinetunePlan, FitSettings
     from trainspec.models import Model
 
 # A fraction of (X, y), or a validation set (X_val, y_val) of X's and y's kinds.
 Validation = float | tuple[Any, Any] | None
 
-__all__ = ["build_job_model", "job_settings", "train_model"]
+__all__ = ["JobModel", "build_job_model", "job_model", "job_settings", "train_model"]
 
 
 def build_job_model(job: JobSpec, prepared: PreparedData | DataShapes) -> Model:
@@ -34,7 +35,34 @@ def build_job_model(job: JobSpec, prepared: PreparedData | DataShapes) -> Model:
     )
 
 
-def job_settings(job: JobSpec, prepared: PreparedData, **more: Any) -> FitSettings:
+@dataclass
+class JobModel:
+    """A job's data, its model built on it, and what the ``finetune:`` section did to it."""
+
+    prepared: PreparedData
+    model: Model
+    finetune: FinetunePlan | None
+
+
+def job_model(job: JobSpec, *, load_weights: bool = True) -> JobModel:
+    """Prepare the job's data, build its model and apply its ``finetune:`` section as a run
+    does before training (by the model's trainer), training nothing. ``load_weights=False``
+    applies the patterns and groups without reading the initial weights. A model that cannot
+    be fine-tuned under a ``finetune:`` section is a ``SpecError`` naming the section."""
+    from trainspec.data import prepare_data
+    from trainspec.engine import trainer_for
+
+    prepared = prepare_data(job.data, seed=job.seed, task=job.task, allow_imports=job.allow_imports)
+    model = build_job_model(job, prepared)
+    settings = job_settings(job, prepared)
+    trainer = trainer_for(model)
+    plan = trainer.prepare(
+        model, settings, run_dir=None, load="weights" if load_weights else "none"
+    )
+    return JobModel(prepared, model, plan)
+
+
+def job_settings(job: JobSpec, prepared: PreparedData | DataShapes, **more: Any) -> FitSettings:
     """What every fit of the job shares; ``more`` sets other fields of ``FitSettings`` (the
     callbacks, the resume checks) or replaces these."""
     from trainspec.engine import FitSettings
@@ -42,7 +70,7 @@ def job_settings(job: JobSpec, prepared: PreparedData, **more: Any) -> FitSettin
     fields: dict[str, Any] = {
         "config": job.train,
         "task": prepared.task,
-        "num_classes": prepared.num_classes,
+        "num_classes": getattr(prepared, "num_classes", None),
         "seed": job.seed,
         "allow_imports": tuple(job.allow_imports),
         "finetune": job.finetune,

@@ -259,36 +259,20 @@ def _print_refit(refit: dict[str, Any] | None) -> None:
 
 
 def _dry_run(loaded: Any) -> None:
-    from trainspec.api import build_job_model
-    from trainspec.data import prepare_data
-    from trainspec.models import TorchModel, summarize
+    from trainspec.api import job_model
 
     job = loaded.job
     if job is None:
         raise typer.BadParameter("--dry-run needs a job spec", param_hint="SPEC")
-    prepared = prepare_data(job.data, seed=job.seed, task=job.task, allow_imports=job.allow_imports)
-    model = build_job_model(job, prepared)
+    # The whole finetune section, initial weights included: a dry run fails where the run would.
+    built = job_model(job)
+    prepared = built.prepared
     sizes = {name: len(idx) for name, idx in prepared.splits.folds[0].items()}
     out.print(f"data: {prepared.n_samples} samples, task {prepared.task}, splits {sizes}")
-    if not isinstance(model, TorchModel):
-        out.print(f"model: {type(model).__name__}")
+    data = _summary_of(built.model, built.finetune)
+    if isinstance(data, str):
+        out.print(f"model: {type(built.model).__name__}")
         return
-    plan = None
-    if job.finetune is not None:
-        from trainspec.engine import prepare_finetune
-
-        # The whole section, initial weights included: a dry run fails where the run would.
-        plan = prepare_finetune(
-            model.module,
-            job.finetune,
-            run_dir=None,
-            base_lr=job.train.optimizer.lr,
-            allow_imports=job.allow_imports,
-            seed=job.seed,
-        )
-    data = summarize(model).to_dict()
-    if plan is not None:
-        data["finetune"] = plan.to_dict()
     _render_summary(data)
 
 
@@ -316,36 +300,26 @@ def model_summary(
 
 def _summary_data(loaded: Any) -> dict[str, Any] | str:
     """The summary as JSON-ready data, or what to say instead (a scikit-learn estimator)."""
-    from trainspec.models import TorchModel, build_model, summarize
-
     job = loaded.job
-    allow = job.allow_imports if job is not None else []
-    seed = job.seed if job is not None else None
-    shapes = None
     if job is not None:
-        # A job spec's data fixes the shapes the architecture leaves open (samples per epoch).
-        from trainspec.data import prepare_data
-
-        prepared = prepare_data(job.data, seed=job.seed, task=job.task, allow_imports=allow)
-        shapes = prepared.input_shapes
-    model = build_model(loaded.arch, input_shapes=shapes, allow_imports=allow, seed=seed)
-    if not isinstance(model, TorchModel):
-        return f"{type(model).__name__}: a scikit-learn estimator has no layer summary"
-    plan = None
-    if job is not None and job.finetune is not None:
-        from trainspec.engine import prepare_finetune
+        from trainspec.api import job_model
 
         # Patterns and groups only: the initial weights are read by train (and --dry-run).
-        plan = prepare_finetune(
-            model.module,
-            job.finetune,
-            run_dir=None,
-            base_lr=job.train.optimizer.lr,
-            allow_imports=allow,
-            load=False,
-            seed=job.seed,
-        )
-    data = summarize(model).to_dict()  # after freezing: the rows say what is frozen
+        built = job_model(job, load_weights=False)
+        return _summary_of(built.model, built.finetune)
+    from trainspec.models import build_model
+
+    return _summary_of(build_model(loaded.arch), None)
+
+
+def _summary_of(model: Any, plan: Any) -> dict[str, Any] | str:
+    """The model's layer summary (after freezing: the rows say what is frozen) with the
+    finetune plan, or what to say of a model that has no layers."""
+    from trainspec.models import summarize
+
+    if not model.supports_summary:
+        return f"{type(model).__name__} ({model.kind}): no layer summary, it has no network layers"
+    data = summarize(model).to_dict()
     if plan is not None:
         data["finetune"] = plan.to_dict()
     return data

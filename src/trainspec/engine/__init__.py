@@ -31,7 +31,7 @@ from trainspec.engine._fit import fit
 from trainspec.engine._result import FitContext, FitResult
 from trainspec.engine._rng import EpochSampler, seed_everything, seed_worker
 from trainspec.engine._settings import FitSettings
-from trainspec.engine._trainers import Trainer, trainer_for
+from trainspec.engine._trainers import InitLoad, Trainer, trainer_for
 from trainspec.spec import ParamGroupSpec, UnfreezeSpec
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "FitResult",
     "FitSettings",
     "Forward",
+    "InitLoad",
     "LogLines",
     "ParamGroupSpec",
     "Trainer",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Literal, Protocol, cast
 
 import numpy as np
 
@@ -27,25 +27,28 @@ from ._callbacks import call
 from ._checkpoint import load_checkpoint
 from ._device import resolve_device, world_size
 from ._evaluate import evaluate
-from ._finetune import FinetunePlan, prepare_finetune
+from ._finetune import FinetunePlan, check_init, prepare_finetune
 from ._fit import fit
 from ._result import FitContext, FitResult
 from ._settings import FitSettings
 from ._state import rewrite_jsonl
 
-__all__ = ["EstimatorTrainer", "TorchTrainer", "Trainer", "trainer_for"]
+__all__ = ["EstimatorTrainer", "InitLoad", "TorchTrainer", "Trainer", "trainer_for"]
 
 Scores = dict[str, float]
+# What ``prepare`` does with ``finetune.init``: load the weights, check the file's names and
+# shapes from its header alone (no tensor read; the module may be on the meta device), or
+# leave it (the patterns and groups only).
+InitLoad = Literal["weights", "header", "none"]
 
 
 class Trainer(Protocol):
     """What the engine does with a model of one kind."""
 
     def prepare(
-        self, model: Model, settings: FitSettings, *, run_dir: Path | None, load: bool = True
+        self, model: Model, settings: FitSettings, *, run_dir: Path | None, load: InitLoad
     ) -> FinetunePlan | None:
-        """Apply ``settings.finetune`` to the model (``load=False``: patterns and groups only,
-        no initial weights read); None without one."""
+        """Apply ``settings.finetune`` to the model; None without one."""
 
     def fit(
         self,
@@ -72,19 +75,24 @@ class TorchTrainer:
     """A network: ``fit``'s loop over ``TorchModel.module``."""
 
     def prepare(
-        self, model: Model, settings: FitSettings, *, run_dir: Path | None, load: bool = True
+        self, model: Model, settings: FitSettings, *, run_dir: Path | None, load: InitLoad
     ) -> FinetunePlan | None:
-        if settings.finetune is None:
+        spec = settings.finetune
+        if spec is None:
             return None
-        return prepare_finetune(
-            _network(model).module,
-            settings.finetune,
+        module = _network(model).module
+        plan = prepare_finetune(
+            module,
+            spec,
             run_dir=run_dir,
             base_lr=settings.config.optimizer.lr,
             allow_imports=settings.allow_imports,
-            load=load,
+            load=load == "weights",
             seed=settings.seed,
         )
+        if load == "header" and spec.init is not None:
+            check_init(module, spec.init)
+        return plan
 
     def fit(
         self,
@@ -98,7 +106,7 @@ class TorchTrainer:
     ) -> FitResult:
         net = _network(model)
         # Weights, re-initialisation, freezing and parameter groups, before the optimiser.
-        plan = self.prepare(net, settings, run_dir=run_dir)
+        plan = self.prepare(net, settings, run_dir=run_dir, load="weights")
         if plan is not None:
             settings = settings.replace(param_groups=plan.param_groups, unfreeze=plan.unfreeze)
         device = resolve_device(settings.config.device)
@@ -137,7 +145,7 @@ class EstimatorTrainer:
     """A scikit-learn style estimator: one ``Model.fit`` on arrays, one row of scores."""
 
     def prepare(
-        self, model: Model, settings: FitSettings, *, run_dir: Path | None, load: bool = True
+        self, model: Model, settings: FitSettings, *, run_dir: Path | None, load: InitLoad
     ) -> FinetunePlan | None:
         if settings.finetune is not None:
             raise SpecError.single(
@@ -159,7 +167,7 @@ class EstimatorTrainer:
         stop_flag: Callable[[], bool] | None = None,
     ) -> FitResult:
         del resume, stop_flag  # one call of the estimator's fit: nothing to resume or stop
-        self.prepare(model, settings, run_dir=run_dir)
+        self.prepare(model, settings, run_dir=run_dir, load="none")
         if world_size() > 1:
             raise TrainingError(
                 f"a {model.kind} model trains in one process: run it without --nproc or torchrun"

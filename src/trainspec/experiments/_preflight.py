@@ -28,7 +28,7 @@ from trainspec.registry import component_problems
 from trainspec.spec import LoadedSpec
 
 if TYPE_CHECKING:
-    from trainspec.data import PreparedData
+    from trainspec.data import DataShapes, PreparedData
     from trainspec.models import Model
     from trainspec.spec import JobSpec
 
@@ -130,7 +130,7 @@ def _deep_check(loaded: LoadedSpec, cache_dir: Path | None, full_data: bool) -> 
     if shapes is not None:
         log.debug("deep check on the shapes of %s", shapes.read)
         model = _checked_build(lambda: build_job_model(job, shapes))
-        _check_finetune(job, model)
+        _check_finetune(job, model, shapes)
         return None
     prepared = prepare_data(
         job.data,
@@ -141,7 +141,7 @@ def _deep_check(loaded: LoadedSpec, cache_dir: Path | None, full_data: bool) -> 
         defer_cache=True,
     )
     model = _checked_build(lambda: build_job_model(job, prepared))
-    _check_finetune(job, model)
+    _check_finetune(job, model, prepared)
     return prepared if full_data else None
 
 
@@ -158,23 +158,13 @@ def _checked_build(build: Callable[[], Model]) -> Model:
     return model
 
 
-def _check_finetune(job: JobSpec, model: Model) -> None:
-    """The ``finetune:`` section against the model: every pattern and group as the run applies
-    them, and the init file's names and shapes read from its header (no tensor is loaded)."""
-    from trainspec.models import TorchModel
-
-    if job.finetune is None or not isinstance(model, TorchModel):
+def _check_finetune(job: JobSpec, model: Model, data: PreparedData | DataShapes) -> None:
+    """The ``finetune:`` section against the model, by its trainer: every pattern and group as
+    the run applies them, and the init file's names and shapes read from its header (no tensor
+    is loaded); a model that cannot be fine-tuned is refused."""
+    if job.finetune is None:
         return
-    from trainspec.engine import check_init, prepare_finetune
+    from trainspec.api import job_settings
+    from trainspec.engine import trainer_for
 
-    prepare_finetune(
-        model.module,
-        job.finetune,
-        run_dir=None,
-        base_lr=job.train.optimizer.lr,
-        allow_imports=job.allow_imports,
-        load=False,
-        seed=job.seed,
-    )
-    if job.finetune.init is not None:
-        check_init(model.module, job.finetune.init)
+    trainer_for(model).prepare(model, job_settings(job, data), run_dir=None, load="header")

@@ -109,12 +109,14 @@ class Model(ABC):
     what picks the engine's trainer (``trainspec.engine.trainer_for``). The capabilities say
     what else a caller may ask of it, so that callers ask rather than test the type:
     ``supports_finetune`` (a ``finetune:`` section: weights, freezing, parameter groups),
-    ``supports_export`` (ONNX / TorchScript), ``n_parameters`` (None where it means nothing).
+    ``supports_export`` (ONNX / TorchScript), ``supports_summary`` (a table of its layers,
+    ``trainspec.models.summarize``), ``n_parameters`` (None where it means nothing).
     """
 
     kind: ClassVar[str]
     supports_finetune: ClassVar[bool] = False
     supports_export: ClassVar[bool] = False
+    supports_summary: ClassVar[bool] = False
     task: str
     input_keys: tuple[str, ...]
     transforms: InputTransform | None = None

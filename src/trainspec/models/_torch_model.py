@@ -62,6 +62,7 @@ class TorchModel(Model):
     kind: ClassVar[str] = "torch"
     supports_finetune: ClassVar[bool] = True
     supports_export: ClassVar[bool] = True
+    supports_summary: ClassVar[bool] = True
 
     def __init__(
         self,
