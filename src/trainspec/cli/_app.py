@@ -318,7 +318,7 @@ def _summary_of(model: Any, plan: Any) -> dict[str, Any] | str:
     from trainspec.models import summarize
 
     if not model.supports_summary:
-        return f"{type(model).__name__} ({model.kind}): no layer summary, it has no network layers"
+        return f"{type(model).__name__}: a {model.kind_label} has no layer summary"
     data = summarize(model).to_dict()
     if plan is not None:
         data["finetune"] = plan.to_dict()

@@ -149,8 +149,8 @@ class EstimatorTrainer:
     ) -> FinetunePlan | None:
         if settings.finetune is not None:
             raise SpecError.single(
-                f"a {model.kind} model ({model!r}) cannot be fine-tuned: it has no weights to "
-                "load, freeze or group",
+                f"a {model.kind_label} ({type(model).__name__}) cannot be fine-tuned: it has "
+                "no weights to load, freeze or group",
                 path=("finetune",),
                 hint="remove the finetune section, or train a torch model",
             )
@@ -170,7 +170,7 @@ class EstimatorTrainer:
         self.prepare(model, settings, run_dir=run_dir, load="none")
         if world_size() > 1:
             raise TrainingError(
-                f"a {model.kind} model trains in one process: run it without --nproc or torchrun"
+                f"a {model.kind_label} trains in one process: run it without --nproc or torchrun"
             )
         start = time.perf_counter()
         train = fold.source("train")

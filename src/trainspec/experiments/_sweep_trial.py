@@ -98,18 +98,19 @@ def _test_value(result: RunResult, name: str) -> float:
 
 def count_parameters(run_dir: Path) -> int:
     """Parameters of the trained model saved in the run (fold 0's for a cross-validation)."""
-    from trainspec.models import TorchModel, load_model
+    from trainspec.models import load_model
 
     model_dir = RunDir(run_dir).model
     if not model_dir.is_dir():
         model_dir = RunDir(run_dir).fold(0).model
     model = load_model(model_dir)
-    if not isinstance(model, TorchModel):
+    count = model.n_parameters
+    if count is None:
         raise TrainspecError(
-            "objective 'params' counts a torch model's parameters; this job trains a "
-            "scikit-learn estimator"
+            f"objective 'params' counts a torch model's parameters; this job trains a "
+            f"{model.kind_label}"
         )
-    return sum(p.numel() for p in model.module.parameters())
+    return count
 
 
 def objective_values(result: RunResult, goals: Sequence[Goal], mode: str) -> list[float]:

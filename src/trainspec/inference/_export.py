@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -57,13 +57,13 @@ def _wrapper(run: LoadedRun) -> nn.Module:
     from trainspec.models import TorchModel
 
     model = run.model
-    if not isinstance(model, TorchModel):
+    if not model.supports_export:
         raise InferenceError(
-            f"export needs a PyTorch model; run {run.root} holds a scikit-learn estimator "
+            f"export needs a PyTorch model; run {run.root} holds a {model.kind_label} "
             "(serve or predict it as it is)"
         )
     keys = model.input_keys
-    torch_model: TorchModel = model
+    torch_model = cast(TorchModel, model)  # the kind that supports export
 
     class Exported(nn.Module):
         """The network with the model's batch keys as positional inputs, one output."""

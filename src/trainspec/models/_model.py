@@ -114,6 +114,7 @@ class Model(ABC):
     """
 
     kind: ClassVar[str]
+    kind_label: ClassVar[str] = "model"  # the kind in words, for messages
     supports_finetune: ClassVar[bool] = False
     supports_export: ClassVar[bool] = False
     supports_summary: ClassVar[bool] = False

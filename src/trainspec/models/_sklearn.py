@@ -29,6 +29,7 @@ class SklearnModel(Model):
     several keys, concatenated in ``input_keys`` order."""
 
     kind: ClassVar[str] = "sklearn"
+    kind_label: ClassVar[str] = "scikit-learn estimator"
 
     def __init__(
         self,

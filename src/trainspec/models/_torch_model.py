@@ -60,6 +60,7 @@ class TorchModel(Model):
     """
 
     kind: ClassVar[str] = "torch"
+    kind_label: ClassVar[str] = "PyTorch network"
     supports_finetune: ClassVar[bool] = True
     supports_export: ClassVar[bool] = True
     supports_summary: ClassVar[bool] = True

@@ -119,3 +119,19 @@ def test_a_model_of_an_unknown_kind_has_no_trainer() -> None:
 
     with pytest.raises(TrainingError, match="kind 'other'.*sklearn, torch"):
         trainer_for(Other())
+
+
+def test_train_refuses_a_finetune_section_for_an_estimator_before_writing(
+    cli: Any, tmp_path: Path
+) -> None:
+    spec = tmp_path / "job.yaml"
+    spec.write_text(
+        "model: {target: sklearn.linear_model.LogisticRegression}\n"
+        "data: {source: {type: sklearn, name: iris}}\n"
+        "finetune: {freeze: ['*']}\n"
+    )
+    done = cli("train", str(spec), "--run-dir", str(tmp_path / "run"))
+    assert done.returncode == 2, done.stderr
+    assert "finetune" in done.stderr and "scikit-learn estimator" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "run" / "summary.json").exists()

@@ -10,6 +10,7 @@ import optuna
 import pytest
 
 from tests.unit.experiments.sweep_support import digits_job
+from trainspec.errors import TrainspecError
 from trainspec.experiments import RunResult
 from trainspec.experiments._sweep_plan import Goal, plan_sweep
 from trainspec.experiments._sweep_trial import PruneCallback, objective_values, run_trial
@@ -124,3 +125,19 @@ def test_log_models_all_gives_every_completed_trial_an_mlflow_model(
     assert run.data.tags["trainspec.trial_state"] == "COMPLETE"
     assert run.data.params["space.train.optimizer.lr"] == "0.01"
     assert "model/MLmodel" in {a.path for a in client.list_artifacts(run_id, "model")}
+
+
+def test_the_params_objective_counts_a_network_and_refuses_an_estimator(tmp_path: Path) -> None:
+    import numpy as np
+
+    from trainspec.experiments._sweep_trial import count_parameters
+    from trainspec.models import build_model
+
+    net = build_model({"inputs": [4], "layers": [{"type": "Linear", "out_features": 3}]})
+    net.save(tmp_path / "net" / "model")
+    assert count_parameters(tmp_path / "net") == 4 * 3 + 3
+    estimator = build_model({"target": "sklearn.linear_model.LogisticRegression"})
+    estimator.fit(np.eye(4), np.array([0, 1, 0, 1]))
+    estimator.save(tmp_path / "estimator" / "folds" / "0" / "model")
+    with pytest.raises(TrainspecError, match="this job trains a scikit-learn estimator"):
+        count_parameters(tmp_path / "estimator")
