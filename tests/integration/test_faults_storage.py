@@ -58,6 +58,8 @@ def _wide_job(folder: Path, epochs: int) -> Path:
     data = yaml.safe_load(spec.read_text())
     data["model"]["layers"][0]["out_features"] = 1000
     data["train"]["checkpoint"] = {"every_epochs": 1, "keep_last": 2}
+    # The data cache would sit beside --run-dir on the small disk: the space is the checkpoints'.
+    data["data"]["cache"] = False
     spec.write_text(yaml.safe_dump(data))
     return spec
 
