@@ -17,7 +17,8 @@ of ``--requests`` requests each, for ``--rounds`` rounds, the order rotating eac
 pair's throughput is its requests over the time its bursts took, its latencies those of all its
 requests. Ratios are taken within a run. Printed: medians over ``--repeats`` runs with
 [min-max], trainspec / bare ratios, and rows/s with micro-batching at 4 clients against 1
-client, each with its goal and whether it was met (goals are printed, not asserted).
+client, each with its goal and whether it was met (goals are printed, not asserted); the last
+line, ``MICRO-BATCHING: ...``, gives that 4-client / 1-client ratio with the load average.
 
 Run: ``python benchmarks/bench_serve.py [--repeats 5] [--rounds 10] [--requests 32] [--rows 8]``.
 """
@@ -314,11 +315,32 @@ def _report(results: dict[tuple[str, int], list[dict[str, float]]], rows: int) -
     for name in names:
         if name == "bare FastAPI":
             continue
-        one, four = results[(name, 1)], results[(name, 4)]
-        gain = [f["rps"] / o["rps"] for o, f in zip(one, four, strict=True)]
-        rate = statistics.median([f["rps"] * rows for f in four])
+        gain = _gain(results, name)
+        rate = statistics.median([f["rps"] * rows for f in results[(name, 4)]])
         goal = f"   {_met(gain, 'batching')}" if name == "trainspec serve" else ""
         print(f"  {name:<24} {_spread(gain)}x ({rate:.0f} rows/s at 4 clients){goal}")
+
+
+def _gain(results: dict[tuple[str, int], list[dict[str, float]]], name: str) -> list[float]:
+    """Per run: the server's rows/s at 4 clients over its rows/s at 1 client."""
+    one, four = results[(name, 1)], results[(name, 4)]
+    return [f["rps"] / o["rps"] for o, f in zip(one, four, strict=True)]
+
+
+def _verdict(
+    results: dict[tuple[str, int], list[dict[str, float]]],
+    rows: int,
+    load: tuple[tuple[float, ...], tuple[float, ...]],
+) -> str:
+    """The micro-batching figure on one line, last, where a reader of the output looks."""
+    gain, off = _gain(results, "trainspec serve"), _gain(results, "trainspec, no batching")
+    loads = " / ".join(f"{x[0]:.2f}" for x in load)
+    return (
+        f"MICRO-BATCHING: {rows}-row requests, 4 clients / 1 client rows/s = "
+        f"{statistics.median(gain):.2f}x (median of {len(gain)} runs, "
+        f"{min(gain):.2f}-{max(gain):.2f}; no batching {statistics.median(off):.2f}x); "
+        f"{_met(gain, 'batching')}; 1-min load average {loads} before / after"
+    )
 
 
 def main() -> None:
@@ -388,6 +410,7 @@ def main() -> None:
     for name, values in cpu_ms.items():
         ratio = [v / b for v, b in zip(values, bare, strict=True)]
         print(f"  {name:<24} {_spread(values)} ms   {_spread(ratio)}x bare")
+    print("\n" + _verdict(results, args.rows, (load_before, load_after)))
 
 
 if __name__ == "__main__":

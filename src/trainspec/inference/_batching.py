@@ -18,7 +18,9 @@ run also waits, up to ``ARRIVAL_WAIT_S``, while the server is reading other requ
 one core that the event loop and the model thread share through Python's GIL, running a
 one-request batch then would only slow that reading down, and each batch costs two thread
 hand-offs, so reading them first and running them together does the same work with fewer
-passes. A lone client is never kept waiting: nothing else is being read.
+passes. A lone client is never kept waiting: nothing else is being read. For the same reason
+a request read by ``receiving`` is scheduled at the end of the event loop's current round, so
+that requests that reached the server together (one wake-up of the loop) share a pass.
 """
 
 from __future__ import annotations
@@ -88,13 +90,17 @@ class InferenceRunner:
     @contextlib.contextmanager
     def receiving(self) -> Iterator[None]:
         """Around the reading of a request, up to its ``submit``: while requests are being
-        read, a batch the model is free to run waits for them (``ARRIVAL_WAIT_S`` at most)."""
+        read, a batch the model is free to run waits for them (``ARRIVAL_WAIT_S`` at most);
+        the batch is looked at again once the loop's current round is done."""
         self._arriving += 1
         try:
             yield
         finally:
             self._arriving -= 1
-            self._schedule(asyncio.get_running_loop())
+            # At the end of the loop's round, not now: requests received with this one (their
+            # tasks already queued in this round) are read and queued first, and join it.
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self._schedule, loop)
 
     def submit(self, request: Request) -> Awaitable[dict[str, Any]]:
         """Queue ``request`` and return its answer to await. Queued requests run when the

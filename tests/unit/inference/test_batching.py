@@ -268,3 +268,33 @@ def test_a_free_model_waits_for_requests_still_being_read_but_not_for_long(
     start = time.monotonic()
     asyncio.run(alone())
     assert passes == [(1, 8)] and time.monotonic() - start < 60.0  # no wait at all
+
+
+def test_requests_read_in_one_round_of_the_event_loop_share_a_pass(
+    service: ModelService, digits_frame: pd.DataFrame
+) -> None:
+    """Requests that reached the server together (read without waiting, in one round of the
+    loop, as bodies already received are) run in one pass, though nothing was being read
+    when the first of them was submitted."""
+    requests = [make_request(service, digits_frame, 8 * k, 8) for k in range(3)]
+    passes: list[tuple[int, int]] = []
+
+    async def main() -> list[Any]:
+        runner = InferenceRunner(
+            service, max_rows=1000, max_wait_ms=0, on_pass=lambda r, n: passes.append((r, n))
+        )
+
+        async def read(request: Request) -> Any:
+            with runner.receiving():
+                pending = runner.submit(request)
+            return await pending
+
+        try:
+            return await asyncio.gather(*(read(r) for r in requests))
+        finally:
+            runner.close()
+
+    answers = asyncio.run(main())
+    assert passes == [(3, 24)]
+    for request, answer in zip(requests, answers, strict=True):
+        assert_same(answer, service.predict(request.inputs, request.offsets, request.n))
