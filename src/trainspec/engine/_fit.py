@@ -34,6 +34,7 @@ from ._dist import (
     broadcast_object,
     gather_objects,
     process_group,
+    sum_across,
 )
 from ._evaluate import run_eval
 from ._meter import LossMeter
@@ -176,6 +177,10 @@ class _Loop:
         self.meter = LossMeter(setup.config.nan_policy, setup.device, state)
         self.stop_seen = False
         self.checked = False
+        # Under DDP with ``setup.share``: this rank's loss sum over the optimiser step's
+        # batches so far, and their number.
+        self.staged: Tensor | None = None
+        self.staged_count = 0
         sched = setup.config.scheduler
         self.step_scheduler = (
             setup.scheduler is not None
@@ -273,6 +278,7 @@ class _Loop:
                 self.meter.flush()
                 self.saver.save(st)
         if in_group:  # the source gave fewer batches than its length promised
+            self._settle(stop)
             self._optimizer_step(contributed)
         return "done"
 
@@ -288,11 +294,16 @@ class _Loop:
                 self.checked = True
             loss = s.loss_fn(out, batch)
             # Every rank sees the mean loss of the global batch (so all ranks take the same
-            # NaN decision) and whether any rank was asked to stop. Skipping a batch must be
-            # decided before its backward pass; failing can wait until after it (still before
-            # the optimiser step), so the reduction runs alongside the backward pass.
-            shared = LossAndStop(loss, bool(stop), s.world) if s.world > 1 else None
-            early = shared is None or s.config.nan_policy == "skip"
+            # NaN decision) and whether any rank was asked to stop. Failing can wait until
+            # after the backward pass (still before the optimiser step), so both ride on the
+            # gradients' all-reduce (``StepShare``). Skipping a batch must be decided before
+            # its backward pass: a reduction of its own, waited for at once.
+            shared, early = None, s.share is None and s.world == 1
+            if s.share is not None:
+                self._stage(loss, last, stop)
+            elif s.world > 1:
+                shared = LossAndStop(loss, bool(stop), s.world)
+                early = s.config.nan_policy == "skip"
             if early and not self._record(loss, shared):
                 return False
             scaled = loss / group if group > 1 else loss
@@ -300,9 +311,40 @@ class _Loop:
                 s.scaler.scale(scaled).backward()
             else:
                 scaled.backward()  # type: ignore[no-untyped-call]
-        if not early:
+        if shared is not None and not early:
             self._record(loss, shared)  # raises on a non-finite loss (nan_policy: fail)
+        elif last:
+            self._settle(stop)
         return True
+
+    def _stage(self, loss: Tensor, last: bool, stop: StopRequests) -> None:
+        """Add ``loss`` to this rank's sum for the optimiser step; on its last batch, hand the
+        sum and the stop request to the gradients' all-reduce."""
+        value = loss.detach().double()
+        self.staged = value if self.staged is None else self.staged + value
+        self.staged_count += 1
+        if last:
+            assert self.s.share is not None
+            self.s.share.arm(self._packed(stop))
+
+    def _packed(self, stop: StopRequests) -> Tensor:
+        assert self.staged is not None
+        flag = torch.tensor(float(bool(stop)), dtype=torch.float64, device=self.staged.device)
+        return torch.stack([self.staged, flag])
+
+    def _settle(self, stop: StopRequests) -> None:
+        """Record the optimiser step's loss (the sum over its batches of the global batch's
+        mean) and whether any rank wants to stop, as the all-reduce brought them; reduced
+        here when no gradient bucket carried them (the same on every rank)."""
+        share = self.s.share
+        if share is None or self.staged is None:
+            return
+        result = share.take()
+        if result is None:
+            result = sum_across(self._packed(stop))
+        count, self.staged, self.staged_count = self.staged_count, None, 0
+        self.stop_seen = bool(result[1].item() > 0)
+        self.meter.add(result[0].double() / share.world, self.st.epoch, self.st.global_step, count)
 
     def _record(self, loss: Tensor, shared: LossAndStop | None) -> bool:
         """Add the step's loss (the global batch's mean under DDP) to the epoch's; False when

@@ -29,19 +29,20 @@ class LossMeter:
         self.policy = policy
         self.eager = device.type == "cpu" or policy == "skip"
         self.state = state
-        self.pending: list[tuple[int, int, Tensor]] = []
+        self.pending: list[tuple[int, int, Tensor, int]] = []
 
-    def add(self, loss: Tensor, epoch: int, step: int) -> bool:
-        """Record ``loss``; False when the batch is to be skipped (non-finite, policy skip)."""
+    def add(self, loss: Tensor, epoch: int, step: int, count: int = 1) -> bool:
+        """Record ``loss`` (the sum of ``count`` batches' losses); False when the batch is to be
+        skipped (non-finite, policy skip)."""
         if not self.eager:
-            self.pending.append((epoch, step, loss.detach()))
+            self.pending.append((epoch, step, loss.detach(), count))
             if len(self.pending) >= 64:
                 self.flush()
             return True
         value = loss.item()
         if math.isfinite(value):
             self.state.loss_total += value
-            self.state.loss_count += 1
+            self.state.loss_count += count
             return True
         if self.policy == "fail":
             raise self._error(value, epoch, step)
@@ -57,13 +58,13 @@ class LossMeter:
     def flush(self) -> None:
         if not self.pending:
             return
-        values = torch.stack([v for _, _, v in self.pending]).double().cpu().tolist()
-        for (epoch, step, _), value in zip(self.pending, values, strict=True):
+        values = torch.stack([v for _, _, v, _ in self.pending]).double().cpu().tolist()
+        for (epoch, step, _, count), value in zip(self.pending, values, strict=True):
             if not math.isfinite(value):
                 self.pending.clear()
                 raise self._error(value, epoch, step)
             self.state.loss_total += value
-            self.state.loss_count += 1
+            self.state.loss_count += count
         self.pending.clear()
 
     def mean(self) -> float:

@@ -21,7 +21,7 @@ from trainspec.spec import TrainSpec
 
 from ._compile import compile_module
 from ._device import Forward, as_forward, check_precision, resolve_device, world_size
-from ._dist import process_batch_size, sync_batchnorm, wrap_ddp
+from ._dist import StepShare, process_batch_size, sync_batchnorm, wrap_ddp
 from ._evaluate import resolve_metrics
 from ._losses import build_loss, collect_targets
 from ._lossfn import LossFn
@@ -74,6 +74,9 @@ class Setup:
     train_module: nn.Module | None = None
     # torch.compile was asked for and is set up (it may still fall back on the first batch).
     compiled: bool = False
+    # The per-step values that ride on DDP's gradient all-reduce (None: one process, or a
+    # reduction of their own each step: nan_policy skip, gradients not in float32/float64).
+    share: StepShare | None = None
 
     def components(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
@@ -82,7 +85,9 @@ class Setup:
         """(Re)build the DDP wrapper: it syncs the gradients of the parameters that require
         them when it is built, so a gradual unfreeze builds it again."""
         self.train_module = (
-            wrap_ddp(self.module, self.device, self.config) if self.world > 1 else self.module
+            wrap_ddp(self.module, self.device, self.config, self.share)
+            if self.world > 1
+            else self.module
         )
 
 
@@ -207,5 +212,17 @@ def build_setup(
         world=world,
         compiled=compiled,
     )
+    setup.share = _step_share(setup)
     setup.wrap()
     return setup
+
+
+def _step_share(setup: Setup) -> StepShare | None:
+    """Whether the loss and the stop request can ride on the gradients' all-reduce: not when
+    ``nan_policy: skip`` must agree on a batch before its backward pass, nor when the gradients
+    are in a dtype too coarse for a loss."""
+    if setup.world <= 1 or setup.config.nan_policy == "skip":
+        return None
+    if any(p.dtype not in (torch.float32, torch.float64) for p in setup.trainable):
+        return None
+    return StepShare(setup.world)
