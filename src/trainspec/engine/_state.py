@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from trainspec.errors import TrainingError
+from trainspec.files import fsync
 
 from ._optim import upgrade_scheduler_state
 from ._rng import capture_global_rng, restore_global_rng
@@ -192,5 +193,5 @@ def rewrite_jsonl(path: Path, history: list[dict[str, float]]) -> None:
     with tmp.open("w", encoding="utf-8") as fh:
         fh.writelines(jsonl_line(row) for row in history)
         fh.flush()
-        os.fsync(fh.fileno())
+        fsync(fh.fileno())
     os.replace(tmp, path)

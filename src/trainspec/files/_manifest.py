@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from trainspec.errors import IntegrityError
+from trainspec.files._write import fsync
 
 __all__ = [
     "MANIFEST",
@@ -44,7 +45,7 @@ def fsync_dir(path: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
+        fsync(fd)
     except OSError:
         pass
     finally:
@@ -59,13 +60,13 @@ def write_manifest(
     names = list(files)
     for name in names:
         with (directory / name).open("rb") as fh:
-            os.fsync(fh.fileno())
+            fsync(fh.fileno())
     manifest = {"format": MANIFEST_FORMAT, "files": {n: sha256_file(directory / n) for n in names}}
     manifest.update(extra or {})
     with (directory / MANIFEST).open("w", encoding="utf-8") as fh:
         fh.write(json.dumps(manifest, sort_keys=True))
         fh.flush()
-        os.fsync(fh.fileno())
+        fsync(fh.fileno())
     fsync_dir(directory)
 
 

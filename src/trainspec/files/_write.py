@@ -4,6 +4,12 @@
 a reader sees the old file or the new one. ``storage_errors`` turns the ``OSError`` of a full
 disk, a read-only file system or a refused permission into a ``StorageError``: one sentence
 naming the path and the free space there.
+
+Each write is fsynced before its rename, so a power cut or an operating-system crash keeps it
+too. ``skip_fsync()`` drops that for the files written inside it (in this thread or task):
+for files that can be made again, such as a sweep trial's run directory, whose trial a
+resumed sweep runs afresh. A write is still atomic there, and a crashed or killed process
+loses nothing that it wrote: only the disk's own cache is not waited for.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from trainspec.errors import StorageError
@@ -22,10 +29,31 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "free_space",
+    "fsync",
     "is_storage_error",
+    "skip_fsync",
     "storage_error",
     "storage_errors",
 ]
+
+_DURABLE: ContextVar[bool] = ContextVar("trainspec_durable_writes", default=True)
+
+
+@contextmanager
+def skip_fsync() -> Iterator[None]:
+    """Writes inside this block are not fsynced (see the module's docstring for when)."""
+    token = _DURABLE.set(False)
+    try:
+        yield
+    finally:
+        _DURABLE.reset(token)
+
+
+def fsync(fd: int) -> None:
+    """``os.fsync(fd)``, unless inside ``skip_fsync()``."""
+    if _DURABLE.get():
+        os.fsync(fd)
+
 
 _REASONS = {
     errno.ENOSPC: "no space left on the device",
@@ -38,14 +66,14 @@ _REASONS = {
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never
-    half of one; fsynced before the rename."""
+    half of one; fsynced before the rename (unless inside ``skip_fsync()``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
