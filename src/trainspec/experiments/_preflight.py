@@ -95,7 +95,11 @@ def _located_error(exc: TrainspecError, loaded: LoadedSpec) -> TrainspecError:
 
 
 def deep_check(
-    loaded: LoadedSpec, *, cache_dir: Path | None = None, full_data: bool = True
+    loaded: LoadedSpec,
+    *,
+    cache_dir: Path | None = None,
+    full_data: bool = True,
+    build: bool = True,
 ) -> PreparedData | None:
     """Build the model on the data's shapes as the run will, writing nothing. An error names
     the spec's file and line when its message starts with a key path.
@@ -108,14 +112,18 @@ def deep_check(
 
     The model is built on the meta device (shapes without storage: no memory, no
     initialisation), or on the CPU when a user's module needs real tensors to be built; a
-    fine-tuning init file is matched against it from the file's header."""
+    fine-tuning init file is matched against it from the file's header. Without ``build``
+    only the data is prepared: a sweep's trial whose parameters leave the model as the
+    sweep's own pre-flight built it."""
     try:
-        return _deep_check(loaded, cache_dir, full_data)
+        return _deep_check(loaded, cache_dir, full_data, build)
     except TrainspecError as exc:
         raise _located_error(exc, loaded) from exc
 
 
-def _deep_check(loaded: LoadedSpec, cache_dir: Path | None, full_data: bool) -> PreparedData | None:
+def _deep_check(
+    loaded: LoadedSpec, cache_dir: Path | None, full_data: bool, build: bool
+) -> PreparedData | None:
     from trainspec.api import build_job_model
     from trainspec.data import prepare_data, sample_shapes
     from trainspec.models import build_model
@@ -140,8 +148,9 @@ def _deep_check(loaded: LoadedSpec, cache_dir: Path | None, full_data: bool) -> 
         cache_dir=cache_dir,
         defer_cache=True,
     )
-    model = _checked_build(lambda: build_job_model(job, prepared))
-    _check_finetune(job, model, prepared)
+    if build:
+        model = _checked_build(lambda: build_job_model(job, prepared))
+        _check_finetune(job, model, prepared)
     return prepared if full_data else None
 
 

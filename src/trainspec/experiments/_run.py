@@ -127,6 +127,7 @@ def run_experiment(
     run_name: str | None = None,
     params: Mapping[str, str] | None = None,
     log_model: bool | None = None,
+    check_model: bool = True,
 ) -> RunResult:
     """Run one job spec: prepare the data, build the model, train every fold, write the run.
 
@@ -140,7 +141,9 @@ def run_experiment(
     value, unless ``allow_changes`` (the change is then recorded in ``resume_changes.json``;
     ``config.yaml`` is kept). A run that fails
     writes ``summary.json`` with ``status: failed`` and the reason; a full disk or a refused
-    write is a ``StorageError`` naming the path and the free space.
+    write is a ``StorageError`` naming the path and the free space. ``check_model=False``
+    skips the pre-flight build of the model on the meta device (a sweep's trial whose
+    parameters leave the model as the sweep's pre-flight built it).
     """
     loaded = _resolve_spec(spec)
     job = loaded.job
@@ -149,7 +152,7 @@ def run_experiment(
     # for a spec that cannot run.
     check_spec(loaded)
     resume = job.train.resume if resume is None else resume
-    prepared = deep_check(loaded, cache_dir=_cache_dir(job, run_dir))
+    prepared = deep_check(loaded, cache_dir=_cache_dir(job, run_dir), build=check_model)
     assert prepared is not None
     with joined_group(job.train) as group:
         # Rank 0 names the run directory and writes the run; the other ranks train beside it.

@@ -117,6 +117,12 @@ class SearchSpace:
     def names(self) -> list[str]:
         return [e.name for e in self.entries]
 
+    @property
+    def keeps_model(self) -> bool:
+        """Whether every parameter is a ``train.`` key: the model and the data's shapes are
+        those of the base spec, whatever a trial draws."""
+        return all(e.path[:1] == ("train",) for e in self.entries)
+
     def is_log(self, name: str) -> bool:
         """Whether ``name`` is sampled on a log scale (and is best plotted on one)."""
         return any(e.name == name and getattr(e.param, "log", False) for e in self.entries)

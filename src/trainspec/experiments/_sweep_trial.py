@@ -23,7 +23,7 @@ from trainspec.experiments._sweep_track import (
     trial_run_name,
     trial_tags,
 )
-from trainspec.files import RunDir
+from trainspec.files import RunDir, skip_fsync
 from trainspec.spec import LoadedSpec, load_spec
 
 if TYPE_CHECKING:
@@ -151,13 +151,18 @@ _TRACKED_STATES: dict[State, TrialState] = {
 
 def run_trial(plan: SweepPlan, trial: optuna.Trial, *, parent_run_id: str | None) -> TrialOutcome:
     """Run ``trial`` as a normal run in ``plan.trial_dir(trial.number)``: a child of the
-    sweep's tracker run, named after the sweep and the trial, with its final state tagged."""
+    sweep's tracker run, named after the sweep and the trial, with its final state tagged.
+
+    The run's files are written atomically but not fsynced: the study's record of the trial
+    (parameters, values, state) is the durable one; a process that dies loses nothing it
+    wrote, and only a power cut can take a trial's files (run it again to have them)."""
     values = plan.space.decode(plan.space.suggest(trial))
     run_dir = plan.trial_dir(trial.number)
     trial.set_user_attr(RUN_DIR_ATTR, str(run_dir))
     drawn = plan.space.drawn(values)
     try:
-        outcome = _run(plan, trial, values, run_dir, parent_run_id)
+        with skip_fsync():
+            outcome = _run(plan, trial, values, run_dir, parent_run_id)
     except KeyboardInterrupt:
         mark_trial(
             plan,
@@ -207,6 +212,8 @@ def _run(
             run_name=trial_run_name(plan, trial.number),
             params=plan.space.drawn(values),
             log_model=plan.sweep.log_models == "all",
+            # The sweep's pre-flight built the base spec's model; train.* keys cannot change it.
+            check_model=not plan.space.keeps_model,
         )
     except optuna.TrialPruned as exc:
         _finish_pruned(loaded, run_dir, str(exc))
