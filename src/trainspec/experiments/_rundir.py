@@ -7,7 +7,9 @@ import datetime as _dt
 import platform
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -16,7 +18,13 @@ from typing import Any
 from trainspec.errors import TrainspecError
 from trainspec.files import RunDir, path_under, safe_name
 
-__all__ = ["collect_environment", "new_run_dir", "require_fresh", "summarize_history"]
+__all__ = [
+    "collect_environment",
+    "git_state_once",
+    "new_run_dir",
+    "require_fresh",
+    "summarize_history",
+]
 
 _PACKAGES = ("trainspec", "torch", "numpy", "pandas", "scikit-learn", "pydantic", "safetensors")
 
@@ -40,9 +48,36 @@ def new_run_dir(root: Path, name: str, spec_hash: str, *, what: str = "run name"
             candidate = path_under(root, f"{base}-{n}")
 
 
+# Inside ``git_state_once()``: folder -> its git state, read once.
+_GIT_HELD: ContextVar[dict[Path, tuple[str | None, bool | None]] | None] = ContextVar(
+    "trainspec_git_state", default=None
+)
+
+
+@contextmanager
+def git_state_once() -> Iterator[None]:
+    """Runs inside this block record the git state read by the first of them for the same
+    folder (a sweep worker's trials: the commit and dirty flag the sweep ran from), instead
+    of running ``git status`` for each."""
+    token = _GIT_HELD.set({})
+    try:
+        yield
+    finally:
+        _GIT_HELD.reset(token)
+
+
 def _git_state(cwd: Path) -> tuple[str | None, bool | None]:
+    held = _GIT_HELD.get()
+    if held is None:
+        return _read_git_state(cwd)
+    if cwd not in held:
+        held[cwd] = _read_git_state(cwd)
+    return held[cwd]
+
+
+def _read_git_state(cwd: Path) -> tuple[str | None, bool | None]:
     """The commit checked out at ``cwd`` and whether the work tree differs from it, from one
-    ``git status`` (a sweep writes this for every trial); (None, None) outside a repository."""
+    ``git status``; (None, None) outside a repository."""
     try:
         out = subprocess.run(
             ["git", "status", "--porcelain=v2", "--branch"],

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainspec.experiments._rundir import git_state_once
 from trainspec.experiments._sweep_plan import SweepPlan
 from trainspec.experiments._sweep_study import (
     SweepError,
@@ -130,19 +131,21 @@ def work(
     budget = plan.budget
     max_retry = plan.sweep.heartbeat.max_retry
     reseed = sampler_streams(plan, opened, worker)
-    while deadline is None or time.time() < deadline:
-        trial = claim_trial(opened, budget, lock, worker, reseed)
-        if trial is None:
-            break
-        try:
-            # Trial ids (not numbers) key heartbeats; Optuna keeps them on the Trial only.
-            with heartbeat(storage, trial._trial_id, plan.sweep.heartbeat):
-                outcome = run_trial(plan, trial, parent_run_id=parent_run_id)
-        except KeyboardInterrupt:
-            outcome = TrialOutcome("interrupted")
-        tell(opened, trial, outcome, max_retry)
-        if on_trial is not None:
-            on_trial(opened.get_trials(deepcopy=False)[trial.number])
-        if outcome.state == "interrupted":
-            return False
-    return True
+    # Every trial's environment.json records the git state the worker started in.
+    with git_state_once():
+        while deadline is None or time.time() < deadline:
+            trial = claim_trial(opened, budget, lock, worker, reseed)
+            if trial is None:
+                break
+            try:
+                # Trial ids (not numbers) key heartbeats; Optuna keeps them on the Trial only.
+                with heartbeat(storage, trial._trial_id, plan.sweep.heartbeat):
+                    outcome = run_trial(plan, trial, parent_run_id=parent_run_id)
+            except KeyboardInterrupt:
+                outcome = TrialOutcome("interrupted")
+            tell(opened, trial, outcome, max_retry)
+            if on_trial is not None:
+                on_trial(opened.get_trials(deepcopy=False)[trial.number])
+            if outcome.state == "interrupted":
+                return False
+        return True
