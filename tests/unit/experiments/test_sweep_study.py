@@ -215,3 +215,24 @@ def test_workers_of_one_host_claim_under_a_file_lock(tmp_path: Path) -> None:
         FileLock(lock).acquire(timeout=0)
     with FileLock(lock, timeout=0):  # released once the claim is made
         pass
+
+
+def test_a_sqlite_study_is_in_write_ahead_log_mode_and_read_by_plain_clients(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    study = _study(tmp_path)
+    study.tell(study.ask(), 1.0)
+    with sqlite3.connect(tmp_path / "study.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    # a second process's plain Optuna client sees the committed trial
+    code = (
+        "import optuna, sys; s = optuna.load_study(study_name='s', storage=sys.argv[1]); "
+        "print(len(s.trials), s.trials[0].value)"
+    )
+    out = subprocess.run(
+        ["python", "-c", code, f"sqlite:///{tmp_path / 'study.db'}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert out.stdout.split() == ["1", "1.0"]
