@@ -52,7 +52,11 @@ def resolve_metrics(
 
 @dataclass
 class Outputs:
-    """Per-row arrays accumulated over an epoch, ready for the metrics."""
+    """Per-row tensors accumulated over an epoch, ready for the metrics.
+
+    They stay on the device the model runs on; the host gets them once, concatenated, when
+    the metrics are computed (``.cpu()`` per batch would wait for the device every batch).
+    """
 
     y_true: list[Tensor] = field(default_factory=list)
     y_pred: list[Tensor] = field(default_factory=list)
@@ -66,19 +70,21 @@ class Outputs:
         if task == "classification":
             if loss_fn.class_targets:
                 score = torch.softmax(pred.float(), dim=-1)
-                self.y_pred.append(score.argmax(dim=-1).cpu())
+                self.y_pred.append(score.argmax(dim=-1))
             else:  # one logit per sample (BCEWithLogitsLoss)
                 score = torch.sigmoid(pred.float())
-                self.y_pred.append((score > 0.5).long().cpu())
+                self.y_pred.append((score > 0.5).long())
                 target = target.long()
-            self.y_score.append(score.cpu())
+            self.y_score.append(score)
         else:
-            self.y_pred.append(pred.float().cpu())
-        self.y_true.append(target.cpu())
+            self.y_pred.append(pred.float())
+        self.y_true.append(target)
 
     def arrays(self) -> tuple[list[np.ndarray], ...]:
         """The accumulated tensors as NumPy arrays (to send to another process)."""
-        return tuple([t.numpy() for t in part] for part in (self.y_true, self.y_pred, self.y_score))
+        return tuple(
+            [] if not part else [_host(part)] for part in (self.y_true, self.y_pred, self.y_score)
+        )
 
     def extend(self, arrays: tuple[list[np.ndarray], ...]) -> None:
         for part, more in zip((self.y_true, self.y_pred, self.y_score), arrays, strict=True):
@@ -91,12 +97,17 @@ class Outputs:
         units (``data.target_transform``), so that the metrics read in those units."""
         if not metrics:
             return {}
-        y_true = torch.cat(self.y_true).numpy() if self.y_true else np.zeros(0)
-        y_pred = torch.cat(self.y_pred).numpy() if self.y_pred else np.zeros(0)
+        y_true = _host(self.y_true) if self.y_true else np.zeros(0)
+        y_pred = _host(self.y_pred) if self.y_pred else np.zeros(0)
         if inverse is not None:
             y_true, y_pred = inverse(y_true), inverse(y_pred)
-        y_score = torch.cat(self.y_score).numpy() if self.y_score else None
+        y_score = _host(self.y_score) if self.y_score else None
         return compute_metrics(metrics, y_true, y_pred, y_score)
+
+
+def _host(parts: list[Tensor]) -> np.ndarray:
+    """The batches' tensors as one host array: one concatenation, one copy off the device."""
+    return torch.cat(parts).cpu().numpy()
 
 
 def run_eval(
