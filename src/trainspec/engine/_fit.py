@@ -166,8 +166,8 @@ class _Loop:
         callbacks: Sequence[Callback],
         metrics_file: Path | None,
     ) -> None:
-        self.s = setup
-        self.st = state
+        self.setup = setup
+        self.state = state
         self.train = train
         self.val = val
         self.saver = saver
@@ -197,123 +197,137 @@ class _Loop:
         while self._more():
             started = time.perf_counter()
             self._unfreeze()
-            if self.st.order is None:
-                self.st.order = self.s.sampler.permutation(self.st.epoch)
+            if self.state.order is None:
+                self.state.order = self.setup.sampler.permutation(self.state.epoch)
             outcome = self.train_epoch(stop)
             if outcome == "interrupted":
                 self.meter.flush()
-                self.saver.save(self.st)
+                self.saver.save(self.state)
                 return True
             saved = self.end_epoch(time.perf_counter() - started)
             if agree_stop(bool(stop)) and self._more():
                 if not saved:
-                    self.saver.save(self.st)
+                    self.saver.save(self.state)
                 return True
         return False
 
     def _unfreeze(self) -> None:
         """Let the parameters scheduled for this epoch (or earlier) learn. A function of the
         epoch alone, so a resumed run, mid-epoch included, trains the same parameters."""
-        for item in self.s.unfreeze:
-            if item.at_epoch > self.st.epoch + 1:
+        for item in self.setup.unfreeze:
+            if item.at_epoch > self.state.epoch + 1:
                 continue
             flipped = [p for p in item.params if not p.requires_grad]
             for p in flipped:
                 p.requires_grad_(True)
-            if flipped and self.s.world > 1:
-                self.s.wrap()
+            if flipped and self.setup.world > 1:
+                self.setup.wrap()
             if flipped:
                 log.info(
                     "epoch %d: unfroze %d parameter tensors (%s, %d values)",
-                    self.st.epoch + 1,
+                    self.state.epoch + 1,
                     len(flipped),
                     item.label,
                     sum(p.numel() for p in flipped),
                 )
 
     def _more(self) -> bool:
-        st = self.st
-        return st.epoch < self.s.config.epochs and not st.stopped_early and not self._max_hit()
+        state = self.state
+        return (
+            state.epoch < self.setup.config.epochs
+            and not state.stopped_early
+            and not self._max_hit()
+        )
 
     def _max_hit(self) -> bool:
-        limit = self.s.config.max_steps
-        return limit is not None and self.st.global_step >= limit
+        limit = self.setup.config.max_steps
+        return limit is not None and self.state.global_step >= limit
 
     def train_epoch(self, stop: StopRequests) -> Literal["done", "interrupted", "max_steps"]:
-        s, st, cfg = self.s, self.st, self.s.config
-        assert st.order is not None
-        bs, acc, n = s.batch_size, cfg.accumulate_steps, s.batches_per_epoch
-        gen = augmentation_generator(s.seed, st.epoch)
-        if st.position and st.aug_state is not None:
-            gen.set_state(st.aug_state)
-        self.progress.start_epoch(st.epoch, cfg.epochs, n, st.position)
-        s.module.train()
+        setup, state, cfg = self.setup, self.state, self.setup.config
+        assert state.order is not None
+        bs, acc, n = setup.batch_size, cfg.accumulate_steps, setup.batches_per_epoch
+        gen = augmentation_generator(setup.seed, state.epoch)
+        if state.position and state.aug_state is not None:
+            gen.set_state(state.aug_state)
+        self.progress.start_epoch(state.epoch, cfg.epochs, n, state.position)
+        setup.module.train()
         # The state holds the whole epoch's order (what every rank shares); this rank trains on
         # its slice of each global batch.
-        mine = s.sampler.shard(st.order)
+        mine = setup.sampler.shard(state.order)
         batches = self.train.iter_batches(
-            mine[st.position * bs :], bs, drop_last=cfg.drop_last, generator=gen
+            mine[state.position * bs :], bs, drop_last=cfg.drop_last, generator=gen
         )
-        in_group, contributed = 0, False
+        # One optimiser step takes `acc` batches (train.accumulate_steps), the epoch's last
+        # step what is left of it. `taken` counts the current step's batches; `contributed`
+        # stays False while every one of them was skipped (nan_policy: skip): no update then.
+        taken, contributed = 0, False
         for raw in batches:
-            group = min(acc, n - (st.position - in_group))
-            last = in_group + 1 >= group
-            contributed |= self._forward_backward(to_device(raw, s.device), group, last, stop)
-            del raw  # let the allocator reuse this batch's memory for the next one
-            st.position += 1
-            in_group += 1
-            if in_group < group:
+            step_batches = min(acc, n - (state.position - taken))
+            closes_step = taken + 1 >= step_batches
+            batch = to_device(raw, setup.device)
+            contributed |= self._forward_backward(batch, step_batches, closes_step, stop)
+            del raw, batch  # let the allocator reuse this batch's memory for the next one
+            state.position += 1
+            taken += 1
+            if not closes_step:
                 continue
             self._optimizer_step(contributed)
-            in_group, contributed = 0, False
-            self.progress.step(st.position, self.meter.mean)
+            taken, contributed = 0, False
+            self.progress.step(state.position, self.meter.mean)
             hit = self._max_hit()
-            stopping = self.stop_seen if s.world > 1 else bool(stop)
-            if stopping or hit or self.saver.due_step(st.global_step):
-                st.aug_state = gen.get_state()
+            stopping = self.stop_seen if setup.world > 1 else bool(stop)
+            if stopping or hit or self.saver.due_step(state.global_step):
+                state.aug_state = gen.get_state()
                 if stopping:
                     return "interrupted"
                 if hit:
                     return "max_steps"
                 self.meter.flush()
-                self.saver.save(st)
-        if in_group:  # the source gave fewer batches than its length promised
+                self.saver.save(state)
+        if taken:  # the source gave fewer batches than its length promised
             self._settle(stop)
             self._optimizer_step(contributed)
         return "done"
 
-    def _forward_backward(self, batch: Batch, group: int, last: bool, stop: StopRequests) -> bool:
-        s = self.s
+    def _forward_backward(
+        self, batch: Batch, step_batches: int, closes_step: bool, stop: StopRequests
+    ) -> bool:
+        """Forward, loss and backward of one batch; its gradients add up over the step's
+        ``step_batches`` batches (the loss is divided by their number). False when skipped."""
+        setup = self.setup
         # Gradients are averaged across processes once per optimiser step, on its last batch.
-        sync = contextlib.nullcontext() if last or s.world == 1 else s.train_module.no_sync()  # type: ignore[union-attr, operator]
+        sync = contextlib.nullcontext()
+        if not closes_step and setup.world > 1:
+            sync = setup.train_module.no_sync()  # type: ignore[union-attr, operator]
         with sync:
-            with autocast(s.config.precision, s.device):
+            with autocast(setup.config.precision, setup.device):
                 out = self._forward(batch)
             if not self.checked:
-                s.loss_fn.check(out, batch, num_classes=s.num_classes)
+                setup.loss_fn.check(out, batch, num_classes=setup.num_classes)
                 self.checked = True
-            loss = s.loss_fn(out, batch)
+            loss = setup.loss_fn(out, batch)
             # Every rank sees the mean loss of the global batch (so all ranks take the same
             # NaN decision) and whether any rank was asked to stop. Failing can wait until
             # after the backward pass (still before the optimiser step), so both ride on the
             # gradients' all-reduce (``StepShare``). Skipping a batch must be decided before
             # its backward pass: a reduction of its own, waited for at once.
-            shared, early = None, s.share is None and s.world == 1
-            if s.share is not None:
-                self._stage(loss, last, stop)
-            elif s.world > 1:
-                shared = LossAndStop(loss, bool(stop), s.world)
-                early = s.config.nan_policy == "skip"
+            shared, early = None, setup.share is None and setup.world == 1
+            if setup.share is not None:
+                self._stage(loss, closes_step, stop)
+            elif setup.world > 1:
+                shared = LossAndStop(loss, bool(stop), setup.world)
+                early = setup.config.nan_policy == "skip"
             if early and not self._record(loss, shared):
                 return False
-            scaled = loss / group if group > 1 else loss
-            if s.scaler is not None:
-                s.scaler.scale(scaled).backward()
+            scaled = loss / step_batches if step_batches > 1 else loss
+            if setup.scaler is not None:
+                setup.scaler.scale(scaled).backward()
             else:
                 scaled.backward()  # type: ignore[no-untyped-call]
         if shared is not None and not early:
             self._record(loss, shared)  # raises on a non-finite loss (nan_policy: fail)
-        elif last:
+        elif closes_step:
             self._settle(stop)
         return True
 
@@ -324,8 +338,8 @@ class _Loop:
         self.staged = value if self.staged is None else self.staged + value
         self.staged_count += 1
         if last:
-            assert self.s.share is not None
-            self.s.share.arm(self._packed(stop))
+            assert self.setup.share is not None
+            self.setup.share.arm(self._packed(stop))
 
     def _packed(self, stop: StopRequests) -> Tensor:
         assert self.staged is not None
@@ -336,7 +350,7 @@ class _Loop:
         """Record the optimiser step's loss (the sum over its batches of the global batch's
         mean) and whether any rank wants to stop, as the all-reduce brought them; reduced
         here when no gradient bucket carried them (the same on every rank)."""
-        share = self.s.share
+        share = self.setup.share
         if share is None or self.staged is None:
             return
         result = share.take()
@@ -344,7 +358,9 @@ class _Loop:
             result = sum_across(self._packed(stop))
         count, self.staged, self.staged_count = self.staged_count, None, 0
         self.stop_seen = bool(result[1].item() > 0)
-        self.meter.add(result[0].double() / share.world, self.st.epoch, self.st.global_step, count)
+        self.meter.add(
+            result[0].double() / share.world, self.state.epoch, self.state.global_step, count
+        )
 
     def _record(self, loss: Tensor, shared: LossAndStop | None) -> bool:
         """Add the step's loss (the global batch's mean under DDP) to the epoch's; False when
@@ -352,102 +368,106 @@ class _Loop:
         seen = loss
         if shared is not None:
             seen, self.stop_seen = shared.wait()
-        return self.meter.add(seen, self.st.epoch, self.st.global_step)
+        return self.meter.add(seen, self.state.epoch, self.state.global_step)
 
     def _forward(self, batch: Batch) -> Tensor:
-        s = self.s
-        model = s.train_module or s.module
-        if s.compiled and not self.checked:
-            return first_call(s.module, lambda: s.forward(model, batch))
-        return s.forward(model, batch)
+        setup = self.setup
+        model = setup.train_module or setup.module
+        if setup.compiled and not self.checked:
+            return first_call(setup.module, lambda: setup.forward(model, batch))
+        return setup.forward(model, batch)
 
     def _optimizer_step(self, contributed: bool) -> None:
-        s, cfg = self.s, self.s.config
+        setup, cfg = self.setup, self.setup.config
         if contributed:
             if cfg.grad_clip_norm is not None:
-                if s.scaler is not None:
-                    s.scaler.unscale_(s.optimizer)
-                torch.nn.utils.clip_grad_norm_(s.trainable, cfg.grad_clip_norm)
-            if s.scaler is not None:
-                s.scaler.step(s.optimizer)
-                s.scaler.update()
+                if setup.scaler is not None:
+                    setup.scaler.unscale_(setup.optimizer)
+                torch.nn.utils.clip_grad_norm_(setup.trainable, cfg.grad_clip_norm)
+            if setup.scaler is not None:
+                setup.scaler.step(setup.optimizer)
+                setup.scaler.update()
             else:
-                s.optimizer.step()
-        s.optimizer.zero_grad(set_to_none=True)
-        self.st.global_step += 1
+                setup.optimizer.step()
+        setup.optimizer.zero_grad(set_to_none=True)
+        self.state.global_step += 1
         if self.step_scheduler:
-            s.scheduler.step()
+            setup.scheduler.step()
 
     def end_epoch(self, elapsed: float) -> bool:
         """Evaluate, record the row, step epoch schedulers, checkpoint; True when saved."""
-        s, st, cfg = self.s, self.st, self.s.config
+        setup, state, cfg = self.setup, self.state, self.setup.config
         row: dict[str, float] = {
-            "epoch": st.epoch + 1,
-            "step": st.global_step,
+            "epoch": state.epoch + 1,
+            "step": state.global_step,
             "train/loss": self.meter.mean(),
         }
         if cfg.nan_policy == "skip":
-            row["train/skipped"] = st.skipped
+            row["train/skipped"] = state.skipped
         if self.val is not None:
             scores = run_eval(
-                s.module,
+                setup.module,
                 self.val,
-                batch_size=cfg.eval_batch_size or s.batch_size,
-                loss_fn=s.loss_fn,
-                metrics=s.metrics,
-                task=s.task,
-                forward=s.forward,
-                device=s.device,
+                batch_size=cfg.eval_batch_size or setup.batch_size,
+                loss_fn=setup.loss_fn,
+                metrics=setup.metrics,
+                task=setup.task,
+                forward=setup.forward,
+                device=setup.device,
                 precision="fp32" if cfg.precision == "fp16" else cfg.precision,
-                sharded=s.world > 1,
+                sharded=setup.world > 1,
             )
             row.update({f"val/{k}": v for k, v in scores.items()})
-        row["lr"] = float(s.optimizer.param_groups[0]["lr"])
-        value = row[s.monitor]
+        row["lr"] = float(setup.optimizer.param_groups[0]["lr"])
+        value = row[setup.monitor]
         improved = self._monitor(value)
         # The stop rank 0 decided is the one every rank follows.
-        st.stopped_early = broadcast_object(st.stopped_early)
-        if s.scheduler is not None and s.plateau:
-            s.scheduler.step(value)
-        elif s.scheduler is not None and not self.step_scheduler:
-            s.scheduler.step()
+        state.stopped_early = broadcast_object(state.stopped_early)
+        if setup.scheduler is not None and setup.plateau:
+            setup.scheduler.step(value)
+        elif setup.scheduler is not None and not self.step_scheduler:
+            setup.scheduler.step()
         row["time"] = round(elapsed, 3)
-        st.history.append(row)
+        state.history.append(row)
         if self.metrics_file is not None:
             with self.metrics_file.open("a", encoding="utf-8") as fh:
                 fh.write(jsonl_line(row))
         self.progress.end_epoch(row)
         call(self.callbacks, "on_epoch_end", row)
-        st.epoch += 1
-        st.position, st.order, st.aug_state = 0, None, None
-        st.loss_total, st.loss_count, st.skipped = 0.0, 0, 0
+        state.epoch += 1
+        state.position, state.order, state.aug_state = 0, None, None
+        state.loss_total, state.loss_count, state.skipped = 0.0, 0, 0
         best = improved and cfg.checkpoint.save_best
-        final = st.epoch >= cfg.epochs or st.stopped_early or self._max_hit()
-        due = final or self.saver.due_epoch(st.epoch)
+        final = state.epoch >= cfg.epochs or state.stopped_early or self._max_hit()
+        due = final or self.saver.due_epoch(state.epoch)
         if best or due:
-            return self.saver.save(st, best=best, due=due)
+            return self.saver.save(state, best=best, due=due)
         return False
 
     def _monitor(self, value: float) -> bool:
         """Update best value and early stopping; True on a new (finite) best."""
-        st, es = self.st, self.s.config.early_stopping
+        state, es = self.state, self.setup.config.early_stopping
         delta = es.min_delta if es is not None else 0.0
         improved = math.isfinite(value) and (
-            st.best is None
-            or (value < st.best - delta if self.s.mode == "min" else value > st.best + delta)
+            state.best is None
+            or (
+                value < state.best - delta
+                if self.setup.mode == "min"
+                else value > state.best + delta
+            )
         )
         if improved:
-            st.best, st.best_epoch, st.bad_epochs = value, st.epoch + 1, 0
+            state.best, state.best_epoch, state.bad_epochs = value, state.epoch + 1, 0
         else:
-            st.bad_epochs += 1
-        if es is not None and st.bad_epochs >= es.patience:
-            st.stopped_early = True
+            state.bad_epochs += 1
+        if es is not None and state.bad_epochs >= es.patience:
+            state.stopped_early = True
             log.info(
                 "early stopping: %s has not improved for %d epochs (best %s at epoch %s)",
-                self.s.monitor,
-                st.bad_epochs,
-                st.best,
-                st.best_epoch,
+                self.setup.monitor,
+                state.bad_epochs,
+                state.best,
+                state.best_epoch,
             )
         return improved
 
