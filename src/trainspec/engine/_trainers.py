@@ -26,7 +26,7 @@ from trainspec.models import Model, TorchModel
 from ._callbacks import call
 from ._checkpoint import load_checkpoint
 from ._device import resolve_device, world_size
-from ._evaluate import evaluate
+from ._evaluate import evaluate, predict_outputs
 from ._finetune import FinetunePlan, check_init, prepare_finetune
 from ._fit import fit
 from ._result import FitContext, FitResult
@@ -69,6 +69,10 @@ class Trainer(Protocol):
         self, model: Model, source: BatchSource, settings: FitSettings
     ) -> dict[str, float]:
         """The job's metrics (and the loss, where there is one) over ``source``."""
+
+    def outputs(self, model: Model, source: BatchSource, *, batch_size: int) -> np.ndarray:
+        """What the model gives for every sample of ``source``, in its order: a network's raw
+        outputs (logits or values), an estimator's predictions."""
 
 
 class TorchTrainer:
@@ -130,6 +134,10 @@ class TorchTrainer:
     ) -> dict[str, float]:
         net = _network(model)
         return evaluate(net.module, source, _calling(net, settings))
+
+    def outputs(self, model: Model, source: BatchSource, *, batch_size: int) -> np.ndarray:
+        net = _network(model)
+        return predict_outputs(net.module, source, batch_size=batch_size, forward=net.forward_batch)
 
 
 def _network(model: Model) -> TorchModel:
@@ -193,6 +201,10 @@ class EstimatorTrainer:
     ) -> dict[str, float]:
         x, y = split_arrays(source)
         return _scores(model, x, y, settings, getattr(source, "target_inverse", None))
+
+    def outputs(self, model: Model, source: BatchSource, *, batch_size: int) -> np.ndarray:
+        del batch_size  # the estimator takes the split whole
+        return np.asarray(model.predict(split_arrays(source)[0]))
 
 
 def _report(

@@ -66,18 +66,9 @@ def _targets(source: Any) -> Any:
 
 
 def _outputs(model: Any, source: Any) -> Any:
-    import numpy as np
+    from trainspec.engine import trainer_for
 
-    from trainspec.engine import predict_outputs
-    from trainspec.models import TorchModel
-
-    if isinstance(model, TorchModel):
-        return predict_outputs(model.module, source, batch_size=512, forward=model.forward_batch)
-    order = np.arange(len(source))
-    batch = next(
-        iter(source.iter_batches(order, max(len(source), 1), drop_last=False, generator=None))
-    )
-    return np.asarray(model.predict(batch["x"].numpy()))
+    return trainer_for(model).outputs(model, source, batch_size=512)
 
 
 def _split_source(run: Path, config: Mapping[str, Any], fold: int) -> tuple[Any, str, Any]:

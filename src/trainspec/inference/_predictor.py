@@ -8,7 +8,7 @@ prediction and padded positions are dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -156,20 +156,10 @@ class Predictor:
 def _torch_backend(run: LoadedRun, threads: int | None) -> Backend:
     import torch
 
-    from trainspec.models import TorchModel
-
-    model = run.model
-    assert isinstance(model, TorchModel)
-    model.module.eval()
+    model = run.model.eval_mode()
     if threads is not None:
         torch.set_num_threads(threads)  # process-wide: a server sets it once, at load
-
-    def call(batch: dict[str, np.ndarray]) -> np.ndarray:
-        with torch.no_grad():
-            tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
-            return model.forward_batch(tensors).float().cpu().numpy()
-
-    return call
+    return model.forward_arrays
 
 
 def _onnx_backend(path: Path, input_keys: Sequence[str], threads: int | None) -> Backend:
@@ -195,6 +185,34 @@ def _onnx_backend(path: Path, input_keys: Sequence[str], threads: int | None) ->
     return call
 
 
+def _network_predictor(
+    run: LoadedRun, backend: str, onnx_path: Path | None, threads: int | None
+) -> Predictor:
+    if backend == "torch":
+        return Predictor(run, _torch_backend(run, threads), "torch")
+    if onnx_path is None:
+        from trainspec.inference._export import ensure_onnx
+
+        onnx_path = ensure_onnx(run)
+    return Predictor(run, _onnx_backend(onnx_path, run.input_keys, threads), "onnx")
+
+
+def _estimator_predictor(
+    run: LoadedRun, backend: str, onnx_path: Path | None, threads: int | None
+) -> Predictor:
+    del onnx_path, threads  # the estimator predicts in process, with its own threads
+    if backend == "onnx":
+        raise InferenceError("the onnx backend serves PyTorch models; this run is scikit-learn")
+    return Predictor(run, None, "sklearn")
+
+
+# How a run's model is served, by ``Model.kind``: (run, backend, onnx_path, threads).
+_PREDICTORS: dict[str, Callable[[LoadedRun, str, Path | None, int | None], Predictor]] = {
+    "torch": _network_predictor,
+    "sklearn": _estimator_predictor,
+}
+
+
 def make_predictor(
     run: LoadedRun,
     backend: str = "torch",
@@ -205,18 +223,12 @@ def make_predictor(
     """A predictor over ``run``'s model; ``onnx`` runs an exported graph (exported to
     ``RUN/export/onnx`` first when ``onnx_path`` is not given and none is there). ``threads``
     sets the intra-op threads (for torch, process-wide); None leaves the library's default."""
-    from trainspec.models import TorchModel
-
     if backend not in BACKENDS:
         raise InferenceError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
-    if not isinstance(run.model, TorchModel):
-        if backend == "onnx":
-            raise InferenceError("the onnx backend serves PyTorch models; this run is scikit-learn")
-        return Predictor(run, None, "sklearn")
-    if backend == "torch":
-        return Predictor(run, _torch_backend(run, threads), "torch")
-    if onnx_path is None:
-        from trainspec.inference._export import ensure_onnx
-
-        onnx_path = ensure_onnx(run)
-    return Predictor(run, _onnx_backend(onnx_path, run.input_keys, threads), "onnx")
+    kind = run.model.kind
+    if kind not in _PREDICTORS:
+        raise InferenceError(
+            f"{run.run_dir}: a {kind!r} model ({run.model.kind_label}) cannot be served; "
+            f"predictors exist for {', '.join(_PREDICTORS)} models"
+        )
+    return _PREDICTORS[kind](run, backend, onnx_path, threads)

@@ -165,13 +165,12 @@ def _checkpoint_dir(fold_dir: Path, checkpoint: str, given: Path | None) -> Path
 
 def _load_weights(model: Model, path: Path) -> None:
     from trainspec.engine import load_checkpoint
-    from trainspec.models import TorchModel
 
-    if not isinstance(model, TorchModel):
-        return  # scikit-learn estimators are saved once, in model/
+    if not model.has_checkpoints:
+        return  # saved once, whole, in model/ (a scikit-learn estimator)
     ckpt = load_checkpoint(path)
     try:
-        model.module.load_state_dict(ckpt.model, strict=True)
+        model.load_weights(ckpt.model)
     except RuntimeError as exc:
         raise InferenceError(f"{path}: the weights do not fit the run's model: {exc}") from exc
 
@@ -218,13 +217,9 @@ def load_run(
         raise InferenceError(f"{transforms_dir} is missing: the run did not finish setup")
     transforms = FittedTransforms.load(transforms_dir, allow_imports=allow)
     model = _build_model(fold_dir, job, info, allow)
-    from trainspec.models import TorchModel
-
-    torch_model = isinstance(model, TorchModel)
-    ckpt = _checkpoint_dir(fold_dir, checkpoint, given) if torch_model else None
+    ckpt = _checkpoint_dir(fold_dir, checkpoint, given) if model.has_checkpoints else None
     if ckpt is not None:
         _load_weights(model, ckpt)
     used = given.name if given is not None else (checkpoint if ckpt is not None else "final")
-    if isinstance(model, TorchModel):
-        model.module.eval()
+    model.eval_mode()
     return LoadedRun(fold_dir, root, k, job, info, transforms, model, used, allow)

@@ -110,7 +110,10 @@ class Model(ABC):
     what else a caller may ask of it, so that callers ask rather than test the type:
     ``supports_finetune`` (a ``finetune:`` section: weights, freezing, parameter groups),
     ``supports_export`` (ONNX / TorchScript), ``supports_summary`` (a table of its layers,
-    ``trainspec.models.summarize``), ``n_parameters`` (None where it means nothing).
+    ``trainspec.models.summarize``), ``has_checkpoints`` (a run keeps its weights per epoch
+    in ``checkpoints/``; ``load_weights`` takes them back), ``n_parameters`` (None where it
+    means nothing). ``eval_mode`` readies it for inference; ``forward_arrays`` gives the raw
+    outputs of a model that has them.
     """
 
     kind: ClassVar[str]
@@ -118,6 +121,7 @@ class Model(ABC):
     supports_finetune: ClassVar[bool] = False
     supports_export: ClassVar[bool] = False
     supports_summary: ClassVar[bool] = False
+    has_checkpoints: ClassVar[bool] = False
     task: str
     input_keys: tuple[str, ...]
     transforms: InputTransform | None = None
@@ -144,6 +148,23 @@ class Model(ABC):
     def n_parameters(self) -> int | None:
         """The number of learned parameters, where the model has a count of them."""
         return None
+
+    def eval_mode(self) -> Model:
+        """Ready for inference (a network leaves training mode: dropout off, batch-norm
+        statistics frozen); a no-op for a model without modes. Returns the model itself."""
+        return self
+
+    def load_weights(self, state: Mapping[str, Any]) -> None:
+        """Take the weights of a checkpoint (tensors by parameter name), which must match
+        the model's exactly; only a model that ``has_checkpoints`` has any."""
+        raise ModelError(
+            f"a {self.kind_label} has no checkpoint weights to load: it is saved once, whole"
+        )
+
+    def forward_arrays(self, batch: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The raw outputs (logits or values) of one batch of model-ready arrays by batch
+        key, without gradients: what a serving backend calls per batch."""
+        raise ModelError(f"a {self.kind_label} has no raw outputs: use predict or predict_proba")
 
     def _target_units(self, values: np.ndarray) -> np.ndarray:
         """Regression outputs in the target's units when the attached transforms rescaled it

@@ -64,6 +64,7 @@ class TorchModel(Model):
     supports_finetune: ClassVar[bool] = True
     supports_export: ClassVar[bool] = True
     supports_summary: ClassVar[bool] = True
+    has_checkpoints: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -132,6 +133,20 @@ class TorchModel(Model):
         if self.task == "classification" and self.output_kind != "logits":
             return to_scores(picked, self.output_kind)
         return picked
+
+    def eval_mode(self) -> TorchModel:
+        self.module.eval()
+        return self
+
+    def load_weights(self, state: Mapping[str, Any]) -> None:
+        """``load_state_dict(state, strict=True)``: a missing, extra or misshapen tensor is
+        a RuntimeError naming it."""
+        self.module.load_state_dict(state, strict=True)
+
+    def forward_arrays(self, batch: Mapping[str, np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
+            return self.forward_batch(tensors).float().cpu().numpy()
 
     def outputs(self, X: InputData, *, batch_size: int = 256) -> np.ndarray:
         """Raw outputs (logits for classification), in eval mode without gradients."""

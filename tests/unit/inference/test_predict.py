@@ -11,8 +11,8 @@ import pytest
 
 from tests.unit.inference.conftest import make_table, write_records
 from trainspec.errors import TrainspecError
-from trainspec.inference import InferenceError, load_run, predict_run
-from trainspec.models import load_model
+from trainspec.inference import InferenceError, load_run, make_predictor, predict_run
+from trainspec.models import TorchModel, load_model
 
 
 def _features(frame: pd.DataFrame) -> pd.DataFrame:
@@ -185,3 +185,21 @@ def test_empty_input_writes_an_empty_file(
     _features(digits_frame).iloc[:0].to_csv(tmp_path / "empty.csv", index=False)
     out = predict_run(digits_run, tmp_path / "empty.csv", out=tmp_path / "pred.csv")
     assert pd.read_csv(out).empty
+
+
+def test_predictor_is_chosen_by_the_model_kind(
+    sklearn_run: Path, digits_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = load_run(digits_run)
+    assert isinstance(net.model, TorchModel) and not net.model.module.training  # eval mode
+    assert make_predictor(net).name == "torch"
+    run = load_run(sklearn_run)
+    assert make_predictor(run).name == "sklearn"
+    with pytest.raises(InferenceError, match="onnx backend serves PyTorch models"):
+        make_predictor(run, "onnx")
+    monkeypatch.setattr(run.model, "kind", "xgboost")  # a kind with no predictor
+    with pytest.raises(
+        InferenceError,
+        match="'xgboost' model .* cannot be served; predictors exist for torch, sklearn",
+    ):
+        make_predictor(run)

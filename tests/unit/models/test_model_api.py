@@ -249,3 +249,30 @@ def test_attached_transforms_map_raw_inputs_before_predicting() -> None:
     np.testing.assert_allclose(
         model.predict_proba({"x": x + 100.0}), expected, rtol=1e-4, atol=1e-5
     )
+
+
+def test_inference_capabilities_are_asked_of_the_model_not_its_type() -> None:
+    layers = MLP["layers"]
+    assert isinstance(layers, list)
+    dropped = {**MLP, "layers": [*layers[:2], {"type": "Dropout", "p": 0.5}, layers[2]]}
+    net = build_torch(dropped, seed=0)
+    x, _ = _tabular(8)
+    assert net.has_checkpoints and net.module.training
+    assert net.eval_mode() is net and not net.module.training
+    np.testing.assert_allclose(net.forward_arrays({"x": x}), net.outputs(x), rtol=1e-6)
+    other = build_torch(dropped, seed=5).eval_mode()
+    assert not np.allclose(other.outputs(x), net.outputs(x))
+    other.load_weights(net.module.state_dict())
+    np.testing.assert_array_equal(other.outputs(x), net.outputs(x))
+    with pytest.raises(RuntimeError, match="Missing key"):
+        other.load_weights({})
+
+    est = build_model(
+        {"target": "sklearn.linear_model.LogisticRegression"}, input_shapes={"x": (6,)}
+    )
+    assert not est.has_checkpoints
+    assert est.eval_mode() is est  # nothing to switch: a no-op
+    with pytest.raises(ModelError, match="no checkpoint weights"):
+        est.load_weights({})
+    with pytest.raises(ModelError, match="no raw outputs: use predict"):
+        est.forward_arrays({"x": x})
