@@ -98,6 +98,31 @@ def test_classification_run_report(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert_renders(out, min_plots=3)
 
 
+def test_estimator_run_report_has_its_confusion_matrix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainspec.experiments._report import write_report
+
+    monkeypatch.chdir(tmp_path)
+    job_path = digits_job(tmp_path)
+    job = yaml.safe_load(job_path.read_text())
+    job.pop("sweep", None)
+    job["model"] = {
+        "target": "sklearn.linear_model.LogisticRegression",
+        "params": {"max_iter": 200},
+    }
+    job_path.write_text(yaml.safe_dump(job))
+    run = _train(job_path, tmp_path / "run")
+    html = write_report(run, tmp_path / "report.html").read_text()
+    assert "predictions could not be computed" not in html
+    assert "confusion matrix (val" in html
+    n_val = len(json.loads((run / "splits.json").read_text())["folds"][0]["val"])
+    cells = re.findall(r"<title>true (\d), predicted (\d): (\d+) \(", html)
+    assert sum(int(n) for _, _, n in cells) == n_val
+    right = sum(int(n) for t, p, n in cells if t == p)
+    assert right / n_val > 0.85  # the estimator's own predictions, not placeholders
+
+
 def test_regression_run_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from trainspec.experiments._report import write_report
 

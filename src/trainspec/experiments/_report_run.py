@@ -143,7 +143,9 @@ def _confusion(outputs: Any, targets: Any, info: Mapping[str, Any], split: str) 
     import numpy as np
 
     out = np.asarray(outputs)
-    if out.ndim >= 2 and out.shape[-1] > 1:
+    if np.issubdtype(out.dtype, np.integer):  # an estimator's labels, not a network's scores
+        pred = out.reshape(-1)
+    elif out.ndim >= 2 and out.shape[-1] > 1:
         pred = out.reshape(-1, out.shape[-1]).argmax(axis=-1)
     else:
         pred = (out.reshape(-1) > (0.5 if out.min() >= 0 else 0.0)).astype(int)
