@@ -106,9 +106,10 @@ class MlflowTracker(TrackerBase):
         flat = flat if self.log_params else {}
         with mlflow_errors(self.uri, f"start run {run_name!r} in experiment {self.experiment!r}"):
             experiment_id = ensure_experiment(client, self.experiment, self.artifact_location)
-            reconcile_runs(client, [experiment_id])
-            if parent_run_id is not None:
-                self._get_run(client, parent_run_id, "use as parent")
+            if parent_run_id is None:
+                reconcile_runs(client, [experiment_id])
+            else:
+                self._child_of(client, parent_run_id, experiment_id)
             if resume_run_id is not None:
                 run_id = self._resume(client, resume_run_id, run_tags, flat)
             else:
@@ -153,6 +154,13 @@ class MlflowTracker(TrackerBase):
             client.set_terminated(run_id, "FAILED")  # leave no RUNNING orphan behind
             raise
         return run_id
+
+    def _child_of(self, client: MlflowClient, parent_run_id: str, experiment_id: str) -> None:
+        """Check the parent exists. Its start already marked the stale runs of its experiment,
+        so a child in the same one (a sweep's trial) skips that search, one query per trial."""
+        parent = self._get_run(client, parent_run_id, "use as parent")
+        if str(parent.info.experiment_id) != experiment_id:
+            reconcile_runs(client, [experiment_id])
 
     def _get_run(self, client: MlflowClient, run_id: str, what: str) -> Run:
         try:

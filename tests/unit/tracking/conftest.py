@@ -51,7 +51,7 @@ MakeTracker = Callable[..., Tracker]
 @pytest.fixture
 def make_mlflow(runs_root: Path, client: Any, experiment: str) -> MakeTracker:
     def make(**fields: Any) -> Tracker:
-        spec = TrackingSpec(backend="mlflow", experiment=experiment, **fields)
+        spec = TrackingSpec(backend="mlflow", **{"experiment": experiment, **fields})
         return create_tracker(spec, runs_root=runs_root)
 
     return make

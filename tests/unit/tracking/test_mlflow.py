@@ -224,6 +224,27 @@ def test_start_reconciles_its_experiment(
     assert client.get_run(stale).info.status == "KILLED"
 
 
+def test_a_child_run_reconciles_only_an_experiment_its_parent_did_not(
+    make_mlflow: MakeTracker, client: Any, experiment: str, tmp_path: Path
+) -> None:
+    dead = {"trainspec.host": host_name(), "trainspec.pid": str(_dead_pid())}
+    with make_mlflow() as parent:
+        parent_id = _start(parent, tmp_path)
+        # Left by a process that died after the parent started: a sweep's trial in the same
+        # experiment leaves it to the next run that is nobody's child.
+        same = _running_run(client, experiment, **dead)
+        other = _running_run(client, experiment + "-other", **dead)
+        with make_mlflow() as child:
+            _start(child, tmp_path, parent_run_id=parent_id)
+        with make_mlflow(experiment=experiment + "-other") as child:
+            _start(child, tmp_path, parent_run_id=parent_id)
+    assert client.get_run(same).info.status == "RUNNING"
+    assert client.get_run(other).info.status == "KILLED"
+    with make_mlflow() as later:
+        _start(later, tmp_path)
+    assert client.get_run(same).info.status == "KILLED"
+
+
 def test_resume_refuses_a_run_another_live_process_writes(
     make_mlflow: MakeTracker, client: Any, experiment: str, tmp_path: Path
 ) -> None:
