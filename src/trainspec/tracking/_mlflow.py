@@ -80,6 +80,9 @@ class MlflowTracker(TrackerBase):
         self.tags = dict(tags or {})
         self._buffer = MetricBuffer(flush_every=flush_every, flush_seconds=flush_seconds)
         self._client: MlflowClient | None = None
+        # The run's tags as this tracker wrote them: a tag set again to the same value (a
+        # sweep's best trial, after each trial that did not beat it) costs no round-trip.
+        self._tags_written: dict[str, str] = {}
 
     def connect(self) -> MlflowClient:
         """Open the store (once): probes a server, creates an embedded SQLite store."""
@@ -115,6 +118,7 @@ class MlflowTracker(TrackerBase):
             else:
                 run_id = self._create(client, experiment_id, run_name, run_tags, flat)
         self._run_id = run_id
+        self._tags_written = dict(run_tags)
         log.info(
             "MLflow run %s (%s) in experiment %r at %s", run_id, run_name, self.experiment, self.uri
         )
@@ -288,11 +292,16 @@ class MlflowTracker(TrackerBase):
     def set_tags(self, tags: Mapping[str, str]) -> None:
         run_id = self._require_active("set tags")
         clean = {clean_key(k): truncate(str(v), MAX_TAG_LENGTH) for k, v in tags.items()}
+        fresh = {k: v for k, v in clean.items() if self._tags_written.get(k) != v}
+        if not fresh:
+            return
         try:
             with mlflow_errors(self.uri, "set tags"):
-                self._write_tags(self.connect(), run_id, clean)
+                self._write_tags(self.connect(), run_id, fresh)
         except TrackingError as exc:
             self._failed("set tags", exc)
+            return
+        self._tags_written.update(fresh)
 
     def finish(self, status: RunStatus = "FINISHED") -> None:
         status = check_status(status)

@@ -245,6 +245,29 @@ def test_a_child_run_reconciles_only_an_experiment_its_parent_did_not(
     assert client.get_run(same).info.status == "KILLED"
 
 
+def test_set_tags_writes_only_values_that_changed(
+    make_mlflow: MakeTracker, client: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    writes: list[dict[str, str]] = []
+    with make_mlflow() as tracker:
+        run_id = _start(tracker, tmp_path)
+        store = tracker.connect()  # type: ignore[attr-defined]
+        log_batch = store.log_batch
+
+        def spy(run: str, **kwargs: Any) -> None:
+            writes.append({t.key: t.value for t in kwargs.get("tags", [])})
+            log_batch(run, **kwargs)
+
+        monkeypatch.setattr(store, "log_batch", spy)
+        tracker.set_tags({"best": "1", "trainspec.spec_hash": "cafe1234"})
+        tracker.set_tags({"best": "1"})
+        tracker.set_tags({"best": "3", "other": "x"})
+        tracker.set_tags({"best": "3"})
+    assert writes == [{"best": "1"}, {"best": "3", "other": "x"}]
+    tags = client.get_run(run_id).data.tags
+    assert (tags["best"], tags["other"], tags["trainspec.spec_hash"]) == ("3", "x", "cafe1234")
+
+
 def test_resume_refuses_a_run_another_live_process_writes(
     make_mlflow: MakeTracker, client: Any, experiment: str, tmp_path: Path
 ) -> None:
