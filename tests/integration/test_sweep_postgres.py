@@ -73,7 +73,7 @@ def test_workers_on_postgres_survive_a_killed_worker(postgres: str, tmp_path: Pa
 
     digits_job(
         tmp_path,
-        epochs=3,
+        epochs=15,  # long enough that the victim is killed inside the trial it was seen in
         metric="val/accuracy",
         direction="maximize",
         n_trials=N_TRIALS,
@@ -104,7 +104,7 @@ def test_workers_on_postgres_survive_a_killed_worker(postgres: str, tmp_path: Pa
             return None
         study = optuna.load_study(study_name="digits-tiny", storage=postgres)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if t.user_attrs.get(OWNER, {}).get("pid") == victim.pid and t.params:
+            if t.user_attrs.get(OWNER, {}).get("pid") == victim.pid and len(t.params) == 2:
                 return t
         return None
 
@@ -122,7 +122,7 @@ def test_workers_on_postgres_survive_a_killed_worker(postgres: str, tmp_path: Pa
     assert killed.state == TrialState.FAIL
     retries = [t for t in trials if doomed.number in t.system_attrs.get("retry_history", [])]
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
-    assert retries[0].params == doomed.params
+    assert retries[0].params == killed.params == doomed.params
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(complete) == N_TRIALS
     assert len(trials) == N_TRIALS + 1  # the killed one, retried once

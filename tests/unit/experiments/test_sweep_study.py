@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -232,7 +233,7 @@ def test_a_sqlite_study_is_in_write_ahead_log_mode_and_read_by_plain_clients(
         "print(len(s.trials), s.trials[0].value)"
     )
     out = subprocess.run(
-        ["python", "-c", code, f"sqlite:///{tmp_path / 'study.db'}"],
+        [sys.executable, "-c", code, f"sqlite:///{tmp_path / 'study.db'}"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert out.stdout.split() == ["1", "1.0"]
