@@ -27,6 +27,7 @@ def test_three_processes_on_one_study(tmp_path: Path, monkeypatch: pytest.Monkey
     digits_job(
         tmp_path,
         tracking="mlflow",
+        epochs=60,  # trials long enough that the later processes start before the work is done
         metric="val/accuracy",
         direction="maximize",
         n_trials=N_TRIALS,
