@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 # A fraction of (X, y), or a validation set (X_val, y_val) of X's and y's kinds.
 Validation = float | tuple[Any, Any] | None
 
-__all__ = ["JobModel", "build_job_model", "job_model", "job_settings", "train_model"]
+__all__ = ["JobFit", "JobModel", "build_job_model", "job_model", "job_settings", "train_model"]
 
 
 def build_job_model(job: JobSpec, prepared: PreparedData | DataShapes) -> Model:
@@ -25,7 +25,7 @@ def build_job_model(job: JobSpec, prepared: PreparedData | DataShapes) -> Model:
     its first rows, ``sample_shapes``)."""
     from trainspec.models import build_model
 
-    return build_model(
+    model = build_model(
         job.model,
         input_shapes=prepared.input_shapes,
         allow_imports=job.allow_imports,
@@ -33,6 +33,25 @@ def build_job_model(job: JobSpec, prepared: PreparedData | DataShapes) -> Model:
         task=prepared.task,
         fields=prepared.batch_fields,
     )
+    if model.kind == "torch" and job.data.source.type == "arrays":
+        model.fit_fn = JobFit(job)  # type: ignore[attr-defined]
+    return model
+
+
+class JobFit:
+    """``fit(X, y)`` of a network built for a job whose data comes as arguments: what
+    ``train_model(X, y, job)`` does, on this model. The job's data section (transforms,
+    target transform, split) is fitted on ``(X, y)`` and its transforms replace the model's;
+    the network trains on from its current weights, as Keras' ``fit`` or a scikit-learn
+    pipeline with ``warm_start`` do. The engine's trainer does the training."""
+
+    def __init__(self, config: Mapping[str, Any] | JobSpec) -> None:
+        self.config = config
+
+    def __call__(
+        self, model: Model, X: Any, y: Any, *, validation: Validation = None, verbose: bool = False
+    ) -> None:
+        _train(X, y, self.config, validation, verbose, model=model)
 
 
 @dataclass
@@ -176,10 +195,26 @@ def train_model(
     ``val/...``, ``lr``, ``time``). A scikit-learn estimator is fitted once: its history is
     one row with its ``train/`` (and ``val/``) metrics.
     """
+    return _train(X, y, config, validation, verbose)
+
+
+def _train(
+    X: Any,
+    y: Any,
+    config: Mapping[str, Any] | JobSpec,
+    validation: Validation,
+    verbose: bool,
+    *,
+    model: Model | None = None,
+) -> Model:
+    """``train_model``: the job's data prepared from ``(X, y)``, its model built (or
+    ``model`` trained on), the fitted transforms attached; the model's ``fit`` does the same
+    again with ``config``."""
     from trainspec.data import prepare_data
     from trainspec.engine import EpochLines
 
     job = _job_from_config(config, validation)
+
     if isinstance(validation, tuple | list):
         from trainspec.data import join_validation
 
@@ -190,11 +225,26 @@ def train_model(
     lines = EpochLines() if verbose else None
     if "progress" not in job.train.model_fields_set:
         job = job.model_copy(update={"train": job.train.model_copy(update={"progress": "none"})})
-    model = build_job_model(job, prepared)
+    if model is None:
+        model = build_job_model(job, prepared)
+    else:
+        _check_inputs(getattr(model, "input_shapes", {}), prepared.input_shapes)
     fold = prepared.fold(0)
     model.history = _fit(model, job, prepared, fold, lines)
     model.attach_transforms(fold.transforms)
+    if model.kind == "torch":
+        model.fit_fn = JobFit(config)  # type: ignore[attr-defined]
     return model
+
+
+def _check_inputs(built: Mapping[str, Any], given: Mapping[str, Any]) -> None:
+    built_for = {k: tuple(v) for k, v in built.items()}
+    data = {k: tuple(v) for k, v in given.items()}
+    if built_for != data:
+        raise TrainspecError(
+            f"fit: the data has inputs {data}, but the model was built for {built_for}; pass "
+            "data with the model's inputs and shapes"
+        )
 
 
 def _fit(

@@ -191,10 +191,15 @@ class TorchModel(Model):
         return self._target_units(values), None
 
     def fit(self, X: InputData, y: np.ndarray, **kwargs: Any) -> TorchModel:
+        """Train on ``(X, y)`` through the training loop the builder gave the model
+        (``fit_fn``; the engine's, for a model of ``train_model`` or of a job whose data
+        comes as arguments): from the current weights, with the job's settings; keyword
+        arguments go to it (``validation=``, ``verbose=``)."""
         if self.fit_fn is None:
             raise ModelError(
-                "TorchModel.fit needs a training loop, which lives in the engine: call "
-                "trainspec.train_model(X, y, config), or give the model a fit_fn"
+                "this network has no training loop attached (the loop lives in the engine): "
+                "train it with trainspec.train_model(X, y, config), or with run_experiment / "
+                "`trainspec train` when its job names its data"
             )
         self.fit_fn(self, X, y, **kwargs)
         return self

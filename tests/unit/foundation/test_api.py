@@ -208,3 +208,33 @@ def test_train_model_refuses_a_validation_set_beside_the_configs_split() -> None
     x = np.zeros((8, 4))
     with pytest.raises(TrainspecError, match="given twice.*validation='a validation set'"):
         train_model(x, np.zeros(8), config, validation=(x, np.zeros(8)))
+
+
+def test_a_job_models_fit_is_train_model_on_that_model() -> None:
+    """The Model contract holds for networks: a job's network built by ``build_job_model``
+    trains with ``fit(X, y)`` exactly as ``train_model(X, y, job)`` does (the engine's
+    trainer, the same seed), and a second ``fit`` trains on from the weights the first
+    left."""
+    from trainspec.api import _job_from_config, build_job_model
+    from trainspec.data import prepare_data
+
+    x, y = load_digits(return_X_y=True)
+    config = {**CONFIG, "train": {**CONFIG["train"], "epochs": 2}}
+    job = _job_from_config(config)
+    reference = train_model(x[:600], y[:600], config)
+    prepared = prepare_data(job.data, seed=job.seed, task=job.task, arrays=(x[:600], y[:600]))
+    model = build_job_model(job, prepared)
+    assert model.fit(x[:600], y[:600]) is model
+    np.testing.assert_array_equal(model.predict_proba(x[600:]), reference.predict_proba(x[600:]))
+    assert [r["train/loss"] for r in model.history] == [r["train/loss"] for r in reference.history]
+    first_loss = reference.history[-1]["train/loss"]
+    assert reference.fit(x[:600], y[:600], validation=0.25) is reference
+    assert reference.history[0]["train/loss"] < first_loss  # on from there, not from scratch
+    assert "val/accuracy" in reference.history[-1]
+
+
+def test_fit_refuses_data_of_other_inputs() -> None:
+    x, y = load_digits(return_X_y=True)
+    model = train_model(x[:300], y[:300], {**CONFIG, "train": {**CONFIG["train"], "epochs": 1}})
+    with pytest.raises(TrainspecError, match=r"fit: the data has inputs .*\(32,\).*\(64,\)"):
+        model.fit(x[:300, :32], y[:300])
