@@ -14,10 +14,11 @@ Both run in this process, on one torch thread, after a warm-up, so imports are n
 both are timed from opening the study's storage to the last trial's result. The variants run
 in paired rounds (the order alternating), and each round's ratio is taken within the round, so
 a machine that gets busier or quieter weighs on both alike; the median ratio and the spread
-over the rounds are printed, with the load average. Two cases: short trials (2 epochs, about
-0.1-0.2 s of training), where the per-trial overhead shows, and long ones (``--long-epochs``,
-2 s or more of training), as real sweeps have. Printed, not asserted:
-``python benchmarks/bench_sweep.py [--trials 6] [--epochs 2] [--long-epochs 40] [--repeats 5]``.
+over the rounds are printed, with the load average. Two cases: short trials (2 epochs, a few
+hundredths of a second of training), where the per-trial overhead shows, and long ones
+(``--long-epochs``, 2 s or more of training a trial), as real sweeps have; from the two, the
+overhead is split into a part per trial and a part per epoch. Printed, not asserted:
+``python benchmarks/bench_sweep.py [--trials 6] [--epochs 2] [--long-epochs 220] [--repeats 5]``.
 """
 
 from __future__ import annotations
@@ -150,7 +151,12 @@ def load() -> str:
     return f"load average {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} cores"
 
 
-def compare(label: str, trials: int, epochs: int, repeats: int, goals: dict[str, float]) -> None:
+def compare(
+    label: str, trials: int, epochs: int, repeats: int, goals: dict[str, float]
+) -> dict[str, float]:
+    """Prints the case's table; returns each trainspec variant's median overhead per trial
+    over the plain script (seconds)."""
+
     def trainspec(tracking: str) -> Any:
         return lambda t: run_trainspec(t, trials, epochs, tracking)
 
@@ -168,6 +174,7 @@ def compare(label: str, trials: int, epochs: int, repeats: int, goals: dict[str,
             for name in names if i % 2 == 0 else reversed(names):
                 times[name].append(variants[name](Path(tempfile.mkdtemp(dir=warm))))
     plain = times[names[0]]
+    overheads: dict[str, float] = {}
     print(f"\n{label}: {trials} trials x {epochs} epochs of digits, {repeats} paired rounds")
     print(f"  {load()}")
     for name, t in times.items():
@@ -175,21 +182,24 @@ def compare(label: str, trials: int, epochs: int, repeats: int, goals: dict[str,
         if name in goals:
             ratios = sorted(a / b for a, b in zip(t, plain, strict=True))
             over = statistics.median(a - b for a, b in zip(t, plain, strict=True))
+            overheads[name] = over
             line += (
                 f"  ratio {statistics.median(ratios):5.2f} (goal <= {goals[name]}; rounds "
                 f"{ratios[0]:.2f} .. {ratios[-1]:.2f})  overhead {1000 * over:5.0f} ms"
             )
         print(line)
+    return overheads
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--long-trials", type=int, default=3)
-    parser.add_argument("--long-epochs", type=int, default=40)
+    parser.add_argument("--long-trials", type=int, default=2)
+    parser.add_argument("--long-epochs", type=int, default=220)
     parser.add_argument("--repeats", type=int, default=5)
     args, _ = parser.parse_known_args()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as the CLI does
     import optuna
     import torch
 
@@ -198,14 +208,25 @@ def main() -> None:
     # OpenMP threads spin against each other.
     torch.set_num_threads(1)
     none, tracked = "trainspec sweep, tracking none", "trainspec sweep, MLflow store"
-    compare("short trials", args.trials, args.epochs, args.repeats, {none: 1.3, tracked: 1.6})
-    compare(
+    short = compare(
+        "short trials", args.trials, args.epochs, args.repeats, {none: 1.3, tracked: 1.6}
+    )
+    long = compare(
         "long trials",
         args.long_trials,
         args.long_epochs,
         args.repeats,
         {none: 1.05, tracked: 1.05},
     )
+    # Overhead = a part per trial + a part per epoch; two cases give both.
+    print("\nwhere the overhead goes (from the two cases):")
+    for name in (none, tracked):
+        per_epoch = (long[name] - short[name]) / (args.long_epochs - args.epochs)
+        per_trial = short[name] - args.epochs * per_epoch
+        print(
+            f"  {name:31s} {1000 * per_trial:5.0f} ms per trial + {1000 * per_epoch:5.2f} ms "
+            "per epoch"
+        )
 
 
 if __name__ == "__main__":

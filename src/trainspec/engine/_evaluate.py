@@ -56,32 +56,42 @@ class Outputs:
 
     They stay on the device the model runs on; the host gets them once, concatenated, when
     the metrics are computed (``.cpu()`` per batch would wait for the device every batch).
+    Class logits are kept as they are and turned into probabilities and labels once, over
+    all batches (softmax is row by row, so the values are those of a per-batch softmax).
     """
 
     y_true: list[Tensor] = field(default_factory=list)
     y_pred: list[Tensor] = field(default_factory=list)
     y_score: list[Tensor] = field(default_factory=list)
+    logits: list[Tensor] = field(default_factory=list)
 
     def add(self, out: Tensor, batch: Batch, loss_fn: LossFn, task: str) -> None:
         a = loss_fn.align(out.detach(), batch)
         pred, target = a.out, a.target
         if a.valid is not None:  # ignored or padded positions do not count
             pred, target = pred[a.valid], target[a.valid]
-        if task == "classification":
-            if loss_fn.class_targets:
-                score = torch.softmax(pred.float(), dim=-1)
-                self.y_pred.append(score.argmax(dim=-1))
-            else:  # one logit per sample (BCEWithLogitsLoss)
-                score = torch.sigmoid(pred.float())
-                self.y_pred.append((score > 0.5).long())
-                target = target.long()
+        if task == "classification" and loss_fn.class_targets:
+            self.logits.append(pred.float())
+        elif task == "classification":  # one logit per sample (BCEWithLogitsLoss)
+            score = torch.sigmoid(pred.float())
+            self.y_pred.append((score > 0.5).long())
             self.y_score.append(score)
+            target = target.long()
         else:
             self.y_pred.append(pred.float())
         self.y_true.append(target)
 
+    def _settle(self) -> None:
+        """Class probabilities and labels from the logits gathered so far."""
+        if self.logits:
+            score = torch.softmax(torch.cat(self.logits), dim=-1)
+            self.logits.clear()
+            self.y_score.append(score)
+            self.y_pred.append(score.argmax(dim=-1))
+
     def arrays(self) -> tuple[list[np.ndarray], ...]:
         """The accumulated tensors as NumPy arrays (to send to another process)."""
+        self._settle()
         return tuple(
             [] if not part else [_host(part)] for part in (self.y_true, self.y_pred, self.y_score)
         )
@@ -97,6 +107,7 @@ class Outputs:
         units (``data.target_transform``), so that the metrics read in those units."""
         if not metrics:
             return {}
+        self._settle()
         y_true = _host(self.y_true) if self.y_true else np.zeros(0)
         y_pred = _host(self.y_pred) if self.y_pred else np.zeros(0)
         if inverse is not None:

@@ -387,19 +387,33 @@ def claim_trial(
         # A trial silent past the heartbeat grace period is failed and queued again here.
         optuna.storages.fail_stale_trials(study)
         trials = study.get_trials(deepcopy=False)
-        queued = any(t.state == TrialState.WAITING for t in trials)
-        if not queued:
+        waiting = [t.number for t in trials if t.state == TrialState.WAITING]
+        if not waiting:
             if n_trials is not None and trials_used(trials) >= n_trials:
                 return None
-            study.enqueue_trial({}, user_attrs={OWNER_ATTR: owner})
+            return _new_trial(study, owner, reseed)
         if reseed is not None:
-            # ask() takes the oldest waiting trial
-            waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-            reseed(min(t.number for t in waiting))
+            reseed(min(waiting))  # ask() takes the oldest waiting trial
         trial = study.ask()
-        if queued:
-            trial.set_user_attr(OWNER_ATTR, owner)  # a queued retry or grid point: now ours
+        trial.set_user_attr(OWNER_ATTR, owner)  # a queued retry or grid point: now ours
     return trial
+
+
+def _new_trial(
+    study: optuna.Study, owner: dict[str, Any], reseed: Callable[[int], None] | None
+) -> optuna.Trial:
+    """A new running trial, created with its owner in one write (what ``Study.ask`` does
+    without a queued trial, owner included): no moment exists in which it runs unsigned."""
+    import optuna
+    from optuna.trial import TrialState
+
+    template = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs={OWNER_ATTR: owner})
+    storage = study._storage
+    trial_id = storage.create_new_trial(study._study_id, template_trial=template)
+    if reseed is not None:
+        reseed(storage.get_trial_number_from_id(trial_id))
+    study._thread_local.cached_all_trials = None
+    return optuna.Trial(study, trial_id)
 
 
 def _is_dead(trial: FrozenTrial, host: str, grace: float) -> bool:

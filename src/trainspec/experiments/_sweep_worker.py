@@ -6,6 +6,7 @@ A many-worker sweep starts ``python -m trainspec.experiments._sweep_main SWEEP_D
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
@@ -131,6 +132,11 @@ def work(
     budget = plan.budget
     max_retry = plan.sweep.heartbeat.max_retry
     reseed = sampler_streams(plan, opened, worker)
+    # What the process holds now (modules, classes, the study) lives as long as it does. Out
+    # of the collector's sight, a full collection scans only what the trials make: with
+    # torch, Optuna and MLflow loaded, 20 ms instead of 220 ms, which a trial paid whenever
+    # the objects it left behind set one off.
+    gc.freeze()
     # Every trial's environment.json records the git state the worker started in.
     with git_state_once():
         while deadline is None or time.time() < deadline:

@@ -65,8 +65,18 @@ def strict_json(data: Any, found: list[str] | None = None, where: str = "") -> A
 
 def write_json(path: Path, data: Any) -> None:
     """Strict JSON (non-finite numbers as null), written atomically."""
-    text = json.dumps(strict_json(data), indent=2, sort_keys=False, default=str, allow_nan=False)
+    try:  # finite data needs no rewriting (json.dumps refuses NaN and infinities)
+        text = json.dumps(data, indent=2, default=_plain, allow_nan=False)
+    except ValueError:
+        text = json.dumps(strict_json(data), indent=2, default=str, allow_nan=False)
     atomic_write_text(path, text + "\n")
+
+
+def _plain(value: Any) -> Any:
+    """What ``strict_json`` makes of a value that JSON has no type for."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
 
 
 def read_json(path: Path, *, what: str = "file") -> Any:

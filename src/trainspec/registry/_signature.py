@@ -6,6 +6,7 @@ building, and the describe table (``_describe``) is generated from it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Callable, Mapping
@@ -32,7 +33,21 @@ class ParamSignature:
 
 
 def signature_of(factory: Callable[..., Any]) -> ParamSignature:
-    """The keyword parameters of a class's ``__init__`` or of a function."""
+    """The keyword parameters of a class's ``__init__`` or of a function (read once per
+    class or function: ``typing.get_type_hints`` takes a fraction of a millisecond, and a
+    sweep's trials build the same components again and again)."""
+    try:
+        return _cached_signature(factory)
+    except TypeError:  # an unhashable callable
+        return _read_signature(factory)
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_signature(factory: Callable[..., Any]) -> ParamSignature:
+    return _read_signature(factory)
+
+
+def _read_signature(factory: Callable[..., Any]) -> ParamSignature:
     try:
         sig = inspect.signature(factory)
     except (TypeError, ValueError):

@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 # MLflow takes at most 1000 metric values in one log_batch call.
 _MAX_METRICS_PER_BATCH = 1000
 
+# (tracking URI, experiment, parent run) -> the experiment's id, for parents this process has
+# checked: a sweep's trials are children of one parent, and each check (the experiment by
+# name, the parent run) is two store round-trips a trial.
+_CHILDREN_OF: dict[tuple[str, str, str | None], str] = {}
+
 
 class MlflowTracker(TrackerBase):
     """Records a run in an MLflow store (SQLite file, database or tracking server).
@@ -108,15 +113,29 @@ class MlflowTracker(TrackerBase):
         flat = flatten_params(params, max_value_length=self.max_param_length)
         flat = flat if self.log_params else {}
         with mlflow_errors(self.uri, f"start run {run_name!r} in experiment {self.experiment!r}"):
-            experiment_id = ensure_experiment(client, self.experiment, self.artifact_location)
-            if parent_run_id is None:
-                reconcile_runs(client, [experiment_id])
+            known = (self.uri, self.experiment, parent_run_id)
+            experiment_id = _CHILDREN_OF.get(known) if resume_run_id is None else None
+            new_run = None
+            if experiment_id is not None:
+                try:  # another child of a parent this process checked (a sweep's next trial)
+                    new_run = self._new_run(client, experiment_id, run_name, run_tags)
+                except Exception:  # the experiment or the parent changed since: check again
+                    _CHILDREN_OF.pop(known, None)
+                    experiment_id = None
+            if new_run is not None:
+                run_id = self._with_params(client, new_run, flat)
             else:
-                self._child_of(client, parent_run_id, experiment_id)
-            if resume_run_id is not None:
-                run_id = self._resume(client, resume_run_id, run_tags, flat)
-            else:
-                run_id = self._create(client, experiment_id, run_name, run_tags, flat)
+                assert experiment_id is None
+                experiment_id = ensure_experiment(client, self.experiment, self.artifact_location)
+                if parent_run_id is None:
+                    reconcile_runs(client, [experiment_id])
+                else:
+                    self._child_of(client, parent_run_id, experiment_id)
+                    _CHILDREN_OF[known] = experiment_id
+                if resume_run_id is not None:
+                    run_id = self._resume(client, resume_run_id, run_tags, flat)
+                else:
+                    run_id = self._create(client, experiment_id, run_name, run_tags, flat)
         self._run_id = run_id
         self._tags_written = dict(run_tags)
         log.info(
@@ -151,7 +170,17 @@ class MlflowTracker(TrackerBase):
         tags: dict[str, str],
         params: dict[str, str],
     ) -> str:
-        run_id = str(client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id)
+        return self._with_params(
+            client, self._new_run(client, experiment_id, run_name, tags), params
+        )
+
+    @staticmethod
+    def _new_run(
+        client: MlflowClient, experiment_id: str, run_name: str, tags: dict[str, str]
+    ) -> str:
+        return str(client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id)
+
+    def _with_params(self, client: MlflowClient, run_id: str, params: dict[str, str]) -> str:
         try:
             self._write_params(client, run_id, params)
         except Exception:

@@ -237,3 +237,20 @@ def test_a_sqlite_study_is_in_write_ahead_log_mode_and_read_by_plain_clients(
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert out.stdout.split() == ["1", "1.0"]
+
+
+def test_a_new_trial_is_created_signed_and_its_sampler_seeded_for_its_number(
+    tmp_path: Path,
+) -> None:
+    """A new trial carries its owner from the write that creates it (a worker killed at any
+    moment leaves no running trial without one), and the sampler is reseeded for its number
+    before anything is drawn."""
+    study = _study(tmp_path)
+    seeded: list[int] = []
+    first = claim_trial(study, 5, tmp_path / "lock", 0, seeded.append)
+    second = claim_trial(study, 5, tmp_path / "lock", 0, seeded.append)
+    assert first is not None and second is not None
+    assert seeded == [0, 1] and [first.number, second.number] == [0, 1]
+    for frozen in study.get_trials():
+        assert frozen.state == TrialState.RUNNING and frozen.datetime_start is not None
+        assert frozen.user_attrs[OWNER_ATTR]["worker"] == 0

@@ -140,6 +140,23 @@ def test_strict_json_writes_non_finite_numbers_as_null(tmp_path: Path) -> None:
     assert json.loads(run.summary.read_text(encoding="utf-8")) == {"best": {"loss": None}, "n": 1}
 
 
+def test_json_files_take_any_mapping_and_name_other_values(tmp_path: Path) -> None:
+    """Finite data is written as it is; a mapping that is no dict is an object, NaN inside it
+    null, and a value JSON has no type for its text."""
+    from types import MappingProxyType
+
+    run = RunDir(tmp_path)
+    data = {"m": MappingProxyType({"a": 1, "b": float("inf")}), "p": Path("x/y"), "t": (1, 2)}
+    run.write(run.SUMMARY, data)
+    assert json.loads(run.summary.read_text(encoding="utf-8")) == {
+        "m": {"a": 1, "b": None},
+        "p": "x/y",
+        "t": [1, 2],
+    }
+    run.write(run.SUMMARY, {"m": MappingProxyType({"a": 1})})
+    assert json.loads(run.summary.read_text(encoding="utf-8")) == {"m": {"a": 1}}
+
+
 def _checkpoint(root: Path, name: str) -> Path:
     folder = root / name
     folder.mkdir(parents=True)

@@ -239,3 +239,32 @@ def test_summary_totals_match_the_module_and_show_frozen_blocks() -> None:
     assert json.loads(json.dumps(data))["total_params"] == total
     assert data["rows"][-1]["output_shape"] == [None, 5]
     assert "frozen" in summary.to_text()
+
+
+def test_a_plain_chain_runs_as_the_general_path_does() -> None:
+    """A chain of single-input blocks takes the short path; the output and its gradients are
+    those of the general path, and a branching network keeps the general one."""
+    layers = [{"type": "Linear", "out_features": 5}, "ReLU", {"type": "Linear", "out_features": 3}]
+    chain = graph_of(build_torch({"inputs": [6], "layers": layers}, seed=0))
+    assert chain.chain
+    x = torch.randn(4, 6)
+    fast = chain(x)
+    chain.chain = False
+    general = chain(x)
+    assert torch.equal(fast, general)
+    branching = graph_of(build_torch(yaml.safe_load(RESNET), seed=0))
+    assert not branching.chain
+
+
+def test_a_chain_block_returning_a_tuple_names_the_fix() -> None:
+    """Without a ``select:`` the short path stops at a block's tuple as the general one does;
+    with one the network is no plain chain."""
+    blocks = {
+        "rnn": {"type": "LSTM", "hidden_size": 4, "select": 0},
+        "head": {"type": "Linear", "out_features": 2},
+    }
+    net = graph_of(build_torch({"inputs": {"x": [5, 3]}, "blocks": blocks}, seed=0))
+    assert not net.chain and net(torch.randn(2, 5, 3)).shape == (2, 5, 2)
+    net.chain = True  # as if the select were missing: the error names the block and the fix
+    with pytest.raises(ValueError, match=r"block 'rnn' returns a tuple of 2 outputs.*select"):
+        net(torch.randn(2, 5, 3))

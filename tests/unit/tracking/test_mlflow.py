@@ -143,6 +143,34 @@ def test_a_child_run_names_its_parent(
         _start(make_mlflow(), tmp_path, parent_run_id="nope")
 
 
+def test_later_children_skip_the_parent_check_until_the_experiment_changes(
+    make_mlflow: MakeTracker, tmp_path: Path, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep's next trials do not look up the experiment and the parent again; when the
+    experiment was deleted since, the child restores it as the first one would."""
+    with make_mlflow() as parent:
+        parent_id = _start(parent, tmp_path)
+    with make_mlflow() as child:
+        _start(child, tmp_path / "t0", parent_run_id=parent_id)
+    lookups: list[str] = []
+    real = type(client).get_run
+    monkeypatch.setattr(
+        type(client), "get_run", lambda self, run_id: lookups.append(run_id) or real(self, run_id)
+    )
+    with make_mlflow() as child:
+        second = _start(child, tmp_path / "t1", parent_run_id=parent_id)
+    assert lookups == []
+    experiment_id = client.get_run(parent_id).info.experiment_id
+    client.delete_experiment(experiment_id)
+    lookups.clear()
+    with make_mlflow() as child:
+        third = _start(child, tmp_path / "t2", parent_run_id=parent_id)
+    assert lookups == [parent_id]  # checked again
+    assert client.get_experiment(experiment_id).lifecycle_stage == "active"
+    for run_id in (second, third):
+        assert client.get_run(run_id).data.tags["mlflow.parentRunId"] == parent_id
+
+
 def test_resume_skips_steps_already_stored_and_keeps_first_params(
     make_mlflow: MakeTracker, tmp_path: Path, client: Any
 ) -> None:
