@@ -254,3 +254,35 @@ def test_predict_outputs_pads_sequences_of_different_lengths_with_nan() -> None:
     out = predict_outputs(torch.nn.Linear(2, 4), Nights(), batch_size=1)
     assert out.shape == (3, 5, 4)
     assert np.isnan(out[0, 3:]).all() and not np.isnan(out[1]).any()
+
+
+def test_deterministic_mode_leaves_new_tensors_unfilled_and_restores_both_settings() -> None:
+    """Inside ``deterministic(True)`` torch's deterministic algorithms are on and its NaN fill
+    of new tensors is off (a bug check that cost 5 % of a CNN's step); both come back after,
+    and a step gives the same values as with the fill on."""
+    import torch.utils.deterministic as det
+
+    from trainspec.engine._device import deterministic
+
+    def step() -> torch.Tensor:
+        torch.manual_seed(0)
+        conv = nn.Conv1d(1, 4, 7, stride=2)
+        x = torch.randn(3, 1, 64)
+        conv(x).square().mean().backward()
+        assert conv.weight.grad is not None
+        return conv.weight.grad
+
+    before = torch.are_deterministic_algorithms_enabled()
+    fill = det.fill_uninitialized_memory  # type: ignore[attr-defined]
+    with deterministic(True):
+        assert torch.are_deterministic_algorithms_enabled()
+        assert det.fill_uninitialized_memory is False  # type: ignore[attr-defined]
+        fast = step()
+    assert torch.are_deterministic_algorithms_enabled() == before
+    assert det.fill_uninitialized_memory == fill  # type: ignore[attr-defined]
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        checked = step()  # with torch's NaN fill of new tensors
+    finally:
+        torch.use_deterministic_algorithms(before)
+    assert torch.equal(fast, checked)
