@@ -188,6 +188,11 @@ class _Loop:
             and sched is not None
             and sched.interval == "step"
         )
+        # One process: no gradient synchronisation to hold back, no loss or stop to share.
+        self.local = setup.world == 1 and setup.share is None
+        self.mixed = setup.config.precision != "fp32"  # autocast around the forward pass
+        # The optimiser step as it is, or with gradient clipping or a loss scaler around it.
+        self.plain_update = setup.config.grad_clip_norm is None and setup.scaler is None
 
     def run(self, stop: StopRequests) -> bool:
         """Train until the last epoch, early stop, ``max_steps`` or a stop request.
@@ -266,7 +271,10 @@ class _Loop:
             step_batches = min(acc, n - (state.position - taken))
             closes_step = taken + 1 >= step_batches
             batch = to_device(raw, setup.device)
-            contributed |= self._forward_backward(batch, step_batches, closes_step, stop)
+            if self.local:
+                contributed |= self._local_forward_backward(batch, step_batches)
+            else:
+                contributed |= self._forward_backward(batch, step_batches, closes_step, stop)
             del raw, batch  # let the allocator reuse this batch's memory for the next one
             state.position += 1
             taken += 1
@@ -290,19 +298,39 @@ class _Loop:
             self._optimizer_step(contributed)
         return "done"
 
+    def _local_forward_backward(self, batch: Batch, step_batches: int) -> bool:
+        """Forward, loss and backward of one batch in one process; its gradients add up over
+        the step's ``step_batches`` batches (the loss is divided by their number). False when
+        the batch is skipped (a non-finite loss under ``nan_policy: skip``)."""
+        setup = self.setup
+        out = self._forward(batch)
+        if not self.checked:
+            setup.loss_fn.check(out, batch, num_classes=setup.num_classes)
+            self.checked = True
+        loss = setup.loss_fn(out, batch)
+        del out
+        if not self.meter.add(loss, self.state.epoch, self.state.global_step):
+            return False
+        if step_batches > 1:
+            loss = loss / step_batches
+        if setup.scaler is not None:
+            setup.scaler.scale(loss).backward()
+        else:
+            loss.backward()  # type: ignore[no-untyped-call]
+        return True
+
     def _forward_backward(
         self, batch: Batch, step_batches: int, closes_step: bool, stop: StopRequests
     ) -> bool:
-        """Forward, loss and backward of one batch; its gradients add up over the step's
-        ``step_batches`` batches (the loss is divided by their number). False when skipped."""
+        """``_local_forward_backward`` in data-parallel training: gradients synchronised on
+        the step's last batch only, the loss and stop requests shared by every rank."""
         setup = self.setup
         # Gradients are averaged across processes once per optimiser step, on its last batch.
         sync = contextlib.nullcontext()
         if not closes_step and setup.world > 1:
             sync = setup.train_module.no_sync()  # type: ignore[union-attr, operator]
         with sync:
-            with autocast(setup.config.precision, setup.device):
-                out = self._forward(batch)
+            out = self._forward(batch)
             if not self.checked:
                 setup.loss_fn.check(out, batch, num_classes=setup.num_classes)
                 self.checked = True
@@ -371,15 +399,25 @@ class _Loop:
         return self.meter.add(seen, self.state.epoch, self.state.global_step)
 
     def _forward(self, batch: Batch) -> Tensor:
+        """The model's output on ``batch`` (under autocast for bf16 and fp16)."""
         setup = self.setup
-        model = setup.train_module or setup.module
+        model = setup.module if setup.train_module is None else setup.train_module
+        if self.mixed:
+            with autocast(setup.config.precision, setup.device):
+                return self._call(model, batch)
+        return self._call(model, batch)
+
+    def _call(self, model: nn.Module, batch: Batch) -> Tensor:
+        setup = self.setup
         if setup.compiled and not self.checked:
             return first_call(setup.module, lambda: setup.forward(model, batch))
         return setup.forward(model, batch)
 
     def _optimizer_step(self, contributed: bool) -> None:
         setup, cfg = self.setup, self.setup.config
-        if contributed:
+        if contributed and self.plain_update:
+            setup.optimizer.step()
+        elif contributed:
             if cfg.grad_clip_norm is not None:
                 if setup.scaler is not None:
                     setup.scaler.unscale_(setup.optimizer)
