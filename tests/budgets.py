@@ -39,7 +39,7 @@ BUDGETS = (
     Budget(
         "examples and flagship",
         ["tests/integration/test_examples.py", "tests/integration/test_sleep_staging.py"],
-        240,
+        300,
     ),
     Budget("bare install", ["tests/integration/test_bare_install.py"], 150),
     Budget("other integration tests", ["tests/integration/*"], 600),
