@@ -73,7 +73,9 @@ def test_workers_on_postgres_survive_a_killed_worker(postgres: str, tmp_path: Pa
 
     digits_job(
         tmp_path,
-        epochs=15,  # long enough that the victim is killed inside the trial it was seen in
+        # Long enough (about a second of training a trial) that the victim is killed inside
+        # the trial it was seen starting, however quick trials become.
+        epochs=100,
         metric="val/accuracy",
         direction="maximize",
         n_trials=N_TRIALS,
