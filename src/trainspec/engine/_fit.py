@@ -189,7 +189,7 @@ class _Loop:
             and sched.interval == "step"
         )
         # One process: no gradient synchronisation to hold back, no loss or stop to share.
-        self.local = setup.world == 1 and setup.share is None
+        self.local = setup.world == 1
         self.mixed = setup.config.precision != "fp32"  # autocast around the forward pass
         # The optimiser step as it is, or with gradient clipping or a loss scaler around it.
         self.plain_update = setup.config.grad_clip_norm is None and setup.scaler is None
@@ -302,21 +302,10 @@ class _Loop:
         """Forward, loss and backward of one batch in one process; its gradients add up over
         the step's ``step_batches`` batches (the loss is divided by their number). False when
         the batch is skipped (a non-finite loss under ``nan_policy: skip``)."""
-        setup = self.setup
-        out = self._forward(batch)
-        if not self.checked:
-            setup.loss_fn.check(out, batch, num_classes=setup.num_classes)
-            self.checked = True
-        loss = setup.loss_fn(out, batch)
-        del out
+        loss = self._loss(batch)
         if not self.meter.add(loss, self.state.epoch, self.state.global_step):
             return False
-        if step_batches > 1:
-            loss = loss / step_batches
-        if setup.scaler is not None:
-            setup.scaler.scale(loss).backward()
-        else:
-            loss.backward()  # type: ignore[no-untyped-call]
+        self._backward(loss, step_batches)
         return True
 
     def _forward_backward(
@@ -327,37 +316,47 @@ class _Loop:
         setup = self.setup
         # Gradients are averaged across processes once per optimiser step, on its last batch.
         sync = contextlib.nullcontext()
-        if not closes_step and setup.world > 1:
+        if not closes_step:
             sync = setup.train_module.no_sync()  # type: ignore[union-attr, operator]
         with sync:
-            out = self._forward(batch)
-            if not self.checked:
-                setup.loss_fn.check(out, batch, num_classes=setup.num_classes)
-                self.checked = True
-            loss = setup.loss_fn(out, batch)
+            loss = self._loss(batch)
             # Every rank sees the mean loss of the global batch (so all ranks take the same
             # NaN decision) and whether any rank was asked to stop. Failing can wait until
             # after the backward pass (still before the optimiser step), so both ride on the
             # gradients' all-reduce (``StepShare``). Skipping a batch must be decided before
             # its backward pass: a reduction of its own, waited for at once.
-            shared, early = None, setup.share is None and setup.world == 1
+            shared, early = None, False
             if setup.share is not None:
                 self._stage(loss, closes_step, stop)
-            elif setup.world > 1:
+            else:
                 shared = LossAndStop(loss, bool(stop), setup.world)
                 early = setup.config.nan_policy == "skip"
             if early and not self._record(loss, shared):
                 return False
-            scaled = loss / step_batches if step_batches > 1 else loss
-            if setup.scaler is not None:
-                setup.scaler.scale(scaled).backward()
-            else:
-                scaled.backward()  # type: ignore[no-untyped-call]
+            self._backward(loss, step_batches)
         if shared is not None and not early:
             self._record(loss, shared)  # raises on a non-finite loss (nan_policy: fail)
         elif closes_step:
             self._settle(stop)
         return True
+
+    def _loss(self, batch: Batch) -> Tensor:
+        """The loss of one batch; the first batch's shapes are checked against the loss."""
+        setup = self.setup
+        out = self._forward(batch)
+        if not self.checked:
+            setup.loss_fn.check(out, batch, num_classes=setup.num_classes)
+            self.checked = True
+        return setup.loss_fn(out, batch)
+
+    def _backward(self, loss: Tensor, step_batches: int) -> None:
+        """Gradients of ``loss``, divided by the step's number of batches (through the loss
+        scaler under fp16)."""
+        scaled = loss / step_batches if step_batches > 1 else loss
+        if self.setup.scaler is not None:
+            self.setup.scaler.scale(scaled).backward()
+        else:
+            scaled.backward()  # type: ignore[no-untyped-call]
 
     def _stage(self, loss: Tensor, last: bool, stop: StopRequests) -> None:
         """Add ``loss`` to this rank's sum for the optimiser step; on its last batch, hand the
