@@ -114,18 +114,15 @@ class MlflowTracker(TrackerBase):
         flat = flat if self.log_params else {}
         with mlflow_errors(self.uri, f"start run {run_name!r} in experiment {self.experiment!r}"):
             known = (self.uri, self.experiment, parent_run_id)
-            experiment_id = _CHILDREN_OF.get(known) if resume_run_id is None else None
             new_run = None
-            if experiment_id is not None:
+            if resume_run_id is None and known in _CHILDREN_OF:
                 try:  # another child of a parent this process checked (a sweep's next trial)
-                    new_run = self._new_run(client, experiment_id, run_name, run_tags)
+                    new_run = self._new_run(client, _CHILDREN_OF[known], run_name, run_tags)
                 except Exception:  # the experiment or the parent changed since: check again
-                    _CHILDREN_OF.pop(known, None)
-                    experiment_id = None
+                    del _CHILDREN_OF[known]
             if new_run is not None:
                 run_id = self._with_params(client, new_run, flat)
             else:
-                assert experiment_id is None
                 experiment_id = ensure_experiment(client, self.experiment, self.artifact_location)
                 if parent_run_id is None:
                     reconcile_runs(client, [experiment_id])
