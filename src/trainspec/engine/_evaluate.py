@@ -58,14 +58,25 @@ class Outputs:
     the metrics are computed (``.cpu()`` per batch would wait for the device every batch).
     Class logits are kept as they are and turned into probabilities and labels once, over
     all batches (softmax is row by row, so the values are those of a per-batch softmax).
+    Batches of (B, C) logits with (B,) class targets, the common case, are only held until
+    then: the rows whose target is the loss's ``ignore_index`` are dropped once, over the
+    concatenation, rather than batch by batch.
     """
 
     y_true: list[Tensor] = field(default_factory=list)
     y_pred: list[Tensor] = field(default_factory=list)
     y_score: list[Tensor] = field(default_factory=list)
     logits: list[Tensor] = field(default_factory=list)
+    # (B, C) logits and (B,) targets not yet masked, and the ignore_index to mask them with.
+    held: list[tuple[Tensor, Tensor]] = field(default_factory=list)
+    ignore_index: int = -100
 
     def add(self, out: Tensor, batch: Batch, loss_fn: LossFn, task: str) -> None:
+        if task == "classification" and loss_fn.class_targets and out.dim() == 2:
+            self.held.append((out.detach(), batch[TARGET]))
+            self.ignore_index = loss_fn.ignore_index
+            return
+        self._release()  # keeps the rows in the order the batches came
         a = loss_fn.align(out.detach(), batch)
         pred, target = a.out, a.target
         if a.valid is not None:  # ignored or padded positions do not count
@@ -81,8 +92,22 @@ class Outputs:
             self.y_pred.append(pred.float())
         self.y_true.append(target)
 
+    def _release(self) -> None:
+        """The held batches' rows, those not ignored, moved to ``logits`` and ``y_true``."""
+        if not self.held:
+            return
+        pred = torch.cat([out for out, _ in self.held])
+        target = torch.cat([t for _, t in self.held])
+        self.held.clear()
+        valid = target != self.ignore_index
+        if not bool(valid.all()):
+            pred, target = pred[valid], target[valid]
+        self.logits.append(pred.float())
+        self.y_true.append(target)
+
     def _settle(self) -> None:
         """Class probabilities and labels from the logits gathered so far."""
+        self._release()
         if self.logits:
             score = torch.softmax(torch.cat(self.logits), dim=-1)
             self.logits.clear()
@@ -144,8 +169,8 @@ def run_eval(
     was_training = module.training
     module.eval()
     outputs = Outputs()
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    count = 0
+    losses: list[Tensor] = []  # each batch's mean loss, read off the device once at the end
+    sizes: list[int] = []
     order = np.arange(len(source), dtype=np.int64)
     if sharded:
         order = order[rank() :: world_size()]
@@ -154,18 +179,28 @@ def run_eval(
             for raw in source.iter_batches(order, batch_size, drop_last=False, generator=None):
                 batch = to_device(raw, device)
                 out = forward(module, batch)
-                n = int(batch[TARGET].shape[0])
-                total += loss_fn(out, batch).detach().double() * n
-                count += n
+                sizes.append(int(batch[TARGET].shape[0]))
+                losses.append(loss_fn(out, batch).detach())
                 outputs.add(out, batch, loss_fn, task)
     finally:
         module.train(was_training)
+    total, count = _weighted_sum(losses, sizes), sum(sizes)
     inverse = getattr(source, "target_inverse", None)
     if sharded:
-        return _gathered(float(total), count, outputs, metrics, inverse)
-    result = {"loss": float(total) / count if count else float("nan")}
+        return _gathered(total, count, outputs, metrics, inverse)
+    result = {"loss": total / count if count else float("nan")}
     result.update(outputs.metrics(metrics, inverse))
     return result
+
+
+def _weighted_sum(losses: list[Tensor], sizes: list[int]) -> float:
+    """The sum of each batch's mean loss times its size, added batch by batch in float64."""
+    if not losses:
+        return 0.0
+    total = 0.0
+    for value, n in zip(torch.stack(losses).double().tolist(), sizes, strict=True):
+        total += value * n
+    return total
 
 
 def _gathered(
