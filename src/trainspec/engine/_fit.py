@@ -83,6 +83,10 @@ class _Saver:
         every = self.spec.every_steps
         return self.active and every is not None and step % every == 0
 
+    def due_step_set(self) -> bool:
+        """Whether checkpoints are due every so many steps at all."""
+        return self.active and self.spec.every_steps is not None
+
     def due_epoch(self, epoch: int) -> bool:
         every = self.spec.every_epochs
         return self.active and every is not None and epoch % every == 0
@@ -193,6 +197,18 @@ class _Loop:
         self.mixed = setup.config.precision != "fp32"  # autocast around the forward pass
         # The optimiser step as it is, or with gradient clipping or a loss scaler around it.
         self.plain_update = setup.config.grad_clip_norm is None and setup.scaler is None
+        # After the first (checked) batch, a one-process fp32 step without a loss scaler or
+        # torch.compile is forward, loss, backward in one frame: a step of a small network
+        # is tens of microseconds of Python, and every call layer shows (bench_engine).
+        self.direct = (
+            self.local
+            and not self.mixed
+            and not setup.compiled
+            and setup.scaler is None
+            and setup.train_module in (None, setup.module)
+        )
+        # Checks after each optimiser step that only some runs need.
+        self.watch_steps = setup.config.max_steps is not None or saver.due_step_set()
 
     def run(self, stop: StopRequests) -> bool:
         """Train until the last epoch, early stop, ``max_steps`` or a stop request.
@@ -283,8 +299,10 @@ class _Loop:
             self._optimizer_step(contributed)
             taken, contributed = 0, False
             self.progress.step(state.position, self.meter.mean)
-            hit = self._max_hit()
             stopping = self.stop_seen if setup.world > 1 else bool(stop)
+            if not (stopping or self.watch_steps):
+                continue
+            hit = self._max_hit()
             if stopping or hit or self.saver.due_step(state.global_step):
                 state.aug_state = gen.get_state()
                 if stopping:
@@ -302,6 +320,13 @@ class _Loop:
         """Forward, loss and backward of one batch in one process; its gradients add up over
         the step's ``step_batches`` batches (the loss is divided by their number). False when
         the batch is skipped (a non-finite loss under ``nan_policy: skip``)."""
+        if self.direct and self.checked and step_batches == 1:
+            setup = self.setup
+            loss = setup.loss_fn(setup.forward(setup.module, batch), batch)
+            if not self.meter.add(loss, self.state.epoch, self.state.global_step):
+                return False
+            loss.backward()  # type: ignore[no-untyped-call]
+            return True
         loss = self._loss(batch)
         if not self.meter.add(loss, self.state.epoch, self.state.global_step):
             return False
