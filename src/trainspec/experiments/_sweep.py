@@ -29,6 +29,7 @@ from trainspec.experiments._sweep_parent import claim_parent, record_parent, wai
 from trainspec.experiments._sweep_plan import SweepPlan, plan_sweep
 from trainspec.experiments._sweep_study import (
     RUN_DIR_ATTR,
+    THREADS_ATTR,
     SweepError,
     fail_dead_trials,
     quiet_optuna,
@@ -347,7 +348,7 @@ def trial_record(plan: SweepPlan, t: FrozenTrial) -> dict[str, Any]:
         "values": values,
         "params": plan.space.decode(t.params),
         "run_dir": t.user_attrs.get(RUN_DIR_ATTR),
-        "torch_threads": t.user_attrs.get("trainspec.torch_threads"),
+        "torch_threads": t.user_attrs.get(THREADS_ATTR),
     }
 
 
@@ -392,8 +393,13 @@ def _log_parent(tracker: Tracker, plan: SweepPlan, result: SweepResult, *, step:
 
 def _tracking_best(
     plan: SweepPlan, study: optuna.Study, tracker: Tracker, on_trial: TrialHook | None
-) -> TrialHook:
-    """``on_trial``, and the parent run's best trial kept current as trials finish."""
+) -> TrialHook | None:
+    """``on_trial``, and the parent run's best trial kept current as trials finish (not
+    looked up without a tracking store to show it: it takes reads of the study)."""
+    from trainspec.tracking import NullTracker
+
+    if isinstance(tracker, NullTracker):
+        return on_trial
 
     def hook(t: FrozenTrial) -> None:
         if on_trial is not None:
