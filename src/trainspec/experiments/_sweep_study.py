@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BEAT_ATTR",
     "OWNER_ATTR",
+    "RUN_DIR_ATTR",
+    "THREADS_ATTR",
     "Clock",
     "SweepError",
     "claim_lock",
@@ -57,6 +59,9 @@ log = logging.getLogger(__name__)
 # The worker running a trial: {"host", "pid", "started", "worker"}, one attribute (one write).
 OWNER_ATTR = "trainspec.owner"
 RUN_DIR_ATTR = "trainspec.run_dir"
+# torch's intra-op thread count in the worker that ran the trial: CPU results repeat exactly
+# only with the same count (``sweep best`` prints it).
+THREADS_ATTR = "trainspec.torch_threads"
 # A running trial's last heartbeat: seconds on its study's clock (a trial system attribute).
 BEAT_ATTR = "trainspec.heartbeat"
 # Seconds on a timeline every worker of a study shares; injected by tests.
@@ -405,9 +410,12 @@ def _new_trial(
     """A new running trial, created with its owner in one write (what ``Study.ask`` does
     without a queued trial, owner included): no moment exists in which it runs unsigned."""
     import optuna
+    import torch
     from optuna.trial import TrialState
 
-    template = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs={OWNER_ATTR: owner})
+    # The thread count its numbers repeat with (CPU), in the same write: one write fewer.
+    attrs = {OWNER_ATTR: owner, THREADS_ATTR: torch.get_num_threads()}
+    template = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs=attrs)
     storage = study._storage
     trial_id = storage.create_new_trial(study._study_id, template_trial=template)
     if reseed is not None:

@@ -15,7 +15,7 @@ from trainspec.errors import TrainspecError
 from trainspec.experiments._run import RunResult, run_experiment
 from trainspec.experiments._rundir import summarize_history
 from trainspec.experiments._sweep_plan import PARAMS_METRIC, Goal, SweepPlan, direction_of
-from trainspec.experiments._sweep_study import RUN_DIR_ATTR
+from trainspec.experiments._sweep_study import RUN_DIR_ATTR, THREADS_ATTR
 from trainspec.experiments._sweep_track import (
     TrialState,
     mark_trial,
@@ -29,9 +29,8 @@ from trainspec.spec import LoadedSpec, load_spec
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["THREADS_ATTR", "PruneCallback", "TrialOutcome", "objective_values", "run_trial"]
+__all__ = ["PruneCallback", "TrialOutcome", "objective_values", "run_trial"]
 
-THREADS_ATTR = "trainspec.torch_threads"
 
 log = logging.getLogger(__name__)
 
@@ -224,8 +223,12 @@ def _run(
         return TrialOutcome("failed", run_dir=run_dir, error=f"{type(exc).__name__}: {exc}")
     import torch
 
-    # CPU numbers repeat exactly only with the same number of threads.
-    trial.set_user_attr(THREADS_ATTR, torch.get_num_threads())
+    # CPU numbers repeat exactly only with the same number of threads. A new trial has the
+    # count from its creation; a queued one (a grid point, or a retry that copied the failed
+    # trial's attributes) gets this worker's here.
+    threads = torch.get_num_threads()
+    if trial.user_attrs.get(THREADS_ATTR) != threads:
+        trial.set_user_attr(THREADS_ATTR, threads)
     if result.status == "interrupted":
         return TrialOutcome("interrupted", run_dir=run_dir)
     try:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
 
 from trainspec.experiments._sweep_study import (
     OWNER_ATTR,
+    THREADS_ATTR,
     SweepError,
     claim_trial,
     fail_dead_trials,
@@ -254,3 +256,4 @@ def test_a_new_trial_is_created_signed_and_its_sampler_seeded_for_its_number(
     for frozen in study.get_trials():
         assert frozen.state == TrialState.RUNNING and frozen.datetime_start is not None
         assert frozen.user_attrs[OWNER_ATTR]["worker"] == 0
+        assert frozen.user_attrs[THREADS_ATTR] == torch.get_num_threads()
