@@ -132,6 +132,33 @@ def test_accumulation_gives_the_gradients_of_the_larger_batch() -> None:
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_the_direct_one_process_step_trains_as_the_general_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The one-frame step of a plain one-process run (after its first, checked batch) gives
+    the weights, losses and scores of the general step, dropout draws included."""
+    from trainspec.engine import _fit as fit_module
+
+    def run(direct: bool) -> tuple[list[torch.Tensor], list[dict[str, float]]]:
+        model = mlp(dropout=0.3)
+        result = _fit(model, config=_config(epochs=3), seed=0)
+        return [p.detach().clone() for p in model.parameters()], result.history
+
+    chosen = run(True)
+    init = fit_module._Loop.__init__
+
+    def general(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        assert self.direct  # this run would take the direct step
+        self.direct = False
+
+    monkeypatch.setattr(fit_module._Loop, "__init__", general)
+    weights, history = run(False)
+    assert all(torch.equal(a, b) for a, b in zip(chosen[0], weights, strict=True))
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "time"} for r in rows]  # noqa: E731
+    assert strip(chosen[1]) == strip(history)
+
+
 def test_accumulation_steps_the_optimizer_once_per_group() -> None:
     result = _fit(config=_config(epochs=1, batch_size=16, accumulate_steps=4))
     assert result.global_step == 2  # 6 batches: a group of 4, then the last 2
