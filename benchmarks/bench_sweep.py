@@ -1,8 +1,10 @@
 """Overhead of a trainspec sweep per trial, against a plain Optuna script with the same objective.
 
 Both train the same MLP (64-32-10, AdamW, batch 64) on scikit-learn's digits, standardised,
-with the same stratified 80/20 split, for the same epochs, and report validation accuracy,
-with the learning rate drawn by a seeded random sampler from a study in a SQLite file:
+with the same stratified 80/20 split, for the same epochs, and report validation accuracy
+(scored in one pass over the 360 validation rows: the sweep's spec sets
+``train.eval_batch_size``; ``--eval-batch 0`` keeps trainspec's default, batches of 64), with
+the learning rate drawn by a seeded random sampler from a study in a SQLite file:
 
 - **plain**: ``study.optimize`` over a hand-written objective (numpy split, a plain PyTorch
   loop with batch indexing);
@@ -18,7 +20,8 @@ over the rounds are printed, with the load average. Two cases: short trials (2 e
 hundredths of a second of training), where the per-trial overhead shows, and long ones
 (``--long-epochs``, 2 s or more of training a trial), as real sweeps have; from the two, the
 overhead is split into a part per trial and a part per epoch. Printed, not asserted:
-``python benchmarks/bench_sweep.py [--trials 6] [--epochs 2] [--long-epochs 220] [--repeats 5]``.
+``python benchmarks/bench_sweep.py [--trials 6] [--epochs 2] [--long-epochs 220] [--repeats 5]
+[--eval-batch 512]``.
 """
 
 from __future__ import annotations
@@ -35,9 +38,16 @@ from typing import Any
 import numpy as np
 
 HIDDEN, BATCH, SEED = 32, 64, 0
+# The plain script scores the 360 validation rows in one pass; so does the sweep's spec
+# (train.eval_batch_size), so that both do the same arithmetic. 0: trainspec's default,
+# batches of train.batch_size (six passes here).
+EVAL_BATCH = 512
 
 
-def job(root: Path, name: str, *, trials: int, epochs: int, tracking: str) -> dict[str, Any]:
+def job(
+    root: Path, name: str, *, trials: int, epochs: int, tracking: str, eval_batch: int
+) -> dict[str, Any]:
+    train_extra = {"eval_batch_size": eval_batch} if eval_batch else {}
     return {
         "name": "bench-sweep",
         "seed": SEED,
@@ -62,6 +72,7 @@ def job(root: Path, name: str, *, trials: int, epochs: int, tracking: str) -> di
             "metrics": ["accuracy"],
             "monitor": {"metric": "val/accuracy", "mode": "max"},
             "progress": "none",
+            **train_extra,
         },
         "tracking": {"backend": tracking},
         "run": {"root": str(root)},
@@ -135,11 +146,20 @@ def run_plain(tmp: Path, trials: int, epochs: int) -> float:
     return (time.perf_counter() - start) / trials
 
 
-def run_trainspec(tmp: Path, trials: int, epochs: int, tracking: str) -> float:
+def run_trainspec(
+    tmp: Path, trials: int, epochs: int, tracking: str, eval_batch: int = EVAL_BATCH
+) -> float:
     """One sweep in a shared runs root (one MLflow store, made during the warm-up)."""
     from trainspec.experiments._sweep import run_sweep
 
-    spec = job(tmp.parent / "runs", tmp.name, trials=trials, epochs=epochs, tracking=tracking)
+    spec = job(
+        tmp.parent / "runs",
+        tmp.name,
+        trials=trials,
+        epochs=epochs,
+        tracking=tracking,
+        eval_batch=eval_batch,
+    )
     start = time.perf_counter()
     result = run_sweep(spec)
     assert result.counts.get("complete") == trials, result.counts
@@ -152,13 +172,13 @@ def load() -> str:
 
 
 def compare(
-    label: str, trials: int, epochs: int, repeats: int, goals: dict[str, float]
+    label: str, trials: int, epochs: int, repeats: int, goals: dict[str, float], eval_batch: int
 ) -> dict[str, float]:
     """Prints the case's table; returns each trainspec variant's median overhead per trial
     over the plain script (seconds)."""
 
     def trainspec(tracking: str) -> Any:
-        return lambda t: run_trainspec(t, trials, epochs, tracking)
+        return lambda t: run_trainspec(t, trials, epochs, tracking, eval_batch)
 
     variants = {
         "plain Optuna + PyTorch loop": lambda t: run_plain(t, trials, epochs),
@@ -175,7 +195,11 @@ def compare(
                 times[name].append(variants[name](Path(tempfile.mkdtemp(dir=warm))))
     plain = times[names[0]]
     overheads: dict[str, float] = {}
-    print(f"\n{label}: {trials} trials x {epochs} epochs of digits, {repeats} paired rounds")
+    scored = f"validation scored in batches of {eval_batch}" if eval_batch else "default"
+    print(
+        f"\n{label}: {trials} trials x {epochs} epochs of digits, {repeats} paired rounds "
+        f"({scored})"
+    )
     print(f"  {load()}")
     for name, t in times.items():
         line = f"  {name:31s} {1000 * statistics.median(t):7.0f} ms/trial"
@@ -198,6 +222,12 @@ def main() -> None:
     parser.add_argument("--long-trials", type=int, default=2)
     parser.add_argument("--long-epochs", type=int, default=220)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--eval-batch",
+        type=int,
+        default=EVAL_BATCH,
+        help="train.eval_batch_size of the sweep's spec; 0 for trainspec's default",
+    )
     args, _ = parser.parse_known_args()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as the CLI does
     import optuna
@@ -209,7 +239,12 @@ def main() -> None:
     torch.set_num_threads(1)
     none, tracked = "trainspec sweep, tracking none", "trainspec sweep, MLflow store"
     short = compare(
-        "short trials", args.trials, args.epochs, args.repeats, {none: 1.3, tracked: 1.6}
+        "short trials",
+        args.trials,
+        args.epochs,
+        args.repeats,
+        {none: 1.3, tracked: 1.6},
+        args.eval_batch,
     )
     long = compare(
         "long trials",
@@ -217,6 +252,7 @@ def main() -> None:
         args.long_epochs,
         args.repeats,
         {none: 1.05, tracked: 1.05},
+        args.eval_batch,
     )
     # Overhead = a part per trial + a part per epoch; two cases give both.
     print("\nwhere the overhead goes (from the two cases):")
