@@ -15,9 +15,12 @@ through ``extends``, file references and overrides, and all are reported at once
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
     from trainspec.models import Model
     from trainspec.spec import JobSpec
 
-__all__ = ["check_spec", "deep_check", "spec_problems"]
+__all__ = ["check_spec", "deep_check", "reusing_data", "spec_problems"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,33 @@ def _located_error(exc: TrainspecError, loaded: LoadedSpec) -> TrainspecError:
         return exc
 
 
+# Within ``reusing_data()``: the data prepared last, by what prepares it.
+_REUSED: ContextVar[dict[str, PreparedData] | None] = ContextVar("_REUSED", default=None)
+
+
+@contextlib.contextmanager
+def reusing_data() -> Iterator[None]:
+    """Runs in the block whose data is prepared as the run before it prepared it (the same
+    ``data`` section, ``seed``, ``task`` and ``allow_imports``) train on that run's prepared
+    data, in memory, rather than load, split and fit the transforms again: what a sweep
+    worker's trials do when their parameters leave the data as it was. One data set is held
+    at a time (dropped before a different one is prepared), and a user's ``Dataset`` (a
+    ``dataset`` source, which may keep state of its own) is made afresh for every run."""
+    token = _REUSED.set({})
+    try:
+        yield
+    finally:
+        _REUSED.reset(token)
+
+
+def _data_key(job: JobSpec) -> str:
+    return json.dumps(
+        [job.data.model_dump(mode="json"), job.seed, job.task, list(job.allow_imports)],
+        sort_keys=True,
+        default=str,
+    )
+
+
 def deep_check(
     loaded: LoadedSpec,
     *,
@@ -140,14 +170,25 @@ def _deep_check(
         model = _checked_build(lambda: build_job_model(job, shapes))
         _check_finetune(job, model, shapes)
         return None
-    prepared = prepare_data(
-        job.data,
-        seed=job.seed,
-        task=job.task,
-        allow_imports=job.allow_imports,
-        cache_dir=cache_dir,
-        defer_cache=True,
-    )
+    reused = _REUSED.get() if full_data else None
+    key = None
+    if reused is not None and job.data.source.type != "dataset":
+        key = _data_key(job)
+    if key is not None and reused is not None and key in reused:
+        prepared = reused[key]
+    else:
+        if reused is not None:
+            reused.clear()  # one data set in memory at a time
+        prepared = prepare_data(
+            job.data,
+            seed=job.seed,
+            task=job.task,
+            allow_imports=job.allow_imports,
+            cache_dir=cache_dir,
+            defer_cache=True,
+        )
+        if key is not None and reused is not None:
+            reused[key] = prepared
     if build:
         model = _checked_build(lambda: build_job_model(job, prepared))
         _check_finetune(job, model, prepared)

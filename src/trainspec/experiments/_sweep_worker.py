@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainspec.experiments._preflight import reusing_data
 from trainspec.experiments._rundir import git_state_once
 from trainspec.experiments._sweep_plan import SweepPlan
 from trainspec.experiments._sweep_study import (
@@ -137,8 +138,9 @@ def work(
     # torch, Optuna and MLflow loaded, 20 ms instead of 220 ms, which a trial paid whenever
     # the objects it left behind set one off.
     gc.freeze()
-    # Every trial's environment.json records the git state the worker started in.
-    with git_state_once():
+    # Every trial's environment.json records the git state the worker started in; trials
+    # that leave the data as it was train on the data the trial before them prepared.
+    with git_state_once(), reusing_data():
         while deadline is None or time.time() < deadline:
             trial = claim_trial(opened, budget, lock, worker, reseed)
             if trial is None:
