@@ -375,14 +375,19 @@ def claim_trial(
     lock: Path,
     worker: int,
     reseed: Callable[[int], None] | None = None,
+    run_dir: Callable[[int], Path] | None = None,
+    clock: Clock | None = None,
 ) -> optuna.Trial | None:
     """The next trial for this worker, or None when the budget is spent.
 
     Queued trials (retries, grid points) run first. A new trial is created only while fewer
     than ``n_trials`` count; the count and the creation happen under the claim lock, so
-    parallel workers never overshoot. A new trial is queued with its owner before it is taken,
-    so a worker killed at any moment leaves no running trial without one. ``reseed(number)``
-    gives the sampler the stream of the trial about to be taken.
+    parallel workers never overshoot. A new trial is created running with its owner, so a
+    worker killed at any moment leaves no running trial without one. ``reseed(number)``
+    gives the sampler the stream of the trial about to be taken; ``run_dir(number)`` is the
+    folder a new trial will run in (``RUN_DIR_ATTR``), recorded in the same write. With
+    ``clock`` (``study_clock``) the claimed trial also has its first heartbeat, a new one in
+    that write: ``heartbeat(..., first=False)`` sends the next ones.
     """
     import optuna
     from optuna.trial import TrialState
@@ -396,32 +401,63 @@ def claim_trial(
         if not waiting:
             if n_trials is not None and trials_used(trials) >= n_trials:
                 return None
-            return _new_trial(study, owner, reseed)
+            return _new_trial(study, owner, reseed, run_dir, clock, expected=len(trials))
         if reseed is not None:
             reseed(min(waiting))  # ask() takes the oldest waiting trial
         trial = study.ask()
         trial.set_user_attr(OWNER_ATTR, owner)  # a queued retry or grid point: now ours
+        if clock is not None:
+            study._storage.set_trial_system_attr(trial._trial_id, BEAT_ATTR, clock())
     return trial
 
 
 def _new_trial(
-    study: optuna.Study, owner: dict[str, Any], reseed: Callable[[int], None] | None
+    study: optuna.Study,
+    owner: dict[str, Any],
+    reseed: Callable[[int], None] | None,
+    run_dir: Callable[[int], Path] | None,
+    clock: Clock | None = None,
+    *,
+    expected: int,
 ) -> optuna.Trial:
     """A new running trial, created with its owner in one write (what ``Study.ask`` does
-    without a queued trial, owner included): no moment exists in which it runs unsigned."""
+    without a queued trial, owner included): no moment exists in which it runs unsigned.
+
+    The same write records the thread count its numbers repeat with (CPU), its first
+    heartbeat (with ``clock``) and the folder it runs in, for the number it gets when no other
+    process adds a trial to the study in the meantime (``expected``: the trials counted under
+    the claim lock; only a sweep's start, queueing grid points or failing dead trials, adds
+    one outside it); otherwise that folder is recorded again at once."""
     import optuna
     import torch
     from optuna.trial import TrialState
 
-    # The thread count its numbers repeat with (CPU), in the same write: one write fewer.
-    attrs = {OWNER_ATTR: owner, THREADS_ATTR: torch.get_num_threads()}
-    template = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs=attrs)
+    attrs: dict[str, Any] = {OWNER_ATTR: owner, THREADS_ATTR: torch.get_num_threads()}
+    if run_dir is not None:
+        attrs[RUN_DIR_ATTR] = str(run_dir(expected))
+    beat = {} if clock is None else {BEAT_ATTR: clock()}
+    template = optuna.trial.create_trial(
+        state=TrialState.RUNNING, user_attrs=attrs, system_attrs=beat
+    )
     storage = study._storage
     trial_id = storage.create_new_trial(study._study_id, template_trial=template)
+    number = _number_of(storage, trial_id)
+    if run_dir is not None and number != expected:
+        storage.set_trial_user_attr(trial_id, RUN_DIR_ATTR, str(run_dir(number)))
     if reseed is not None:
-        reseed(storage.get_trial_number_from_id(trial_id))
+        reseed(number)
     study._thread_local.cached_all_trials = None
     return optuna.Trial(study, trial_id)
+
+
+def _number_of(storage: BaseStorage, trial_id: int) -> int:
+    """The number of a trial this process just created: from the cache Optuna keeps in front
+    of every SQL storage (which holds the trial it created), else asked of the storage (for a
+    running trial, a read of the whole trial)."""
+    known = getattr(storage, "_trial_id_to_study_id_and_number", None)
+    if isinstance(known, dict) and trial_id in known:
+        return int(known[trial_id][1])
+    return storage.get_trial_number_from_id(trial_id)
 
 
 def _is_dead(trial: FrozenTrial, host: str, grace: float) -> bool:
@@ -490,14 +526,23 @@ def study_clock(storage: BaseStorage) -> Clock:
 
 @contextlib.contextmanager
 def heartbeat(
-    storage: BaseStorage, trial_id: int, beat: HeartbeatSpec, *, clock: Clock | None = None
+    storage: BaseStorage,
+    trial_id: int,
+    beat: HeartbeatSpec,
+    *,
+    clock: Clock | None = None,
+    first: bool = True,
 ) -> Iterator[None]:
     """Records the trial's heartbeat (``BEAT_ATTR``) every ``beat.interval`` seconds while the
-    block runs, the first at once; ``clock`` defaults to ``study_clock(storage)``."""
+    block runs, the first at once (or, without ``first``: the trial has one, recorded when it
+    was claimed, and the next comes an interval later); ``clock`` defaults to
+    ``study_clock(storage)``."""
     now = clock or study_clock(storage)
     stop = threading.Event()
 
     def send() -> None:
+        if not first and stop.wait(beat.interval):
+            return
         while True:
             try:
                 storage.set_trial_system_attr(trial_id, BEAT_ATTR, now())

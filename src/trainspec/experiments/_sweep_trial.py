@@ -157,7 +157,10 @@ def run_trial(plan: SweepPlan, trial: optuna.Trial, *, parent_run_id: str | None
     wrote, and only a power cut can take a trial's files (run it again to have them)."""
     values = plan.space.decode(plan.space.suggest(trial))
     run_dir = plan.trial_dir(trial.number)
-    trial.set_user_attr(RUN_DIR_ATTR, str(run_dir))
+    # A new trial has it from its creation; a queued one (a grid point, or a retry that
+    # copied the failed trial's attributes) gets its own here.
+    if trial.user_attrs.get(RUN_DIR_ATTR) != str(run_dir):
+        trial.set_user_attr(RUN_DIR_ATTR, str(run_dir))
     drawn = plan.space.drawn(values)
     try:
         with skip_fsync():

@@ -13,8 +13,10 @@ from optuna.trial import TrialState
 
 from trainspec.experiments._sweep_study import (
     OWNER_ATTR,
+    RUN_DIR_ATTR,
     THREADS_ATTR,
     SweepError,
+    _new_trial,
     claim_trial,
     fail_dead_trials,
     make_pruner,
@@ -257,3 +259,57 @@ def test_a_new_trial_is_created_signed_and_its_sampler_seeded_for_its_number(
         assert frozen.state == TrialState.RUNNING and frozen.datetime_start is not None
         assert frozen.user_attrs[OWNER_ATTR]["worker"] == 0
         assert frozen.user_attrs[THREADS_ATTR] == torch.get_num_threads()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_new_trial_records_its_run_folder_in_the_write_that_creates_it(
+    tmp_path: Path, kind: str
+) -> None:
+    url = f"journal:{tmp_path / 'study.log'}" if kind == "journal" else None
+    study = _study(tmp_path, url)
+    folder = lambda number: tmp_path / "trials" / f"{number:04d}"  # noqa: E731
+    seeded: list[int] = []
+    for _ in range(2):
+        claim_trial(study, 5, tmp_path / "lock", 0, seeded.append, folder)
+    assert seeded == [0, 1]
+    for frozen in study.get_trials():
+        assert frozen.user_attrs[RUN_DIR_ATTR] == str(folder(frozen.number))
+
+
+def test_a_trial_numbered_otherwise_than_counted_gets_its_own_folder(tmp_path: Path) -> None:
+    """Another process may add a trial between the count under the claim lock and the
+    creation (a sweep starting, queueing grid points): the folder follows the real number."""
+    study = _study(tmp_path)
+    folder = lambda number: tmp_path / f"t{number}"  # noqa: E731
+    trial = _new_trial(study, {"worker": 0}, None, folder, expected=3)
+    assert trial.number == 0
+    assert study.get_trials()[0].user_attrs[RUN_DIR_ATTR] == str(folder(0))
+
+
+def test_a_claimed_trial_has_its_first_heartbeat_and_the_worker_sends_the_next(
+    tmp_path: Path,
+) -> None:
+    """With the study's clock a claim records the trial's first heartbeat (a new trial in the
+    write that creates it, a queued one beside its owner), so the worker's heartbeat starts
+    an interval later; without a claim's beat it beats at once."""
+    from trainspec.experiments._sweep_study import BEAT_ATTR, heartbeat
+
+    beat = HeartbeatSpec(interval=30, grace_period=60, max_retry=1)
+    clock = _Clock()
+    study = _study(tmp_path)
+    new = claim_trial(study, 5, tmp_path / "lock", 0, clock=clock)
+    assert new is not None
+    assert study.get_trials()[0].system_attrs[BEAT_ATTR] == clock.now
+    study.enqueue_trial({"n": 3})
+    clock.now += 5
+    queued = claim_trial(study, 5, tmp_path / "lock", 0, clock=clock)
+    assert queued is not None and queued.number == 1
+    assert study.get_trials()[1].system_attrs[BEAT_ATTR] == clock.now
+    storage = study._storage
+    clock.now += 5
+    with heartbeat(storage, new._trial_id, beat, clock=clock, first=False):
+        pass  # ends before the interval: the claim's beat stands
+    assert study.get_trials()[0].system_attrs[BEAT_ATTR] == clock.now - 10
+    with heartbeat(storage, new._trial_id, beat, clock=clock):
+        pass  # a first beat at once
+    assert study.get_trials()[0].system_attrs[BEAT_ATTR] == clock.now
