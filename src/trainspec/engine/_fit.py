@@ -320,17 +320,18 @@ class _Loop:
         """Forward, loss and backward of one batch in one process; its gradients add up over
         the step's ``step_batches`` batches (the loss is divided by their number). False when
         the batch is skipped (a non-finite loss under ``nan_policy: skip``)."""
-        if self.direct and self.checked and step_batches == 1:
+        direct = self.direct and self.checked and step_batches == 1
+        if direct:
             setup = self.setup
             loss = setup.loss_fn(setup.forward(setup.module, batch), batch)
-            if not self.meter.add(loss, self.state.epoch, self.state.global_step):
-                return False
-            loss.backward()  # type: ignore[no-untyped-call]
-            return True
-        loss = self._loss(batch)
+        else:
+            loss = self._loss(batch)
         if not self.meter.add(loss, self.state.epoch, self.state.global_step):
             return False
-        self._backward(loss, step_batches)
+        if direct:
+            loss.backward()  # type: ignore[no-untyped-call]
+        else:
+            self._backward(loss, step_batches)
         return True
 
     def _forward_backward(

@@ -155,7 +155,7 @@ def _deep_check(
     loaded: LoadedSpec, cache_dir: Path | None, full_data: bool, build: bool
 ) -> PreparedData | None:
     from trainspec.api import build_job_model
-    from trainspec.data import prepare_data, sample_shapes
+    from trainspec.data import sample_shapes
     from trainspec.models import build_model
 
     job = loaded.job
@@ -170,29 +170,37 @@ def _deep_check(
         model = _checked_build(lambda: build_job_model(job, shapes))
         _check_finetune(job, model, shapes)
         return None
-    reused = _REUSED.get() if full_data else None
-    key = None
-    if reused is not None and job.data.source.type != "dataset":
-        key = _data_key(job)
-    if key is not None and reused is not None and key in reused:
-        prepared = reused[key]
-    else:
-        if reused is not None:
-            reused.clear()  # one data set in memory at a time
-        prepared = prepare_data(
-            job.data,
-            seed=job.seed,
-            task=job.task,
-            allow_imports=job.allow_imports,
-            cache_dir=cache_dir,
-            defer_cache=True,
-        )
-        if key is not None and reused is not None:
-            reused[key] = prepared
+    prepared = _prepared(job, cache_dir, reuse=full_data)
     if build:
         model = _checked_build(lambda: build_job_model(job, prepared))
         _check_finetune(job, model, prepared)
     return prepared if full_data else None
+
+
+def _prepared(job: JobSpec, cache_dir: Path | None, *, reuse: bool) -> PreparedData:
+    """The job's data prepared in full (its cache entry held back), or, within
+    ``reusing_data()``, the data the run before prepared when it is prepared alike."""
+    from trainspec.data import prepare_data
+
+    reused = _REUSED.get() if reuse else None
+    key = None
+    if reused is not None and job.data.source.type != "dataset":
+        key = _data_key(job)
+        if key in reused:
+            return reused[key]
+    if reused is not None:
+        reused.clear()  # one data set in memory at a time
+    prepared = prepare_data(
+        job.data,
+        seed=job.seed,
+        task=job.task,
+        allow_imports=job.allow_imports,
+        cache_dir=cache_dir,
+        defer_cache=True,
+    )
+    if reused is not None and key is not None:
+        reused[key] = prepared
+    return prepared
 
 
 def _checked_build(build: Callable[[], Model]) -> Model:
